@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from failover.authorities import ROLE_AUTHORITY
+
+
+class Policy(models.Model):
+    """How much approval a service's failover needs. Every service has one (defaults apply)."""
+
+    service = models.OneToOneField("failover.Service", on_delete=models.CASCADE, related_name="policy")
+    required_availability = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(5)]
+    )
+    required_identity = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(5)]
+    )
+    require_comms_sign_off = models.BooleanField(default=False)
+    approval_validity_minutes = models.PositiveIntegerField(
+        default=60,
+        validators=[MinValueValidator(1)],
+        help_text="An approval or sign-off older than this stops counting",
+    )
+    request_ttl_minutes = models.PositiveIntegerField(
+        default=240, validators=[MinValueValidator(5)], help_text="Open requests expire after this"
+    )
+    signal_window_minutes = models.PositiveIntegerField(
+        default=15,
+        validators=[MinValueValidator(1)],
+        help_text="A firing signal counts as a breach for this long after it was received",
+    )
+    execute_on_approval = models.BooleanField(
+        default=True, help_text="Execute as soon as the last approval or sign-off arrives"
+    )
+    break_glass_minutes = models.PositiveIntegerField(default=60, validators=[MinValueValidator(1)])
+
+    class Meta:
+        verbose_name_plural = "policies"
+
+    def __str__(self) -> str:
+        return f"policy of {self.service}"
+
+
+class Decision(models.Model):
+    """One person's act on a request, bound to the plan it was made against."""
+
+    class Kind(models.TextChoices):
+        APPROVE = "approve", "Approve"
+        VETO = "veto", "Veto"
+        LIFT_VETO = "lift_veto", "Lift veto"
+        SIGN_OFF = "sign_off", "Sign off"
+        REJECT = "reject", "Reject"
+
+    class Channel(models.TextChoices):
+        WEB = "web", "Web"
+        API = "api", "API"
+        ADMIN = "admin", "Admin"
+        SYSTEM = "system", "System"
+
+    ROLE_CHOICES = [(role, role.replace("_", " ")) for role in ROLE_AUTHORITY]
+
+    request = models.ForeignKey(
+        "failover.FailoverRequest", on_delete=models.CASCADE, related_name="decisions"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="decisions"
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    role = models.CharField(max_length=30, choices=ROLE_CHOICES, blank=True)
+    plan_hash = models.CharField(max_length=64)
+    comment = models.TextField(blank=True)
+    channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.WEB)
+    lifts = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="lifted_by"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(kind="lift_veto") | Q(lifts__isnull=False), name="lift_names_veto"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        role = f" as {self.role}" if self.role else ""
+        return f"{self.actor} {self.kind}{role} on #{self.request_id}"

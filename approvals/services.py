@@ -1,0 +1,221 @@
+"""Decisions on failover requests: approve, veto, lift a veto, sign off, reject.
+
+Each call locks the request row, re-checks the actor's authority on the request's service,
+asks the rules engine and records an audit event in the same transaction. Two people acting
+at once are serialised by the row lock, so the request becomes approved exactly once.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from approvals.models import Decision
+from approvals.selectors import decision_facts, verdict_for
+from audit.services import record_event
+from failover.authorities import APPROVAL_ROLES, ROLE_AUTHORITY, SIGN_OFF_ROLES
+from failover.chain import holds
+from failover.errors import (
+    AlreadyDecided,
+    Conflict,
+    InvalidInput,
+    NotAuthorised,
+    OwnRequest,
+    PlanChanged,
+    WrongState,
+)
+from failover.models import FailoverRequest
+from failover.services import lock_request, transition
+from failover.states import OPEN_STATES, State
+
+MAX_COMMENT = 5000
+KINDS = tuple(Decision.Kind.values)
+CHANNELS = tuple(Decision.Channel.values)
+
+
+def _clean(kind: str, role: str, comment: str, channel: str) -> tuple[str, str, str]:
+    errors = {}
+    if kind not in KINDS:
+        errors["kind"] = f"one of {', '.join(KINDS)}"
+    role = role or ""
+    if kind == Decision.Kind.APPROVE and role not in APPROVAL_ROLES:
+        errors["role"] = f"approve takes a role of {', '.join(APPROVAL_ROLES)}"
+    elif kind == Decision.Kind.SIGN_OFF and role not in SIGN_OFF_ROLES:
+        errors["role"] = f"sign_off takes a role of {', '.join(SIGN_OFF_ROLES)}"
+    elif kind == Decision.Kind.REJECT and role not in ROLE_AUTHORITY:
+        errors["role"] = f"reject takes a role of {', '.join(ROLE_AUTHORITY)}"
+    comment = (comment or "").strip()
+    if len(comment) > MAX_COMMENT:
+        errors["comment"] = f"at most {MAX_COMMENT} characters"
+    if kind in (Decision.Kind.VETO, Decision.Kind.REJECT) and not comment:
+        errors["comment"] = f"a {kind} needs a reason"
+    if channel not in CHANNELS:
+        errors["channel"] = f"one of {', '.join(CHANNELS)}"
+    if errors:
+        raise InvalidInput("the decision is invalid", errors)
+    if kind in (Decision.Kind.VETO, Decision.Kind.LIFT_VETO):
+        role = ""
+    return kind, role, comment
+
+
+@transaction.atomic
+def record_decision(
+    *,
+    actor,
+    request_id: int,
+    kind: str,
+    role: str = "",
+    plan_hash: str = "",
+    comment: str = "",
+    channel: str = "web",
+    veto_id: int | None = None,
+) -> Decision:
+    kind, role, comment = _clean(kind, role, comment, channel)
+    request = lock_request(request_id)
+    if kind == Decision.Kind.VETO:
+        decision = _veto(actor, request, comment, channel)
+    elif kind == Decision.Kind.LIFT_VETO:
+        decision = _lift_veto(actor, request, comment, channel, veto_id)
+    else:
+        decision = _approve_sign_off_or_reject(actor, request, kind, role, plan_hash, comment, channel)
+    _settle(request, actor)
+    return decision
+
+
+def _create(actor, request: FailoverRequest, **fields) -> Decision:
+    decision = Decision.objects.create(actor=actor, request=request, **fields)
+    record_event(
+        action=f"decision.{decision.kind}",
+        obj=request,
+        actor=actor,
+        data={
+            "decision_id": decision.pk,
+            "role": decision.role,
+            "plan_hash": decision.plan_hash,
+            "comment": decision.comment,
+            "channel": decision.channel,
+            "lifts": decision.lifts_id,
+        },
+    )
+    return decision
+
+
+def _approve_sign_off_or_reject(actor, request, kind, role, plan_hash, comment, channel):
+    service = request.service
+    authority = ROLE_AUTHORITY[role]
+    if not holds(actor, service, authority):
+        raise NotAuthorised(authority, service.slug)
+    if actor.pk == request.requester_id:
+        raise OwnRequest(authority, service.slug)
+    if request.state not in OPEN_STATES:
+        raise WrongState(request.state, kind.replace("_", " "))
+    if plan_hash != request.plan_hash:
+        raise PlanChanged(request.plan_hash)
+    if kind == Decision.Kind.REJECT:
+        decision = _create(
+            actor, request, kind=kind, role=role, plan_hash=plan_hash, comment=comment, channel=channel
+        )
+        transition(request, State.REJECTED, actor=actor, reason=f"rejected as {role}: {comment}")
+        return decision
+
+    verdict = verdict_for(request)
+    counted_role = verdict.role_of(actor.pk, decision_facts(request))
+    if counted_role == role:
+        raise AlreadyDecided(f"you have already given the {role} {kind.replace('_', '-')}")
+    if counted_role is not None:
+        raise AlreadyDecided(
+            f"you already count as {counted_role} on this request; "
+            "one person counts for one role only"
+        )
+    if role not in verdict.required:
+        raise Conflict(f"this request needs no {role} {kind.replace('_', '-')}")
+    if verdict.have(role) >= verdict.required[role]:
+        raise AlreadyDecided(f"the {role} {kind.replace('_', '-')} is already complete")
+    return _create(
+        actor, request, kind=kind, role=role, plan_hash=plan_hash, comment=comment, channel=channel
+    )
+
+
+def _veto(actor, request, comment, channel):
+    if not holds(actor, request.service, "veto"):
+        raise NotAuthorised("veto", request.service.slug)
+    if request.state not in OPEN_STATES:
+        raise WrongState(request.state, "veto")
+    standing = Decision.objects.filter(
+        request=request, kind=Decision.Kind.VETO, actor=actor, lifted_by__isnull=True
+    )
+    if standing.exists():
+        raise AlreadyDecided("your veto on this request already stands")
+    # A veto binds to no plan: it stands until lifted, whatever the plan becomes.
+    return _create(
+        actor, request, kind=Decision.Kind.VETO, plan_hash=request.plan_hash, comment=comment,
+        channel=channel,
+    )
+
+
+def _lift_veto(actor, request, comment, channel, veto_id):
+    standing = Decision.objects.filter(
+        request=request, kind=Decision.Kind.VETO, lifted_by__isnull=True
+    ).select_related("actor")
+    if veto_id is not None:
+        veto = standing.filter(pk=veto_id).first()
+        if veto is None:
+            raise AlreadyDecided(f"there is no standing veto {veto_id} on this request")
+    else:
+        vetoes = list(standing)
+        own = [v for v in vetoes if v.actor_id == actor.pk]
+        if own:
+            veto = own[0]
+        elif len(vetoes) == 1:
+            veto = vetoes[0]
+        elif not vetoes:
+            raise AlreadyDecided("there is no standing veto on this request")
+        else:
+            raise InvalidInput("several vetoes stand; name the one to lift", {"veto_id": "required"})
+    if veto.actor_id != actor.pk:
+        if not holds(actor, request.service, "veto"):
+            raise NotAuthorised("veto", request.service.slug)
+        if not comment:
+            raise InvalidInput(
+                "lifting someone else's veto needs a reason",
+                {"comment": f"say why {veto.actor.username}'s veto no longer applies"},
+            )
+    if request.state not in OPEN_STATES:
+        raise WrongState(request.state, "lift a veto")
+    return _create(
+        actor, request, kind=Decision.Kind.LIFT_VETO, plan_hash=request.plan_hash,
+        comment=comment, channel=channel, lifts=veto,
+    )
+
+
+def _settle(request: FailoverRequest, actor) -> None:
+    """Bring the request's state in line with what the rules engine now says."""
+    if request.state not in OPEN_STATES:
+        return
+    verdict = verdict_for(request)
+    if request.state == State.PENDING and verdict.approvals_complete:
+        transition(request, State.APPROVED, actor=actor, reason="all approvals and sign-offs given")
+    elif request.state == State.APPROVED and not verdict.approvals_complete:
+        transition(request, State.PENDING, actor=actor, reason="approvals no longer complete")
+
+
+def expire_stale_requests(*, now=None) -> dict[str, int]:
+    """Expire open requests past their deadline; return approved ones whose approvals lapsed
+    to pending. Each request is handled in its own short transaction."""
+    now = now or timezone.now()
+    expired = lapsed = 0
+    overdue = FailoverRequest.objects.filter(state__in=OPEN_STATES, expires_at__lte=now)
+    for request_id in overdue.values_list("pk", flat=True):
+        with transaction.atomic():
+            request = lock_request(request_id)
+            if request.state in OPEN_STATES and request.expires_at <= now:
+                transition(request, State.EXPIRED, actor=None, reason="not executed in time")
+                expired += 1
+    approved = FailoverRequest.objects.filter(state=State.APPROVED)
+    for request_id in approved.values_list("pk", flat=True):
+        with transaction.atomic():
+            request = lock_request(request_id)
+            if request.state == State.APPROVED and not verdict_for(request, now=now).approvals_complete:
+                transition(request, State.PENDING, actor=None, reason="approvals expired")
+                lapsed += 1
+    return {"expired": expired, "lapsed": lapsed}

@@ -1,0 +1,51 @@
+"""Pure hashing of audit events: the same function writes and verifies the chain."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+
+GENESIS = "0" * 64
+
+
+def normalise(data: Any) -> Any:
+    """Round-trip through JSON so what is hashed is exactly what the database returns."""
+    return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
+
+
+def canonical(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def timestamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def event_hash(
+    *,
+    seq: int,
+    created_at: datetime,
+    actor_id: int | None,
+    actor: str,
+    action: str,
+    object_type: str,
+    object_id: str,
+    data: Any,
+    prev_hash: str,
+) -> str:
+    payload = {
+        "seq": seq,
+        "created_at": timestamp(created_at),
+        "actor_id": actor_id,
+        "actor": actor,
+        "action": action,
+        "object_type": object_type,
+        "object_id": object_id,
+        "data": data,
+        "prev_hash": prev_hash,
+    }
+    return hashlib.sha256(canonical(payload)).hexdigest()

@@ -1,0 +1,253 @@
+from django.contrib import admin, messages
+from django.utils.html import format_html, format_html_join
+from guardian.admin import GuardedModelAdmin
+
+from approvals.models import Decision, Policy
+from approvals.selectors import verdict_for
+from audit.admin_mixins import AuditedAdminMixin
+from failover.chain import authority_chain
+from failover.errors import ServiceError
+from failover.models import (
+    FailoverRequest,
+    GovernedRecord,
+    RecordValue,
+    Service,
+    Signal,
+    Target,
+    Threshold,
+)
+from failover.services import cancel_request, replan_request
+
+
+class TargetInline(admin.StackedInline):
+    model = Target
+    extra = 0
+    fields = (
+        ("name", "role", "active"),
+        ("address", "region", "cloud_account"),
+        ("oidc_issuer", "certificate_trust"),
+        ("certificate_hostnames", "secret_store"),
+        ("data_residency_region", "health_url"),
+    )
+
+
+class ThresholdInline(admin.TabularInline):
+    model = Threshold
+    extra = 0
+
+
+class PolicyInline(admin.StackedInline):
+    model = Policy
+    can_delete = False
+    fields = (
+        ("required_availability", "required_identity", "require_comms_sign_off"),
+        ("approval_validity_minutes", "request_ttl_minutes", "signal_window_minutes"),
+        ("execute_on_approval", "break_glass_minutes"),
+    )
+
+
+def chain_table(service: Service) -> str:
+    chain = authority_chain(service)
+    rows = format_html_join(
+        "",
+        "<tr><td>{}{}</td><td>{}</td><td>{}</td></tr>",
+        (
+            (
+                entry.label,
+                " (required)" if entry.required else "",
+                "; ".join(f"{g} ({', '.join(m) or 'no active members'})" for g, m in entry.groups)
+                or "—",
+                ", ".join(entry.users) or "—",
+            )
+            for entry in chain.entries
+        ),
+    )
+    status = (
+        format_html('<p style="color:#1a7f37"><strong>Chain complete.</strong></p>')
+        if chain.complete
+        else format_html(
+            '<p style="color:#b42318"><strong>Chain incomplete — no holder for: {}.</strong> '
+            "This service cannot be failed over.</p>",
+            ", ".join(chain.missing),
+        )
+    )
+    return format_html(
+        "{}<table><thead><tr><th>Authority</th><th>Groups (members)</th><th>People</th></tr>"
+        "</thead><tbody>{}</tbody></table><p>Grant or revoke with “Object permissions” above.</p>",
+        status,
+        rows,
+    )
+
+
+@admin.register(Service)
+class ServiceAdmin(AuditedAdminMixin, GuardedModelAdmin):
+    list_display = ("slug", "name", "governance_mode", "data_residency_region", "chain_status")
+    list_filter = ("governance_mode", "data_residency_region")
+    search_fields = ("slug", "name", "description")
+    prepopulated_fields = {"slug": ("name",)}
+    readonly_fields = ("authority_chain",)
+    inlines = [PolicyInline, TargetInline, ThresholdInline]
+    fieldsets = (
+        (None, {"fields": ("slug", "name", "description", "governance_mode")}),
+        ("Data and customers", {"fields": ("data_residency_region", "customer_segments")}),
+        ("Authority chain", {"fields": ("authority_chain",)}),
+    )
+
+    @admin.display(description="authority chain")
+    def authority_chain(self, obj):
+        return chain_table(obj) if obj.pk else "Save the service first."
+
+    @admin.display(description="chain")
+    def chain_status(self, obj):
+        missing = authority_chain(obj).missing
+        if not missing:
+            return format_html('<span style="color:#1a7f37">complete</span>')
+        return format_html('<span style="color:#b42318">missing {}</span>', ", ".join(missing))
+
+
+class RecordValueInline(admin.TabularInline):
+    model = RecordValue
+    extra = 0
+
+
+@admin.register(GovernedRecord)
+class GovernedRecordAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    list_display = ("name", "rtype", "routing", "set_identifier", "service", "provider_account")
+    list_filter = ("routing", "rtype", "provider_account", "service")
+    search_fields = ("name", "zone", "set_identifier", "service__slug")
+    list_select_related = ("service", "provider_account")
+    inlines = [RecordValueInline]
+
+
+@admin.register(Target)
+class TargetAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    list_display = ("name", "service", "role", "active", "region", "data_residency_region")
+    list_filter = ("role", "active", "data_residency_region")
+    search_fields = ("name", "address", "service__slug", "oidc_issuer")
+    list_select_related = ("service",)
+
+
+@admin.register(Signal)
+class SignalAdmin(admin.ModelAdmin):
+    list_display = ("received_at", "service", "metric", "value", "status", "source")
+    list_filter = ("status", "metric", "source")
+    search_fields = ("service__slug", "external_id", "summary")
+    list_select_related = ("service",)
+    date_hierarchy = "received_at"
+
+    def has_add_permission(self, request):
+        return False  # signals arrive from paging tools and the API, recorded by services
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class DecisionInline(admin.TabularInline):
+    model = Decision
+    fk_name = "request"
+    extra = 0
+    can_delete = False
+    fields = ("created_at", "actor", "kind", "role", "plan_hash", "comment", "channel", "lifts")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+def plan_diff(plan: dict) -> str:
+    rows = format_html_join(
+        "",
+        "<tr><td>{} {}{}</td><td><code>{}</code></td><td>→</td><td><code>{}</code></td></tr>",
+        (
+            (
+                c["name"],
+                c["type"],
+                f" [{c['set_identifier']}]" if c["set_identifier"] else "",
+                ", ".join(c["expected"]),
+                ", ".join(c["new"]),
+            )
+            for c in plan.get("changes", [])
+        ),
+    )
+    return format_html(
+        "<table><thead><tr><th>Record</th><th>Before (expected)</th><th></th><th>After</th>"
+        "</tr></thead><tbody>{}</tbody></table>",
+        rows,
+    )
+
+
+@admin.register(FailoverRequest)
+class FailoverRequestAdmin(admin.ModelAdmin):
+    """Read-only: requests move only through the services layer (declare, decide, cancel)."""
+
+    list_display = ("id", "service", "to_target", "state", "requester", "incident_ref", "created_at")
+    list_filter = ("state", "service")
+    search_fields = ("incident_ref", "reason", "service__slug", "requester__username")
+    list_select_related = ("service", "to_target", "requester")
+    date_hierarchy = "created_at"
+    inlines = [DecisionInline]
+    actions = ["cancel_selected", "replan_selected"]
+    fields = (
+        ("service", "state"),
+        ("from_target", "to_target", "segment"),
+        ("requester", "incident_ref"),
+        "reason",
+        "governance",
+        "plan_diff",
+        "plan_hash",
+        "rollback_criteria",
+        ("created_at", "approved_at", "expires_at", "ended_at"),
+    )
+    readonly_fields = (
+        "service", "state", "from_target", "to_target", "segment", "requester", "incident_ref",
+        "reason", "governance", "plan_diff", "plan_hash", "rollback_criteria", "created_at",
+        "approved_at", "expires_at", "ended_at",
+    )
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="plan (before → after)")
+    def plan_diff(self, obj):
+        return plan_diff(obj.plan)
+
+    @admin.display(description="governance")
+    def governance(self, obj):
+        verdict = verdict_for(obj)
+        missing = ", ".join(f"{m.role} ({m.have}/{m.needed})" for m in verdict.missing) or "nothing"
+        blocks = format_html_join("", "<li>{}</li>", ((b.reason,) for b in verdict.blocked_by))
+        changes = format_html_join("", "<li>{}</li>", ((c,) for c in verdict.auth_changes))
+        return format_html(
+            "<p><strong>Still missing:</strong> {}</p><p><strong>Blocked by:</strong></p><ul>{}</ul>"
+            "<p><strong>Authentication / residency changes:</strong></p><ul>{}</ul>"
+            "<p><strong>May execute now:</strong> {}</p>",
+            missing,
+            blocks or format_html("<li>nothing</li>"),
+            changes or format_html("<li>none</li>"),
+            "yes" if verdict.may_execute else "no",
+        )
+
+    def _run(self, request, queryset, action, verb):
+        for obj in queryset:
+            try:
+                action(actor=request.user, request_id=obj.pk)
+                self.message_user(request, f"#{obj.pk} {verb}.", messages.SUCCESS)
+            except ServiceError as exc:
+                self.message_user(request, f"#{obj.pk}: {exc.message}", messages.ERROR)
+
+    @admin.action(description="Cancel selected requests")
+    def cancel_selected(self, request, queryset):
+        self._run(request, queryset, cancel_request, "cancelled")
+
+    @admin.action(description="Re-plan selected requests from the current records")
+    def replan_selected(self, request, queryset):
+        self._run(request, queryset, replan_request, "re-planned")
+
+    def save_model(self, request, obj, form, change):
+        raise PermissionError("failover requests change only through their actions")

@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class FailoverConfig(AppConfig):
+    name = "failover"
+    verbose_name = "Failover registry"
+
+    def ready(self):
+        from failover import signals  # noqa: F401  (audit of authority-chain changes)

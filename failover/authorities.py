@@ -1,0 +1,35 @@
+"""The authorities a service's chain is made of. Plain data, imported by models and logic."""
+
+from __future__ import annotations
+
+AUTHORITIES: dict[str, str] = {
+    "declare": "Declare a failover",
+    "approve_availability": "Approve as availability lead",
+    "approve_identity": "Approve as identity lead",
+    "veto": "Veto (identity owner)",
+    "sign_off_incident_response": "Sign off for incident response",
+    "sign_off_comms": "Sign off for communications",
+    "execute": "Execute an approved failover",
+    "rollback": "Roll back a failover",
+    "break_glass": "Break glass (emergency execution with justification)",
+}
+
+# Without a holder for each of these a service cannot be failed over at all.
+REQUIRED_AUTHORITIES: tuple[str, ...] = (
+    "declare",
+    "approve_availability",
+    "approve_identity",
+    "veto",
+    "execute",
+    "rollback",
+)
+
+# Decision roles (the REST contract's names) and the authority each needs.
+ROLE_AUTHORITY: dict[str, str] = {
+    "availability": "approve_availability",
+    "identity": "approve_identity",
+    "incident_response": "sign_off_incident_response",
+    "comms": "sign_off_comms",
+}
+APPROVAL_ROLES = ("availability", "identity")
+SIGN_OFF_ROLES = ("incident_response", "comms")

@@ -1,0 +1,110 @@
+"""Reading a service's authority chain from django-guardian's object permissions.
+
+Superuser status deliberately confers nothing here: only explicit grants on the service
+count, so an administrator cannot approve a failover by accident of being an administrator.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
+from django.contrib.contenttypes.models import ContentType
+from guardian.models import GroupObjectPermission, UserObjectPermission
+
+from failover.authorities import AUTHORITIES, REQUIRED_AUTHORITIES
+from failover.models import Service
+
+
+@dataclass(frozen=True)
+class ChainEntry:
+    authority: str
+    label: str
+    required: bool
+    groups: tuple[tuple[str, tuple[str, ...]], ...]  # (group name, active member usernames)
+    users: tuple[str, ...]  # direct grants to active users
+
+    @property
+    def holders(self) -> tuple[str, ...]:
+        names = set(self.users)
+        for _, members in self.groups:
+            names.update(members)
+        return tuple(sorted(names))
+
+
+@dataclass(frozen=True)
+class AuthorityChain:
+    service: str
+    entries: tuple[ChainEntry, ...]
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        return tuple(e.authority for e in self.entries if e.required and not e.holders)
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing
+
+    def entry(self, authority: str) -> ChainEntry:
+        return next(e for e in self.entries if e.authority == authority)
+
+
+def _service_ct() -> ContentType:
+    return ContentType.objects.get_for_model(Service)
+
+
+def authority_chain(service: Service) -> AuthorityChain:
+    ct = _service_ct()
+    object_pk = str(service.pk)
+    by_group: dict[str, set[str]] = defaultdict(set)
+    group_ids: dict[str, int] = {}
+    for codename, group_id, group_name in GroupObjectPermission.objects.filter(
+        content_type=ct, object_pk=object_pk
+    ).values_list("permission__codename", "group_id", "group__name"):
+        by_group[codename].add(group_name)
+        group_ids[group_name] = group_id
+    members: dict[int, set[str]] = defaultdict(set)
+    user_model = get_user_model()
+    for group_id, username in user_model.objects.filter(
+        groups__in=group_ids.values(), is_active=True
+    ).values_list("groups", "username"):
+        members[group_id].add(username)
+    by_user: dict[str, set[str]] = defaultdict(set)
+    for codename, username in UserObjectPermission.objects.filter(
+        content_type=ct, object_pk=object_pk, user__is_active=True
+    ).values_list("permission__codename", "user__username"):
+        by_user[codename].add(username)
+    entries = tuple(
+        ChainEntry(
+            authority=codename,
+            label=label,
+            required=codename in REQUIRED_AUTHORITIES,
+            groups=tuple(
+                (name, tuple(sorted(members[group_ids[name]])))
+                for name in sorted(by_group[codename])
+            ),
+            users=tuple(sorted(by_user[codename])),
+        )
+        for codename, label in AUTHORITIES.items()
+    )
+    return AuthorityChain(service=service.slug, entries=entries)
+
+
+def authorities_of(user, service: Service) -> set[str]:
+    """The authorities a user holds on one service, directly or through a group."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return set()
+    ct = _service_ct()
+    object_pk = str(service.pk)
+    direct = UserObjectPermission.objects.filter(
+        user=user, content_type=ct, object_pk=object_pk
+    ).values_list("permission__codename", flat=True)
+    via_groups = GroupObjectPermission.objects.filter(
+        group__user=user, content_type=ct, object_pk=object_pk
+    ).values_list("permission__codename", flat=True)
+    return set(direct) | set(via_groups)
+
+
+def holds(user, service: Service, authority: str) -> bool:
+    return authority in authorities_of(user, service)

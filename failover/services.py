@@ -1,0 +1,308 @@
+"""State changes of the core registry: declaring, re-planning, cancelling, signals.
+
+Every function runs in one transaction, re-checks authority, writes its audit event in that
+transaction and raises a `failover.errors.ServiceError` for anything it refuses.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from guardian.shortcuts import assign_perm, remove_perm
+
+from audit.context import acting_as
+from audit.services import record_event
+from failover.authorities import AUTHORITIES
+from failover.chain import authority_chain, holds
+from failover.errors import (
+    Conflict,
+    IncompleteChain,
+    InvalidInput,
+    NotAuthorised,
+    WrongState,
+)
+from failover.models import FailoverRequest, GovernedRecord, Metric, Service, Signal, Target
+from failover.plans import PlanError, build_plan, plan_hash
+from failover.rollback import normalise_criteria
+from failover.states import ACTIVE_STATES, OPEN_STATES, State, can_transition
+
+MAX_REASON = 5000
+DEFAULT_REQUEST_TTL = timedelta(hours=4)
+
+
+def lock_request(request_id: int) -> FailoverRequest:
+    """Fetch and lock a request row for the rest of the transaction."""
+    try:
+        return (
+            FailoverRequest.objects.select_for_update(of=("self",))
+            .select_related("service", "from_target", "to_target", "requester")
+            .get(pk=request_id)
+        )
+    except (FailoverRequest.DoesNotExist, ValueError, TypeError):
+        raise InvalidInput(f"no failover request {request_id}") from None
+
+
+def transition(
+    request: FailoverRequest, new_state: str, *, actor, reason: str, data: dict | None = None
+) -> None:
+    """Move a locked request to a new state and record it. The only writer of `state`."""
+    old_state = request.state
+    if not can_transition(old_state, new_state):
+        raise WrongState(old_state, f"move it to {new_state}")
+    now = timezone.now()
+    request.state = new_state
+    fields = ["state", "updated_at"]
+    if new_state == State.APPROVED:
+        request.approved_at = now
+        fields.append("approved_at")
+    if new_state in (State.REJECTED, State.CANCELLED, State.EXPIRED, State.CLOSED, State.FAILED):
+        request.ended_at = now
+        fields.append("ended_at")
+    request.save(update_fields=fields)
+    record_event(
+        action="request.state_changed",
+        obj=request,
+        actor=actor,
+        data={"from": old_state, "to": new_state, "reason": reason, **(data or {})},
+    )
+
+
+def _plan_for(service: Service, from_target: Target, to_target: Target, segment: str) -> dict:
+    records = []
+    queryset = GovernedRecord.objects.filter(service=service).select_related("provider_account")
+    for record in queryset.prefetch_related("values__target"):
+        records.append(
+            {
+                "id": record.pk,
+                "provider_account": record.provider_account.name,
+                "provider_kind": record.provider_account.kind,
+                "zone": record.zone,
+                "name": record.name,
+                "type": record.rtype,
+                "ttl": record.ttl,
+                "routing": record.routing,
+                "set_identifier": record.set_identifier,
+                "failover_role": record.failover_role,
+                "health_check_id": record.health_check_id,
+                "segment": record.segment,
+                "weight": record.weight,
+                "values": {v.target.name: list(v.values) for v in record.values.all()},
+            }
+        )
+    try:
+        return build_plan(
+            service=service.slug,
+            from_target=from_target.name,
+            to_target=to_target.name,
+            segment=segment,
+            records=records,
+        )
+    except PlanError as exc:
+        raise InvalidInput(str(exc), {"target": str(exc)}) from None
+
+
+def _ttl(service: Service) -> timedelta:
+    policy = getattr(service, "policy", None)
+    return timedelta(minutes=policy.request_ttl_minutes) if policy else DEFAULT_REQUEST_TTL
+
+
+@transaction.atomic
+def declare_request(
+    *,
+    actor,
+    service: Service,
+    target: str,
+    reason: str,
+    incident_ref: str = "",
+    rollback_criteria: dict[str, Any] | None = None,
+    segment: str = "",
+    channel: str = "web",
+) -> FailoverRequest:
+    """Propose moving a service's traffic to `target` (a target name)."""
+    errors = {}
+    reason = (reason or "").strip()
+    if not reason:
+        errors["reason"] = "say why you are failing over"
+    elif len(reason) > MAX_REASON:
+        errors["reason"] = f"at most {MAX_REASON} characters"
+    incident_ref = (incident_ref or "").strip()
+    if len(incident_ref) > 200:
+        errors["incident_ref"] = "at most 200 characters"
+    segment = (segment or "").strip()
+    if segment and segment not in service.customer_segments:
+        errors["segment"] = f"unknown segment; known: {', '.join(service.customer_segments) or 'none'}"
+    if errors:
+        raise InvalidInput("the failover request is invalid", errors)
+    criteria = normalise_criteria(rollback_criteria)
+
+    if not holds(actor, service, "declare"):
+        raise NotAuthorised("declare", service.slug)
+    # Lock the service so two commanders cannot open competing requests at once.
+    service = Service.objects.select_for_update().get(pk=service.pk)
+    chain = authority_chain(service)
+    if not chain.complete:
+        raise IncompleteChain(service.slug, chain.missing)
+    active = FailoverRequest.objects.filter(service=service, state__in=ACTIVE_STATES).first()
+    if active is not None:
+        raise Conflict(
+            f"service '{service.slug}' already has an active failover request #{active.pk} "
+            f"({active.state}); act on it or cancel it first",
+            request_id=active.pk,
+        )
+    try:
+        to_target = service.targets.get(name=target)
+    except Target.DoesNotExist:
+        known = ", ".join(service.targets.values_list("name", flat=True))
+        raise InvalidInput("unknown target", {"target": f"no target {target!r}; known: {known}"}) from None
+    from_target = service.targets.filter(active=True).first()
+    if from_target is None:
+        raise Conflict(f"service '{service.slug}' has no active target to fail over from")
+    plan = _plan_for(service, from_target, to_target, segment)
+    request = FailoverRequest.objects.create(
+        service=service,
+        from_target=from_target,
+        to_target=to_target,
+        segment=segment,
+        reason=reason,
+        incident_ref=incident_ref,
+        requester=actor,
+        rollback_criteria=criteria,
+        plan=plan,
+        plan_hash=plan_hash(plan),
+        state=State.PENDING,
+        expires_at=timezone.now() + _ttl(service),
+    )
+    record_event(
+        action="request.declared",
+        obj=request,
+        actor=actor,
+        data={
+            "service": service.slug,
+            "from_target": from_target.name,
+            "to_target": to_target.name,
+            "segment": segment,
+            "reason": reason,
+            "incident_ref": incident_ref,
+            "plan_hash": request.plan_hash,
+            "rollback_criteria": criteria,
+            "channel": channel,
+        },
+    )
+    return request
+
+
+def _may_manage(actor, request: FailoverRequest) -> bool:
+    return actor.pk == request.requester_id or holds(actor, request.service, "declare")
+
+
+@transaction.atomic
+def replan_request(*, actor, request_id: int) -> FailoverRequest:
+    """Recompute the plan from the records as they are now. A changed plan voids every
+    approval made against the old one (they were approving a different change)."""
+    request = lock_request(request_id)
+    if not _may_manage(actor, request):
+        raise NotAuthorised("declare", request.service.slug)
+    if request.state not in OPEN_STATES:
+        raise WrongState(request.state, "re-plan")
+    plan = _plan_for(request.service, request.from_target, request.to_target, request.segment)
+    new_hash = plan_hash(plan)
+    if new_hash == request.plan_hash:
+        return request
+    old_hash = request.plan_hash
+    request.plan, request.plan_hash = plan, new_hash
+    request.save(update_fields=["plan", "plan_hash", "updated_at"])
+    record_event(
+        action="request.replanned",
+        obj=request,
+        actor=actor,
+        data={"old_plan_hash": old_hash, "plan_hash": new_hash},
+    )
+    if request.state == State.APPROVED:
+        transition(request, State.PENDING, actor=actor, reason="plan changed; approvals void")
+    return request
+
+
+@transaction.atomic
+def cancel_request(*, actor, request_id: int, reason: str = "") -> FailoverRequest:
+    request = lock_request(request_id)
+    if not _may_manage(actor, request):
+        raise NotAuthorised("declare", request.service.slug)
+    if request.state not in OPEN_STATES:
+        raise WrongState(request.state, "cancel")
+    transition(request, State.CANCELLED, actor=actor, reason=(reason or "").strip() or "cancelled")
+    return request
+
+
+@transaction.atomic
+def record_signal(
+    *,
+    service: Service,
+    metric: str,
+    value: float,
+    source: str = "manual",
+    external_id: str = "",
+    summary: str = "",
+    actor=None,
+) -> Signal:
+    if metric not in Metric.values:
+        raise InvalidInput("unknown metric", {"metric": f"one of {', '.join(Metric.values)}"})
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise InvalidInput("invalid value", {"value": "must be a number"}) from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise InvalidInput("invalid value", {"value": "must be a finite number"})
+    signal = Signal.objects.create(
+        service=service,
+        metric=metric,
+        value=value,
+        source=source[:30],
+        external_id=external_id[:200],
+        summary=summary[:500],
+        received_at=timezone.now(),
+    )
+    record_event(
+        action="signal.received",
+        obj=signal,
+        actor=actor,
+        data={"service": service.slug, "metric": metric, "value": value, "source": source},
+    )
+    return signal
+
+
+@transaction.atomic
+def resolve_signal(*, signal_id: int, actor=None) -> Signal:
+    signal = Signal.objects.select_for_update().get(pk=signal_id)
+    if signal.status == Signal.Status.RESOLVED:
+        return signal
+    signal.status = Signal.Status.RESOLVED
+    signal.resolved_at = timezone.now()
+    signal.save(update_fields=["status", "resolved_at"])
+    record_event(action="signal.resolved", obj=signal, actor=actor, data={"metric": signal.metric})
+    return signal
+
+
+def _grant_args(service: Service, authority: str, group, user):
+    if authority not in AUTHORITIES:
+        raise InvalidInput("unknown authority", {"authority": f"one of {', '.join(AUTHORITIES)}"})
+    if (group is None) == (user is None):
+        raise InvalidInput("grant to a group or a user", {"holder": "give exactly one"})
+    return f"failover.{authority}", group if group is not None else user
+
+
+@transaction.atomic
+def grant_authority(*, actor, service: Service, authority: str, group=None, user=None) -> None:
+    """Add a holder to a service's chain (the guardian signal handler writes the audit)."""
+    perm, holder = _grant_args(service, authority, group, user)
+    with acting_as(actor):
+        assign_perm(perm, holder, service)
+
+
+@transaction.atomic
+def revoke_authority(*, actor, service: Service, authority: str, group=None, user=None) -> None:
+    perm, holder = _grant_args(service, authority, group, user)
+    with acting_as(actor):
+        remove_perm(perm, holder, service)

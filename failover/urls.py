@@ -1,0 +1,15 @@
+from django.contrib import admin
+from django.urls import path
+from django.views.generic import RedirectView
+
+from failover.views import healthz
+
+admin.site.site_header = "Failover approvals"
+admin.site.site_title = "Failover approvals"
+admin.site.index_title = "Governance console"
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
+    path("healthz", healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+]
