@@ -7,8 +7,12 @@ from audit.admin_mixins import AuditedAdminMixin
 @admin.register(Policy)
 class PolicyAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = (
-        "service", "required_availability", "required_identity", "require_comms_sign_off",
-        "approval_validity_minutes", "execute_on_approval",
+        "service",
+        "required_availability",
+        "required_identity",
+        "require_comms_sign_off",
+        "approval_validity_minutes",
+        "execute_on_approval",
     )
     list_filter = ("require_comms_sign_off", "execute_on_approval")
     search_fields = ("service__slug", "service__name")
@@ -22,7 +26,12 @@ class DecisionAdmin(admin.ModelAdmin):
     list_display = ("created_at", "request", "actor", "kind", "role", "channel")
     list_filter = ("kind", "role", "channel")
     search_fields = ("actor__username", "comment", "plan_hash", "request__incident_ref")
-    list_select_related = ("request__service", "request__to_target", "request__from_target", "actor")
+    list_select_related = (
+        "request__service",
+        "request__to_target",
+        "request__from_target",
+        "actor",
+    )
     date_hierarchy = "created_at"
 
     def has_add_permission(self, request):

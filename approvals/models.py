@@ -11,7 +11,9 @@ from failover.authorities import ROLE_AUTHORITY
 class Policy(models.Model):
     """How much approval a service's failover needs. Every service has one (defaults apply)."""
 
-    service = models.OneToOneField("failover.Service", on_delete=models.CASCADE, related_name="policy")
+    service = models.OneToOneField(
+        "failover.Service", on_delete=models.CASCADE, related_name="policy"
+    )
     required_availability = models.PositiveSmallIntegerField(
         default=1, validators=[MinValueValidator(1), MaxValueValidator(5)]
     )

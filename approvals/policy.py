@@ -153,7 +153,10 @@ def auth_path_changes(current: Profile, target: Profile) -> tuple[str, ...]:
             f"certificate trust changes from {current.certificate_trust or 'none'} "
             f"to {target.certificate_trust or 'none'}"
         )
-    if current.data_residency_region.strip().lower() != target.data_residency_region.strip().lower():
+    if (
+        current.data_residency_region.strip().lower()
+        != target.data_residency_region.strip().lower()
+    ):
         changes.append(
             f"data residency changes from {current.data_residency_region or 'unset'} "
             f"to {target.data_residency_region or 'unset'}"
@@ -258,7 +261,9 @@ def evaluate(
         elif d.plan_hash != request.plan_hash:
             discounted.append(Discounted(d.id, "made against an earlier plan"))
             stale.setdefault(d.role, []).append(
-                Block("plan_changed", f"{d.role} {d.kind} by {d.actor} was for an earlier plan", d.id)
+                Block(
+                    "plan_changed", f"{d.role} {d.kind} by {d.actor} was for an earlier plan", d.id
+                )
             )
         elif expires_at <= now:
             discounted.append(Discounted(d.id, f"expired at {expires_at.isoformat()}"))

@@ -42,8 +42,15 @@ def profile_of(target: Target) -> engine.Profile:
 
 def decision_facts(request: FailoverRequest) -> list[engine.DecisionFacts]:
     rows = Decision.objects.filter(request=request).values_list(
-        "id", "actor_id", "actor__username", "kind", "role", "plan_hash", "created_at",
-        "comment", "lifts_id",
+        "id",
+        "actor_id",
+        "actor__username",
+        "kind",
+        "role",
+        "plan_hash",
+        "created_at",
+        "comment",
+        "lifts_id",
     )
     return [engine.DecisionFacts(*row) for row in rows]
 

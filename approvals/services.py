@@ -77,7 +77,9 @@ def record_decision(
     elif kind == Decision.Kind.LIFT_VETO:
         decision = _lift_veto(actor, request, comment, channel, veto_id)
     else:
-        decision = _approve_sign_off_or_reject(actor, request, kind, role, plan_hash, comment, channel)
+        decision = _approve_sign_off_or_reject(
+            actor, request, kind, role, plan_hash, comment, channel
+        )
     _settle(request, actor)
     return decision
 
@@ -113,7 +115,13 @@ def _approve_sign_off_or_reject(actor, request, kind, role, plan_hash, comment, 
         raise PlanChanged(request.plan_hash)
     if kind == Decision.Kind.REJECT:
         decision = _create(
-            actor, request, kind=kind, role=role, plan_hash=plan_hash, comment=comment, channel=channel
+            actor,
+            request,
+            kind=kind,
+            role=role,
+            plan_hash=plan_hash,
+            comment=comment,
+            channel=channel,
         )
         transition(request, State.REJECTED, actor=actor, reason=f"rejected as {role}: {comment}")
         return decision
@@ -148,7 +156,11 @@ def _veto(actor, request, comment, channel):
         raise AlreadyDecided("your veto on this request already stands")
     # A veto binds to no plan: it stands until lifted, whatever the plan becomes.
     return _create(
-        actor, request, kind=Decision.Kind.VETO, plan_hash=request.plan_hash, comment=comment,
+        actor,
+        request,
+        kind=Decision.Kind.VETO,
+        plan_hash=request.plan_hash,
+        comment=comment,
         channel=channel,
     )
 
@@ -171,7 +183,9 @@ def _lift_veto(actor, request, comment, channel, veto_id):
         elif not vetoes:
             raise AlreadyDecided("there is no standing veto on this request")
         else:
-            raise InvalidInput("several vetoes stand; name the one to lift", {"veto_id": "required"})
+            raise InvalidInput(
+                "several vetoes stand; name the one to lift", {"veto_id": "required"}
+            )
     if veto.actor_id != actor.pk:
         if not holds(actor, request.service, "veto"):
             raise NotAuthorised("veto", request.service.slug)
@@ -183,8 +197,13 @@ def _lift_veto(actor, request, comment, channel, veto_id):
     if request.state not in OPEN_STATES:
         raise WrongState(request.state, "lift a veto")
     return _create(
-        actor, request, kind=Decision.Kind.LIFT_VETO, plan_hash=request.plan_hash,
-        comment=comment, channel=channel, lifts=veto,
+        actor,
+        request,
+        kind=Decision.Kind.LIFT_VETO,
+        plan_hash=request.plan_hash,
+        comment=comment,
+        channel=channel,
+        lifts=veto,
     )
 
 
@@ -215,7 +234,10 @@ def expire_stale_requests(*, now=None) -> dict[str, int]:
     for request_id in approved.values_list("pk", flat=True):
         with transaction.atomic():
             request = lock_request(request_id)
-            if request.state == State.APPROVED and not verdict_for(request, now=now).approvals_complete:
+            if (
+                request.state == State.APPROVED
+                and not verdict_for(request, now=now).approvals_complete
+            ):
                 transition(request, State.PENDING, actor=None, reason="approvals expired")
                 lapsed += 1
     return {"expired": expired, "lapsed": lapsed}

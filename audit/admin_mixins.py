@@ -25,15 +25,25 @@ class AuditedAdminMixin:
     def delete_model(self, request, obj):
         label, pk, text = obj._meta.label_lower, obj.pk, str(obj)
         super().delete_model(request, obj)
-        record_event(action="config.deleted", object_type=label, object_id=str(pk),
-                     actor=request.user, data={"object": text})
+        record_event(
+            action="config.deleted",
+            object_type=label,
+            object_id=str(pk),
+            actor=request.user,
+            data={"object": text},
+        )
 
     def delete_queryset(self, request, queryset):
         gone = [(o._meta.label_lower, o.pk, str(o)) for o in queryset]
         super().delete_queryset(request, queryset)
         for label, pk, text in gone:
-            record_event(action="config.deleted", object_type=label, object_id=str(pk),
-                         actor=request.user, data={"object": text})
+            record_event(
+                action="config.deleted",
+                object_type=label,
+                object_id=str(pk),
+                actor=request.user,
+                data={"object": text},
+            )
 
     def save_formset(self, request, form, formset, change):
         deleting = [
@@ -43,11 +53,21 @@ class AuditedAdminMixin:
         ]
         super().save_formset(request, form, formset, change)
         for obj in formset.new_objects:
-            record_event(action="config.created", obj=obj, actor=request.user,
-                         data={"object": str(obj)})
+            record_event(
+                action="config.created", obj=obj, actor=request.user, data={"object": str(obj)}
+            )
         for obj, fields in formset.changed_objects:
-            record_event(action="config.changed", obj=obj, actor=request.user,
-                         data={"object": str(obj), "fields": _snapshot(obj, fields)})
+            record_event(
+                action="config.changed",
+                obj=obj,
+                actor=request.user,
+                data={"object": str(obj), "fields": _snapshot(obj, fields)},
+            )
         for label, pk, text in deleting:
-            record_event(action="config.deleted", object_type=label, object_id=str(pk),
-                         actor=request.user, data={"object": text})
+            record_event(
+                action="config.deleted",
+                object_type=label,
+                object_id=str(pk),
+                actor=request.user,
+                data={"object": text},
+            )

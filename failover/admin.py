@@ -1,5 +1,7 @@
 from django.contrib import admin, messages
+from django.db import models
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from guardian.admin import GuardedModelAdmin
 
 from approvals.models import Decision, Policy
@@ -18,10 +20,13 @@ from failover.models import (
 )
 from failover.services import cancel_request, replan_request
 
+HTTPS_URLS = {models.URLField: {"assume_scheme": "https"}}
+
 
 class TargetInline(admin.StackedInline):
     model = Target
     extra = 0
+    formfield_overrides = HTTPS_URLS
     fields = (
         ("name", "role", "active"),
         ("address", "region", "cloud_account"),
@@ -63,7 +68,7 @@ def chain_table(service: Service) -> str:
         ),
     )
     status = (
-        format_html('<p style="color:#1a7f37"><strong>Chain complete.</strong></p>')
+        mark_safe('<p style="color:#1a7f37"><strong>Chain complete.</strong></p>')
         if chain.complete
         else format_html(
             '<p style="color:#b42318"><strong>Chain incomplete — no holder for: {}.</strong> '
@@ -101,7 +106,7 @@ class ServiceAdmin(AuditedAdminMixin, GuardedModelAdmin):
     def chain_status(self, obj):
         missing = authority_chain(obj).missing
         if not missing:
-            return format_html('<span style="color:#1a7f37">complete</span>')
+            return mark_safe('<span style="color:#1a7f37">complete</span>')
         return format_html('<span style="color:#b42318">missing {}</span>', ", ".join(missing))
 
 
@@ -121,6 +126,7 @@ class GovernedRecordAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
 @admin.register(Target)
 class TargetAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    formfield_overrides = HTTPS_URLS
     list_display = ("name", "service", "role", "active", "region", "data_residency_region")
     list_filter = ("role", "active", "data_residency_region")
     search_fields = ("name", "address", "service__slug", "oidc_issuer")
@@ -183,7 +189,15 @@ def plan_diff(plan: dict) -> str:
 class FailoverRequestAdmin(admin.ModelAdmin):
     """Read-only: requests move only through the services layer (declare, decide, cancel)."""
 
-    list_display = ("id", "service", "to_target", "state", "requester", "incident_ref", "created_at")
+    list_display = (
+        "id",
+        "service",
+        "to_target",
+        "state",
+        "requester",
+        "incident_ref",
+        "created_at",
+    )
     list_filter = ("state", "service")
     search_fields = ("incident_ref", "reason", "service__slug", "requester__username")
     list_select_related = ("service", "to_target", "requester")
@@ -202,9 +216,22 @@ class FailoverRequestAdmin(admin.ModelAdmin):
         ("created_at", "approved_at", "expires_at", "ended_at"),
     )
     readonly_fields = (
-        "service", "state", "from_target", "to_target", "segment", "requester", "incident_ref",
-        "reason", "governance", "plan_diff", "plan_hash", "rollback_criteria", "created_at",
-        "approved_at", "expires_at", "ended_at",
+        "service",
+        "state",
+        "from_target",
+        "to_target",
+        "segment",
+        "requester",
+        "incident_ref",
+        "reason",
+        "governance",
+        "plan_diff",
+        "plan_hash",
+        "rollback_criteria",
+        "created_at",
+        "approved_at",
+        "expires_at",
+        "ended_at",
     )
 
     def has_add_permission(self, request):
@@ -224,12 +251,13 @@ class FailoverRequestAdmin(admin.ModelAdmin):
         blocks = format_html_join("", "<li>{}</li>", ((b.reason,) for b in verdict.blocked_by))
         changes = format_html_join("", "<li>{}</li>", ((c,) for c in verdict.auth_changes))
         return format_html(
-            "<p><strong>Still missing:</strong> {}</p><p><strong>Blocked by:</strong></p><ul>{}</ul>"
+            "<p><strong>Still missing:</strong> {}</p>"
+            "<p><strong>Blocked by:</strong></p><ul>{}</ul>"
             "<p><strong>Authentication / residency changes:</strong></p><ul>{}</ul>"
             "<p><strong>May execute now:</strong> {}</p>",
             missing,
-            blocks or format_html("<li>nothing</li>"),
-            changes or format_html("<li>none</li>"),
+            blocks or mark_safe("<li>nothing</li>"),
+            changes or mark_safe("<li>none</li>"),
             "yes" if verdict.may_execute else "no",
         )
 

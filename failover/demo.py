@@ -9,7 +9,7 @@ from django.db import transaction
 from approvals.models import Policy
 from audit.context import acting_as
 from dnsproviders.models import ProviderAccount
-from failover.models import GovernedRecord, GovernanceMode, RecordValue, Service, Target, Threshold
+from failover.models import GovernanceMode, GovernedRecord, RecordValue, Service, Target, Threshold
 from failover.services import grant_authority
 
 PASSWORD = "demo"
@@ -49,14 +49,38 @@ SERVICES = [
         "data_residency_region": "eu",
         "customer_segments": ["retail", "enterprise"],
         "targets": [
-            ("primary", "primary", True, "198.51.100.10", "eu-west-1", "https://login.eu.example.test/",
-             "Example EU Issuing CA", "eu"),
-            ("failover", "failover", False, "203.0.113.10", "us-east-1",
-             "https://login.us.example.test/", "Example US Issuing CA", "us"),
+            (
+                "primary",
+                "primary",
+                True,
+                "198.51.100.10",
+                "eu-west-1",
+                "https://login.eu.example.test/",
+                "Example EU Issuing CA",
+                "eu",
+            ),
+            (
+                "failover",
+                "failover",
+                False,
+                "203.0.113.10",
+                "us-east-1",
+                "https://login.us.example.test/",
+                "Example US Issuing CA",
+                "us",
+            ),
         ],
         "records": [
-            ("checkout.example.test.", "A", {"primary": ["198.51.100.10"], "failover": ["203.0.113.10"]}),
-            ("api.checkout.example.test.", "A", {"primary": ["198.51.100.11"], "failover": ["203.0.113.11"]}),
+            (
+                "checkout.example.test.",
+                "A",
+                {"primary": ["198.51.100.10"], "failover": ["203.0.113.10"]},
+            ),
+            (
+                "api.checkout.example.test.",
+                "A",
+                {"primary": ["198.51.100.11"], "failover": ["203.0.113.11"]},
+            ),
         ],
         "thresholds": [],
         "authorities": GROUP_AUTHORITIES,
@@ -70,13 +94,33 @@ SERVICES = [
         "data_residency_region": "eu",
         "customer_segments": [],
         "targets": [
-            ("primary", "primary", True, "198.51.100.20", "eu-west-1", "https://login.eu.example.test/",
-             "Example EU Issuing CA", "eu"),
-            ("backup", "regional_backup", False, "198.51.100.120", "eu-central-1",
-             "https://login.eu.example.test/", "Example EU Issuing CA", "eu"),
+            (
+                "primary",
+                "primary",
+                True,
+                "198.51.100.20",
+                "eu-west-1",
+                "https://login.eu.example.test/",
+                "Example EU Issuing CA",
+                "eu",
+            ),
+            (
+                "backup",
+                "regional_backup",
+                False,
+                "198.51.100.120",
+                "eu-central-1",
+                "https://login.eu.example.test/",
+                "Example EU Issuing CA",
+                "eu",
+            ),
         ],
         "records": [
-            ("status.example.test.", "A", {"primary": ["198.51.100.20"], "backup": ["198.51.100.120"]}),
+            (
+                "status.example.test.",
+                "A",
+                {"primary": ["198.51.100.20"], "backup": ["198.51.100.120"]},
+            ),
         ],
         "thresholds": [
             ("error_rate", "gte", 5.0, "5xx rate at or above 5% for the page"),
@@ -93,13 +137,33 @@ SERVICES = [
         "data_residency_region": "eu",
         "customer_segments": [],
         "targets": [
-            ("primary", "primary", True, "198.51.100.30", "eu-west-1", "https://login.eu.example.test/",
-             "Example EU Issuing CA", "eu"),
-            ("dr", "failover", False, "198.51.100.130", "eu-central-1",
-             "https://login.eu.example.test/", "Example EU Issuing CA", "eu"),
+            (
+                "primary",
+                "primary",
+                True,
+                "198.51.100.30",
+                "eu-west-1",
+                "https://login.eu.example.test/",
+                "Example EU Issuing CA",
+                "eu",
+            ),
+            (
+                "dr",
+                "failover",
+                False,
+                "198.51.100.130",
+                "eu-central-1",
+                "https://login.eu.example.test/",
+                "Example EU Issuing CA",
+                "eu",
+            ),
         ],
         "records": [
-            ("billing.example.test.", "A", {"primary": ["198.51.100.30"], "dr": ["198.51.100.130"]}),
+            (
+                "billing.example.test.",
+                "A",
+                {"primary": ["198.51.100.30"], "dr": ["198.51.100.130"]},
+            ),
         ],
         "thresholds": [],
         "authorities": LEGACY_AUTHORITIES,
@@ -118,14 +182,27 @@ def _user(username: str, **fields):
 @transaction.atomic
 def seed_demo() -> list[str]:
     """Create (or complete) the demo; running it again changes nothing."""
-    admin = _user("admin", first_name="Ada", last_name="Admin", email="admin@example.test",
-                  is_staff=True, is_superuser=True)
+    admin = _user(
+        "admin",
+        first_name="Ada",
+        last_name="Admin",
+        email="admin@example.test",
+        is_staff=True,
+        is_superuser=True,
+    )
     with acting_as(admin):
-        groups = {name: Group.objects.get_or_create(name=name)[0]
-                  for name in {*GROUP_AUTHORITIES, "Auditors"}}
+        groups = {
+            name: Group.objects.get_or_create(name=name)[0]
+            for name in {*GROUP_AUTHORITIES, "Auditors"}
+        }
         for username, (first, last, group) in USERS.items():
-            user = _user(username, first_name=first, last_name=last,
-                         email=f"{username}@example.test", is_staff=username == "auditor")
+            user = _user(
+                username,
+                first_name=first,
+                last_name=last,
+                email=f"{username}@example.test",
+                is_staff=username == "auditor",
+            )
             if not user.groups.filter(pk=groups[group].pk).exists():
                 user.groups.add(groups[group])
         # The auditor reads everything in the admin and changes nothing.
@@ -133,8 +210,11 @@ def seed_demo() -> list[str]:
 
         account, _ = ProviderAccount.objects.get_or_create(
             name="embedded-zones",
-            defaults={"kind": ProviderAccount.Kind.ZONE_FILE, "settings": {"directory": "zones"},
-                      "description": "Zone files under var/zones (the embedded default)"},
+            defaults={
+                "kind": ProviderAccount.Kind.ZONE_FILE,
+                "settings": {"directory": "zones"},
+                "description": "Zone files under var/zones (the embedded default)",
+            },
         )
         for spec in SERVICES:
             _service(spec, account, groups, admin)
@@ -144,34 +224,57 @@ def seed_demo() -> list[str]:
 def _service(spec, account, groups, admin):
     service, _ = Service.objects.get_or_create(
         slug=spec["slug"],
-        defaults={key: spec[key] for key in
-                  ("name", "description", "governance_mode", "data_residency_region",
-                   "customer_segments")},
+        defaults={
+            key: spec[key]
+            for key in (
+                "name",
+                "description",
+                "governance_mode",
+                "data_residency_region",
+                "customer_segments",
+            )
+        },
     )
     Policy.objects.get_or_create(service=service)
     targets = {}
     for name, role, active, address, region, issuer, trust, residency in spec["targets"]:
         targets[name], _ = Target.objects.get_or_create(
-            service=service, name=name,
-            defaults={"role": role, "active": active, "address": address, "region": region,
-                      "oidc_issuer": issuer, "certificate_trust": trust,
-                      "certificate_hostnames": [f"{spec['slug']}.example.test"],
-                      "secret_store": f"vault://{region}/{spec['slug']}",
-                      "data_residency_region": residency,
-                      "health_url": f"https://{address}/healthz"},
+            service=service,
+            name=name,
+            defaults={
+                "role": role,
+                "active": active,
+                "address": address,
+                "region": region,
+                "oidc_issuer": issuer,
+                "certificate_trust": trust,
+                "certificate_hostnames": [f"{spec['slug']}.example.test"],
+                "secret_store": f"vault://{region}/{spec['slug']}",
+                "data_residency_region": residency,
+                "health_url": f"https://{address}/healthz",
+            },
         )
     for name, rtype, values in spec["records"]:
         record, _ = GovernedRecord.objects.get_or_create(
-            provider_account=account, zone="example.test.", name=name, rtype=rtype,
-            set_identifier="", defaults={"service": service, "ttl": 60},
+            provider_account=account,
+            zone="example.test.",
+            name=name,
+            rtype=rtype,
+            set_identifier="",
+            defaults={"service": service, "ttl": 60},
         )
         for target_name, record_values in values.items():
-            RecordValue.objects.get_or_create(record=record, target=targets[target_name],
-                                              defaults={"values": record_values})
+            RecordValue.objects.get_or_create(
+                record=record, target=targets[target_name], defaults={"values": record_values}
+            )
     for metric, comparison, value, description in spec["thresholds"]:
-        Threshold.objects.get_or_create(service=service, metric=metric, defaults={
-            "comparison": comparison, "value": value, "description": description})
+        Threshold.objects.get_or_create(
+            service=service,
+            metric=metric,
+            defaults={"comparison": comparison, "value": value, "description": description},
+        )
     for group_name, authorities in spec["authorities"].items():
         for authority in authorities:
-            grant_authority(actor=admin, service=service, authority=authority,
-                            group=groups[group_name])
+            grant_authority(
+                actor=admin, service=service, authority=authority, group=groups[group_name]
+            )

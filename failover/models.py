@@ -144,12 +144,18 @@ class GovernedRecord(models.Model):
             value = getattr(self, field)
             if value and not value.endswith("."):
                 errors[field] = "must be fully qualified and end with a dot"
-        if self.zone and self.name and not (self.name == self.zone or self.name.endswith("." + self.zone)):
+        if (
+            self.zone
+            and self.name
+            and not (self.name == self.zone or self.name.endswith("." + self.zone))
+        ):
             errors["name"] = f"{self.name} is not inside zone {self.zone}"
         if self.routing == self.Routing.FAILOVER and (
             not self.failover_role or not self.set_identifier
         ):
-            errors["failover_role"] = "failover routing needs PRIMARY/SECONDARY and a set identifier"
+            errors["failover_role"] = (
+                "failover routing needs PRIMARY/SECONDARY and a set identifier"
+            )
         if self.routing == self.Routing.WEIGHTED and (
             not self.segment or not self.set_identifier or self.weight is None
         ):

@@ -26,12 +26,18 @@ def normalise_criteria(raw: Any) -> dict[str, Any]:
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise InvalidInput("rollback criteria must be an object", {"rollback_criteria": "not an object"})
+        raise InvalidInput(
+            "rollback criteria must be an object", {"rollback_criteria": "not an object"}
+        )
     unknown = sorted(set(raw) - set(DEFAULTS))
     if unknown:
         raise InvalidInput(
             "unknown rollback criteria: " + ", ".join(unknown),
-            {"rollback_criteria": f"unknown fields {', '.join(unknown)}; known: {', '.join(DEFAULTS)}"},
+            {
+                "rollback_criteria": (
+                    f"unknown fields {', '.join(unknown)}; known: {', '.join(DEFAULTS)}"
+                )
+            },
         )
     criteria = dict(DEFAULTS)
     errors = {}

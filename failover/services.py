@@ -133,7 +133,9 @@ def declare_request(
         errors["incident_ref"] = "at most 200 characters"
     segment = (segment or "").strip()
     if segment and segment not in service.customer_segments:
-        errors["segment"] = f"unknown segment; known: {', '.join(service.customer_segments) or 'none'}"
+        errors["segment"] = (
+            f"unknown segment; known: {', '.join(service.customer_segments) or 'none'}"
+        )
     if errors:
         raise InvalidInput("the failover request is invalid", errors)
     criteria = normalise_criteria(rollback_criteria)
@@ -156,7 +158,9 @@ def declare_request(
         to_target = service.targets.get(name=target)
     except Target.DoesNotExist:
         known = ", ".join(service.targets.values_list("name", flat=True))
-        raise InvalidInput("unknown target", {"target": f"no target {target!r}; known: {known}"}) from None
+        raise InvalidInput(
+            "unknown target", {"target": f"no target {target!r}; known: {known}"}
+        ) from None
     from_target = service.targets.filter(active=True).first()
     if from_target is None:
         raise Conflict(f"service '{service.slug}' has no active target to fail over from")

@@ -23,8 +23,12 @@ def _service_grant(instance) -> dict | None:
         if isinstance(instance, GroupObjectPermission)
         else {"user": instance.user.username}
     )
-    return {"service": slug, "service_id": instance.object_pk,
-            "authority": instance.permission.codename, **holder}
+    return {
+        "service": slug,
+        "service_id": str(instance.object_pk),
+        "authority": instance.permission.codename,
+        **holder,
+    }
 
 
 @receiver(post_save, sender=UserObjectPermission)
@@ -32,8 +36,12 @@ def _service_grant(instance) -> dict | None:
 def _granted(sender, instance, created, **kwargs):
     data = _service_grant(instance)
     if data is not None and created:
-        record_event(action="authority.granted", object_type="failover.service",
-                     object_id=data["service_id"], data=data)
+        record_event(
+            action="authority.granted",
+            object_type="failover.service",
+            object_id=data["service_id"],
+            data=data,
+        )
 
 
 @receiver(post_delete, sender=UserObjectPermission)
@@ -41,8 +49,12 @@ def _granted(sender, instance, created, **kwargs):
 def _revoked(sender, instance, **kwargs):
     data = _service_grant(instance)
     if data is not None:
-        record_event(action="authority.revoked", object_type="failover.service",
-                     object_id=data["service_id"], data=data)
+        record_event(
+            action="authority.revoked",
+            object_type="failover.service",
+            object_id=data["service_id"],
+            data=data,
+        )
 
 
 @receiver(m2m_changed, sender=get_user_model().groups.through)
@@ -50,18 +62,24 @@ def _membership(sender, instance, action, reverse, pk_set, **kwargs):
     if action not in ("post_add", "post_remove", "pre_clear"):
         return
     if action == "pre_clear":
-        pk_set = set((instance.user_set if reverse else instance.groups).values_list("pk", flat=True))
+        pk_set = set(
+            (instance.user_set if reverse else instance.groups).values_list("pk", flat=True)
+        )
     if not pk_set:
         return
     if reverse:  # group.user_set changed
         groups = [instance.name]
-        users = list(get_user_model().objects.filter(pk__in=pk_set).values_list("username", flat=True))
+        users = list(
+            get_user_model().objects.filter(pk__in=pk_set).values_list("username", flat=True)
+        )
     else:  # user.groups changed
         groups = list(Group.objects.filter(pk__in=pk_set).values_list("name", flat=True))
         users = [instance.get_username()]
     verb = "added" if action == "post_add" else "removed"
     for group in groups:
         record_event(
-            action=f"group.member_{verb}", object_type="auth.group", object_id=group,
+            action=f"group.member_{verb}",
+            object_type="auth.group",
+            object_id=group,
             data={"group": group, "users": sorted(users)},
         )

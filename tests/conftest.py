@@ -1,0 +1,36 @@
+import pytest
+from django.db import connection
+
+from tests.factories import make_service, user
+
+
+def pytest_collection_modifyitems(config, items):
+    from django.conf import settings
+
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if "postgresql" in engine:
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL=postgres://... (CI does)")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def service(db):
+    return make_service()
+
+
+@pytest.fixture
+def people(db, service):
+    """Personas on `service`, plus someone holding everything on another service and an outsider."""
+    from tests.factories import PERSONAS
+
+    make_service("elsewhere", chain={a: ["other"] for a in set(PERSONAS.values())})
+    names = [*PERSONAS, "other", "outsider"]
+    return {name: user(name) for name in names}
+
+
+@pytest.fixture
+def is_postgres():
+    return connection.vendor == "postgresql"
