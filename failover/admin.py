@@ -124,6 +124,22 @@ class GovernedRecordAdmin(AuditedAdminMixin, admin.ModelAdmin):
     inlines = [RecordValueInline]
 
 
+@admin.register(Threshold)
+class ThresholdAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    list_display = ("service", "metric", "comparison", "value", "description")
+    list_filter = ("metric", "comparison")
+    search_fields = ("service__slug", "description")
+    list_select_related = ("service",)
+
+
+@admin.register(RecordValue)
+class RecordValueAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    list_display = ("record", "target", "values")
+    list_filter = ("target__name",)
+    search_fields = ("record__name", "target__name", "target__service__slug")
+    list_select_related = ("record", "target")
+
+
 @admin.register(Target)
 class TargetAdmin(AuditedAdminMixin, admin.ModelAdmin):
     formfield_overrides = HTTPS_URLS

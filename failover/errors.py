@@ -23,6 +23,10 @@ class InvalidInput(ServiceError):
         self.fields = dict(fields or {})
 
 
+class NotFound(ServiceError):
+    code = "not_found"
+
+
 class NotAuthorised(ServiceError):
     code = "not_authorised"
 

@@ -22,6 +22,7 @@ from failover.errors import (
     IncompleteChain,
     InvalidInput,
     NotAuthorised,
+    NotFound,
     WrongState,
 )
 from failover.models import FailoverRequest, GovernedRecord, Metric, Service, Signal, Target
@@ -42,7 +43,7 @@ def lock_request(request_id: int) -> FailoverRequest:
             .get(pk=request_id)
         )
     except (FailoverRequest.DoesNotExist, ValueError, TypeError):
-        raise InvalidInput(f"no failover request {request_id}") from None
+        raise NotFound(f"no failover request {request_id}") from None
 
 
 def transition(

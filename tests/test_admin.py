@@ -32,6 +32,8 @@ def checkout_request(demo):
 MODELS = [
     "failover/service",
     "failover/target",
+    "failover/threshold",
+    "failover/recordvalue",
     "failover/governedrecord",
     "failover/signal",
     "failover/failoverrequest",

@@ -14,6 +14,7 @@ from failover.errors import (
     Conflict,
     InvalidInput,
     NotAuthorised,
+    NotFound,
     OwnRequest,
     PlanChanged,
     WrongState,
@@ -219,8 +220,8 @@ def test_malformed_decisions_are_refused(people, request_, kind, role, field):
     assert field in exc.value.fields
 
 
-def test_unknown_request_is_invalid_input(people):
-    with pytest.raises(InvalidInput):
+def test_unknown_request_is_not_found(people):
+    with pytest.raises(NotFound):
         record_decision(
             actor=people["avail"],
             request_id=999999,
