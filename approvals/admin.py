@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from approvals.models import Decision, Policy
-from audit.admin_mixins import AuditedAdminMixin
+from audit.admin_mixins import AuditedAdminMixin, ReadOnlyAdminMixin
 
 
 @admin.register(Policy)
@@ -20,7 +20,7 @@ class PolicyAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Decision)
-class DecisionAdmin(admin.ModelAdmin):
+class DecisionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Decisions are made on the request (web, API); here they are only read."""
 
     list_display = ("created_at", "request", "actor", "kind", "role", "channel")
@@ -33,12 +33,3 @@ class DecisionAdmin(admin.ModelAdmin):
         "actor",
     )
     date_hierarchy = "created_at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

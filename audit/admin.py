@@ -3,11 +3,12 @@ import json
 from django.contrib import admin
 from django.utils.html import format_html
 
+from audit.admin_mixins import ReadOnlyAdminMixin
 from audit.models import AuditEvent
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: the log is evidence, nobody edits it, whatever their admin rights."""
 
     list_display = ("seq", "created_at", "actor", "action", "object_type", "object_id")
@@ -32,12 +33,3 @@ class AuditEventAdmin(admin.ModelAdmin):
     @admin.display(description="data")
     def pretty_data(self, obj):
         return format_html("<pre>{}</pre>", json.dumps(obj.data, indent=2, sort_keys=True))
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -1,4 +1,4 @@
-"""Configuration edits made in the admin are evidence too: record what changed and who did it."""
+"""Admin behaviour shared by the apps: configuration edits are evidence, evidence is read-only."""
 
 from __future__ import annotations
 
@@ -9,7 +9,25 @@ def _snapshot(obj, fields) -> dict:
     return {name: str(getattr(obj, name, "")) for name in fields}
 
 
+def _identity(obj) -> tuple[str, str, str]:
+    """Taken before a delete: afterwards the object has no primary key."""
+    return obj._meta.label_lower, str(obj.pk), str(obj)
+
+
+def _record_deleted(request, gone) -> None:
+    for label, pk, text in gone:
+        record_event(
+            action="config.deleted",
+            object_type=label,
+            object_id=pk,
+            actor=request.user,
+            data={"object": text},
+        )
+
+
 class AuditedAdminMixin:
+    """Records who created, changed (which fields) or deleted configuration in the admin."""
+
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         changed = list(form.changed_data)
@@ -23,34 +41,17 @@ class AuditedAdminMixin:
         )
 
     def delete_model(self, request, obj):
-        label, pk, text = obj._meta.label_lower, obj.pk, str(obj)
+        gone = [_identity(obj)]
         super().delete_model(request, obj)
-        record_event(
-            action="config.deleted",
-            object_type=label,
-            object_id=str(pk),
-            actor=request.user,
-            data={"object": text},
-        )
+        _record_deleted(request, gone)
 
     def delete_queryset(self, request, queryset):
-        gone = [(o._meta.label_lower, o.pk, str(o)) for o in queryset]
+        gone = [_identity(obj) for obj in queryset]
         super().delete_queryset(request, queryset)
-        for label, pk, text in gone:
-            record_event(
-                action="config.deleted",
-                object_type=label,
-                object_id=str(pk),
-                actor=request.user,
-                data={"object": text},
-            )
+        _record_deleted(request, gone)
 
     def save_formset(self, request, form, formset, change):
-        deleting = [
-            (f.instance._meta.label_lower, f.instance.pk, str(f.instance))
-            for f in formset.deleted_forms
-            if f.instance.pk is not None
-        ]
+        gone = [_identity(f.instance) for f in formset.deleted_forms if f.instance.pk is not None]
         super().save_formset(request, form, formset, change)
         for obj in formset.new_objects:
             record_event(
@@ -63,11 +64,17 @@ class AuditedAdminMixin:
                 actor=request.user,
                 data={"object": str(obj), "fields": _snapshot(obj, fields)},
             )
-        for label, pk, text in deleting:
-            record_event(
-                action="config.deleted",
-                object_type=label,
-                object_id=str(pk),
-                actor=request.user,
-                data={"object": text},
-            )
+        _record_deleted(request, gone)
+
+
+class ReadOnlyAdminMixin:
+    """For records that only the services layer writes: browse and search, never edit."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -6,7 +6,7 @@ from guardian.admin import GuardedModelAdmin
 
 from approvals.models import Decision, Policy
 from approvals.selectors import verdict_for
-from audit.admin_mixins import AuditedAdminMixin
+from audit.admin_mixins import AuditedAdminMixin, ReadOnlyAdminMixin
 from failover.chain import authority_chain
 from failover.errors import ServiceError
 from failover.models import (
@@ -150,21 +150,12 @@ class TargetAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Signal)
-class SignalAdmin(admin.ModelAdmin):
+class SignalAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("received_at", "service", "metric", "value", "status", "source")
     list_filter = ("status", "metric", "source")
     search_fields = ("service__slug", "external_id", "summary")
     list_select_related = ("service",)
     date_hierarchy = "received_at"
-
-    def has_add_permission(self, request):
-        return False  # signals arrive from paging tools and the API, recorded by services
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class DecisionInline(admin.TabularInline):
