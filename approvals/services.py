@@ -11,8 +11,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from approvals.models import Decision
-from approvals.selectors import decision_facts, verdict_for
+from approvals.selectors import decision_facts, policy_of, verdict_for
 from audit.services import record_event
+from dnsproviders.services import start_execution
 from failover.authorities import APPROVAL_ROLES, ROLE_AUTHORITY, SIGN_OFF_ROLES
 from failover.chain import holds
 from failover.errors import (
@@ -208,14 +209,28 @@ def _lift_veto(actor, request, comment, channel, veto_id):
 
 
 def _settle(request: FailoverRequest, actor) -> None:
-    """Bring the request's state in line with what the rules engine now says."""
+    """Bring the request's state in line with what the rules engine now says, and execute
+    when the policy says the last approval (or the lifted last veto) should."""
     if request.state not in OPEN_STATES:
         return
     verdict = verdict_for(request)
     if request.state == State.PENDING and verdict.approvals_complete:
         transition(request, State.APPROVED, actor=actor, reason="all approvals and sign-offs given")
+        verdict = verdict_for(request)
     elif request.state == State.APPROVED and not verdict.approvals_complete:
         transition(request, State.PENDING, actor=actor, reason="approvals no longer complete")
+        return
+    if (
+        request.state == State.APPROVED
+        and verdict.may_execute
+        and policy_of(request.service).execute_on_approval
+    ):
+        start_execution(
+            request,
+            actor=None,
+            reason="executed on approval, as the service's policy says",
+            data={"triggered_by": actor.username},
+        )
 
 
 def expire_stale_requests(*, now=None) -> dict[str, int]:

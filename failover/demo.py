@@ -9,6 +9,7 @@ from django.db import transaction
 from approvals.models import Policy
 from audit.context import acting_as
 from dnsproviders.models import ProviderAccount
+from dnsproviders.zones import publish_zone_files
 from failover.models import GovernanceMode, GovernedRecord, RecordValue, Service, Target, Threshold
 from failover.services import grant_authority
 
@@ -278,3 +279,4 @@ def _service(spec, account, groups, admin):
             grant_authority(
                 actor=admin, service=service, authority=authority, group=groups[group_name]
             )
+    publish_zone_files(service)

@@ -83,6 +83,10 @@ class Blocked(Conflict):
         super().__init__("execution is blocked: " + "; ".join(reasons), reasons=reasons)
 
 
+class ProviderUnavailable(ServiceError):
+    code = "provider_unavailable"
+
+
 class IncompleteChain(Conflict):
     code = "incomplete_chain"
 

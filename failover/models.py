@@ -286,6 +286,13 @@ class FailoverRequest(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     expires_at = models.DateTimeField(help_text="A request still open then expires")
     approved_at = models.DateTimeField(null=True, blank=True)
+    applied_at = models.DateTimeField(null=True, blank=True)
+    rollback_proposed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the rollback criteria were first met"
+    )
+    rollback_deadline_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the rollback authority was paged to decide"
+    )
     ended_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

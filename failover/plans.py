@@ -77,3 +77,42 @@ def build_plan(
         "segment": segment,
         "changes": changes,
     }
+
+
+def by_zone(changes: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], list[dict]]:
+    """Group plan changes per (provider account, zone): each group is one atomic provider change."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for change in changes:
+        groups.setdefault((change["provider_account"], change["zone"]), []).append(dict(change))
+    return groups
+
+
+def with_live_values(plan: Mapping[str, Any], live: Mapping[tuple, list[str]]) -> dict[str, Any]:
+    """The plan with `expected` set to what the provider reads now, dropping records that
+    already hold their new values. `live` is keyed by (account, zone, name, type, set id)."""
+    changes = []
+    for change in plan["changes"]:
+        key = (
+            change["provider_account"],
+            change["zone"],
+            change["name"].lower(),
+            change["type"],
+            change["set_identifier"],
+        )
+        current = sorted(live.get(key, []))
+        if current == sorted(change["new"]):
+            continue
+        changes.append({**change, "expected": current})
+    if not changes:
+        raise PlanError(f"the records already point at {plan['to_target']}")
+    return {**plan, "changes": changes}
+
+
+def reversed_plan(plan: Mapping[str, Any]) -> dict[str, Any]:
+    """The plan that puts back what `plan` replaced (a rollback)."""
+    return {
+        **plan,
+        "from_target": plan["to_target"],
+        "to_target": plan["from_target"],
+        "changes": [{**c, "expected": c["new"], "new": c["expected"]} for c in plan["changes"]],
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from failover.errors import InvalidInput
@@ -57,3 +58,33 @@ def normalise_criteria(raw: Any) -> dict[str, Any]:
     if errors:
         raise InvalidInput("invalid rollback criteria", errors)
     return criteria
+
+
+def evaluate_criteria(
+    criteria: dict[str, Any],
+    *,
+    applied_at: datetime,
+    now: datetime,
+    firing: list[str],
+    healthy_since: datetime,
+) -> dict[str, Any]:
+    """Whether it is time to propose rolling back. `firing` names the service's signals still
+    firing; `healthy_since` is when the last of them resolved (or the failover, if none did)."""
+    on_target = (now - applied_at).total_seconds() / 60
+    healthy = 0.0 if firing else max(0.0, (now - healthy_since).total_seconds() / 60)
+    reasons = []
+    if on_target < criteria["min_minutes_on_target"]:
+        reasons.append(
+            f"on the failover target {on_target:.0f} of {criteria['min_minutes_on_target']} min"
+        )
+    if firing:
+        reasons.append("still firing: " + ", ".join(firing))
+    elif healthy < criteria["primary_healthy_minutes"]:
+        reasons.append(f"healthy for {healthy:.0f} of {criteria['primary_healthy_minutes']} min")
+    return {
+        "met": not reasons,
+        "reasons": reasons,
+        "minutes_on_target": round(on_target, 1),
+        "healthy_minutes": round(healthy, 1),
+        "deadline_passed": on_target >= criteria["decide_within_minutes"],
+    }

@@ -15,6 +15,8 @@ from guardian.shortcuts import assign_perm, remove_perm
 
 from audit.context import acting_as
 from audit.services import record_event
+from dnsproviders.base import ProviderError
+from dnsproviders.registry import provider_for
 from failover.authorities import AUTHORITIES
 from failover.chain import authority_chain, holds
 from failover.errors import (
@@ -23,10 +25,11 @@ from failover.errors import (
     InvalidInput,
     NotAuthorised,
     NotFound,
+    ProviderUnavailable,
     WrongState,
 )
 from failover.models import FailoverRequest, GovernedRecord, Metric, Service, Signal, Target
-from failover.plans import PlanError, build_plan, plan_hash
+from failover.plans import PlanError, build_plan, by_zone, plan_hash, with_live_values
 from failover.rollback import normalise_criteria
 from failover.states import ACTIVE_STATES, OPEN_STATES, State, can_transition
 
@@ -72,9 +75,12 @@ def transition(
 
 
 def _plan_for(service: Service, from_target: Target, to_target: Target, segment: str) -> dict:
+    """The plan from the registry, its `expected` values read live from the providers."""
     records = []
     queryset = GovernedRecord.objects.filter(service=service).select_related("provider_account")
+    accounts = {}
     for record in queryset.prefetch_related("values__target"):
+        accounts[record.provider_account.name] = record.provider_account
         records.append(
             {
                 "id": record.pk,
@@ -94,15 +100,30 @@ def _plan_for(service: Service, from_target: Target, to_target: Target, segment:
             }
         )
     try:
-        return build_plan(
+        plan = build_plan(
             service=service.slug,
             from_target=from_target.name,
             to_target=to_target.name,
             segment=segment,
             records=records,
         )
+        return with_live_values(plan, _read_live(plan, accounts))
     except PlanError as exc:
         raise InvalidInput(str(exc), {"target": str(exc)}) from None
+
+
+def _read_live(plan: dict, accounts: dict) -> dict[tuple, list[str]]:
+    live = {}
+    for (account_name, zone), changes in by_zone(plan["changes"]).items():
+        try:
+            values = provider_for(accounts[account_name]).read(zone, changes)
+        except ProviderError as exc:
+            raise ProviderUnavailable(
+                f"cannot read the live records of {zone} from {account_name}: {exc.message}"
+            ) from None
+        for (name, rtype, set_id), found in values.items():
+            live[(account_name, zone, name, rtype, set_id)] = found
+    return live
 
 
 def _ttl(service: Service) -> timedelta:
@@ -110,7 +131,6 @@ def _ttl(service: Service) -> timedelta:
     return timedelta(minutes=policy.request_ttl_minutes) if policy else DEFAULT_REQUEST_TTL
 
 
-@transaction.atomic
 def declare_request(
     *,
     actor,
@@ -122,7 +142,11 @@ def declare_request(
     segment: str = "",
     channel: str = "web",
 ) -> FailoverRequest:
-    """Propose moving a service's traffic to `target` (a target name)."""
+    """Propose moving a service's traffic to `target` (a target name).
+
+    The live records are read before the transaction (provider I/O holds no locks); the
+    compare-and-swap at execution catches anything that moves in between.
+    """
     errors = {}
     reason = (reason or "").strip()
     if not reason:
@@ -134,27 +158,17 @@ def declare_request(
         errors["incident_ref"] = "at most 200 characters"
     segment = (segment or "").strip()
     if segment and segment not in service.customer_segments:
-        errors["segment"] = (
-            f"unknown segment; known: {', '.join(service.customer_segments) or 'none'}"
-        )
+        known = ", ".join(service.customer_segments) or "none"
+        errors["segment"] = f"unknown segment; known: {known}"
     if errors:
         raise InvalidInput("the failover request is invalid", errors)
     criteria = normalise_criteria(rollback_criteria)
-
     if not holds(actor, service, "declare"):
         raise NotAuthorised("declare", service.slug)
-    # Lock the service so two commanders cannot open competing requests at once.
-    service = Service.objects.select_for_update().get(pk=service.pk)
     chain = authority_chain(service)
     if not chain.complete:
         raise IncompleteChain(service.slug, chain.missing)
-    active = FailoverRequest.objects.filter(service=service, state__in=ACTIVE_STATES).first()
-    if active is not None:
-        raise Conflict(
-            f"service '{service.slug}' already has an active failover request #{active.pk} "
-            f"({active.state}); act on it or cancel it first",
-            request_id=active.pk,
-        )
+    _refuse_if_active(service)
     try:
         to_target = service.targets.get(name=target)
     except Target.DoesNotExist:
@@ -166,67 +180,92 @@ def declare_request(
     if from_target is None:
         raise Conflict(f"service '{service.slug}' has no active target to fail over from")
     plan = _plan_for(service, from_target, to_target, segment)
-    request = FailoverRequest.objects.create(
-        service=service,
-        from_target=from_target,
-        to_target=to_target,
-        segment=segment,
-        reason=reason,
-        incident_ref=incident_ref,
-        requester=actor,
-        rollback_criteria=criteria,
-        plan=plan,
-        plan_hash=plan_hash(plan),
-        state=State.PENDING,
-        expires_at=timezone.now() + _ttl(service),
-    )
-    record_event(
-        action="request.declared",
-        obj=request,
-        actor=actor,
-        data={
-            "service": service.slug,
-            "from_target": from_target.name,
-            "to_target": to_target.name,
-            "segment": segment,
-            "reason": reason,
-            "incident_ref": incident_ref,
-            "plan_hash": request.plan_hash,
-            "rollback_criteria": criteria,
-            "channel": channel,
-        },
-    )
+    with transaction.atomic():
+        # Lock the service so two commanders cannot open competing requests at once.
+        service = Service.objects.select_for_update().get(pk=service.pk)
+        _refuse_if_active(service)
+        if not service.targets.filter(pk=from_target.pk, active=True).exists():
+            raise Conflict("the active target changed while declaring; declare again")
+        request = FailoverRequest.objects.create(
+            service=service,
+            from_target=from_target,
+            to_target=to_target,
+            segment=segment,
+            reason=reason,
+            incident_ref=incident_ref,
+            requester=actor,
+            rollback_criteria=criteria,
+            plan=plan,
+            plan_hash=plan_hash(plan),
+            state=State.PENDING,
+            expires_at=timezone.now() + _ttl(service),
+        )
+        record_event(
+            action="request.declared",
+            obj=request,
+            actor=actor,
+            data={
+                "service": service.slug,
+                "from_target": from_target.name,
+                "to_target": to_target.name,
+                "segment": segment,
+                "reason": reason,
+                "incident_ref": incident_ref,
+                "plan_hash": request.plan_hash,
+                "rollback_criteria": criteria,
+                "channel": channel,
+            },
+        )
     return request
+
+
+def _refuse_if_active(service: Service) -> None:
+    active = FailoverRequest.objects.filter(service=service, state__in=ACTIVE_STATES).first()
+    if active is not None:
+        raise Conflict(
+            f"service '{service.slug}' already has an active failover request #{active.pk} "
+            f"({active.state}); act on it or cancel it first",
+            request_id=active.pk,
+        )
 
 
 def _may_manage(actor, request: FailoverRequest) -> bool:
     return actor.pk == request.requester_id or holds(actor, request.service, "declare")
 
 
-@transaction.atomic
 def replan_request(*, actor, request_id: int) -> FailoverRequest:
     """Recompute the plan from the records as they are now. A changed plan voids every
     approval made against the old one (they were approving a different change)."""
-    request = lock_request(request_id)
+    request = (
+        FailoverRequest.objects.select_related("service", "from_target", "to_target")
+        .filter(pk=request_id)
+        .first()
+    )
+    if request is None:
+        raise NotFound(f"no failover request {request_id}")
     if not _may_manage(actor, request):
         raise NotAuthorised("declare", request.service.slug)
     if request.state not in OPEN_STATES:
         raise WrongState(request.state, "re-plan")
     plan = _plan_for(request.service, request.from_target, request.to_target, request.segment)
     new_hash = plan_hash(plan)
-    if new_hash == request.plan_hash:
-        return request
-    old_hash = request.plan_hash
-    request.plan, request.plan_hash = plan, new_hash
-    request.save(update_fields=["plan", "plan_hash", "updated_at"])
-    record_event(
-        action="request.replanned",
-        obj=request,
-        actor=actor,
-        data={"old_plan_hash": old_hash, "plan_hash": new_hash},
-    )
-    if request.state == State.APPROVED:
-        transition(request, State.PENDING, actor=actor, reason="plan changed; approvals void")
+    with transaction.atomic():
+        request = lock_request(request_id)
+        if request.state not in OPEN_STATES:
+            raise WrongState(request.state, "re-plan")
+        if new_hash == request.plan_hash:
+            return request
+        old_hash = request.plan_hash
+        request.plan, request.plan_hash = plan, new_hash
+        request.save(update_fields=["plan", "plan_hash", "updated_at"])
+        record_event(
+            action="request.replanned",
+            obj=request,
+            actor=actor,
+            data={"old_plan_hash": old_hash, "plan_hash": new_hash},
+        )
+        if request.state == State.APPROVED:
+            transition(request, State.PENDING, actor=actor, reason="plan changed; approvals void")
     return request
 
 
@@ -238,6 +277,18 @@ def cancel_request(*, actor, request_id: int, reason: str = "") -> FailoverReque
     if request.state not in OPEN_STATES:
         raise WrongState(request.state, "cancel")
     transition(request, State.CANCELLED, actor=actor, reason=(reason or "").strip() or "cancelled")
+    return request
+
+
+@transaction.atomic
+def close_request(*, actor, request_id: int, reason: str = "") -> FailoverRequest:
+    """Close an applied or rolled-back request: the incident is over for this service."""
+    request = lock_request(request_id)
+    if not (_may_manage(actor, request) or holds(actor, request.service, "rollback")):
+        raise NotAuthorised("rollback", request.service.slug)
+    if request.state not in (State.APPLIED, State.ROLLED_BACK):
+        raise WrongState(request.state, "close")
+    transition(request, State.CLOSED, actor=actor, reason=(reason or "").strip() or "closed")
     return request
 
 

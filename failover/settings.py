@@ -9,7 +9,7 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from failover.env import env_bool, env_int, env_list, env_secret
+from failover.env import env_bool, env_float, env_int, env_list, env_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("FAILOVER_VAR_DIR", BASE_DIR / "var"))
@@ -150,7 +150,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "polling_interval": 0.2,
     }
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # Longer than any single step (steps re-enqueue themselves with short countdowns).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 900}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -161,8 +162,18 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 120
 CELERY_TASK_SOFT_TIME_LIMIT = 100
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A web request that enqueues while the broker is down gives up quickly; the sweeper re-sends.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0.1, "interval_step": 0.2}
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+# DNS work has its own queue so nothing else can delay a failover.
+CELERY_TASK_ROUTES = {"dnsproviders.tasks.*": {"queue": "critical"}}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
+    "sweep-dns-changes": {
+        "task": "dnsproviders.tasks.sweep",
+        "schedule": timedelta(seconds=15),
+        "options": {"expires": 12},
+    },
     # Each entry expires before its next run so a stalled worker cannot pile up duplicates.
     "expire-stale-requests": {
         "task": "approvals.tasks.expire_stale_requests",
@@ -170,6 +181,14 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 50},
     },
 }
+
+# --- DNS ---
+DNS_ZONE_DIR = Path(os.environ.get("DNS_ZONE_DIR", VAR_DIR / "zones"))
+ROUTE53_RATE_PER_SECOND = env_float("ROUTE53_RATE_PER_SECOND", 10.0)
+ROUTE53_BURST = env_float("ROUTE53_BURST", 50.0)
+# A worker that claimed a change and went silent this long is presumed dead; the sweeper
+# lets another worker take over (after asking the provider what already landed).
+DNS_CHANGE_LEASE_SECONDS = env_int("DNS_CHANGE_LEASE_SECONDS", 60)
 
 LOGGING = {
     "version": 1,

@@ -34,7 +34,11 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 OPEN_STATES = frozenset({State.PENDING, State.APPROVED})
-ACTIVE_STATES = frozenset({State.PENDING, State.APPROVED, State.EXECUTING, State.ROLLING_BACK})
+# A service has at most one request in these: an applied failover is rolled back or closed
+# before another one is declared, so two changes never compete for the same records.
+ACTIVE_STATES = frozenset(
+    {State.PENDING, State.APPROVED, State.EXECUTING, State.APPLIED, State.ROLLING_BACK}
+)
 
 
 def can_transition(current: str, new: str) -> bool:

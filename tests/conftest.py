@@ -16,6 +16,13 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True)
+def zone_dir(tmp_path, settings):
+    """Each test gets zone files of its own."""
+    settings.DNS_ZONE_DIR = tmp_path / "zones"
+    return settings.DNS_ZONE_DIR
+
+
 @pytest.fixture
 def service(db):
     return make_service()

@@ -7,6 +7,7 @@ from django.contrib.auth.models import Group
 
 from approvals.models import Policy
 from dnsproviders.models import ProviderAccount
+from dnsproviders.zones import publish_zone_files
 from failover.authorities import AUTHORITIES
 from failover.models import GovernedRecord, RecordValue, Service, Target, Threshold
 from failover.services import grant_authority
@@ -35,7 +36,7 @@ def user(username: str, **fields):
 
 def provider() -> ProviderAccount:
     account, _ = ProviderAccount.objects.get_or_create(
-        name="test-zones", defaults={"kind": "zonefile", "settings": {"directory": "zones"}}
+        name="test-zones", defaults={"kind": "zonefile", "settings": {}}
     )
     return account
 
@@ -48,6 +49,8 @@ def make_service(
     chain: dict[str, list[str]] | None = None,
     policy: dict | None = None,
     thresholds: tuple[tuple[str, str, float], ...] = (),
+    account: ProviderAccount | None = None,
+    zone: str = "example.test.",
 ) -> Service:
     """A service with an active `primary` and a `failover` target and one governed A record.
 
@@ -61,7 +64,8 @@ def make_service(
         data_residency_region="eu",
         customer_segments=["retail", "enterprise"],
     )
-    Policy.objects.create(service=service, **(policy or {}))
+    # Tests of approval flow stop at "approved"; execution tests turn auto-execution on.
+    Policy.objects.create(service=service, **{"execute_on_approval": False, **(policy or {})})
     primary = Target.objects.create(
         service=service,
         name="primary",
@@ -83,9 +87,9 @@ def make_service(
     )
     record = GovernedRecord.objects.create(
         service=service,
-        provider_account=provider(),
-        zone="example.test.",
-        name=f"{slug}.example.test.",
+        provider_account=account or provider(),
+        zone=zone,
+        name=f"{slug}.{zone}",
         rtype="A",
         ttl=60,
     )
@@ -93,6 +97,7 @@ def make_service(
     RecordValue.objects.create(record=record, target=failover, values=["203.0.113.1"])
     for metric, comparison, value in thresholds:
         Threshold.objects.create(service=service, metric=metric, comparison=comparison, value=value)
+    publish_zone_files(service)
     admin = user("chain-admin")
     if chain is None:
         for username, authority in PERSONAS.items():

@@ -9,3 +9,19 @@ from failover.settings import *  # noqa: F403
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 SECURE_SSL_REDIRECT = False  # the test client speaks plain HTTP
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
+
+# Tasks sent by tests that run no worker go nowhere; worker tests bring a broker of their own.
+CELERY_BROKER_URL = os.environ.get("TEST_CELERY_BROKER_URL", "memory://localhost/")
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 900, "polling_interval": 0.1}
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _queue = os.environ["TEST_CELERY_FS_DIR"]
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": _queue,
+        "data_folder_out": _queue,
+        "control_folder": _queue + "-control",
+        "store_processed": False,
+        "polling_interval": 0.1,
+    }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # A file, not memory, so a worker process can share the test database.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}  # noqa: F405

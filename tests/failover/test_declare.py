@@ -154,29 +154,6 @@ def test_replan_with_unchanged_records_keeps_the_plan(service, people):
     assert not AuditEvent.objects.filter(action="request.replanned").exists()
 
 
-def test_segment_scopes_the_plan(db):
-    from failover.models import GovernedRecord, Target
-
-    service = make_service("seg")
-    record = GovernedRecord.objects.create(
-        service=service,
-        provider_account=GovernedRecord.objects.first().provider_account,
-        zone="example.test.",
-        name="seg.example.test.",
-        rtype="A",
-        routing="weighted",
-        set_identifier="enterprise",
-        segment="enterprise",
-        weight=100,
-    )
-    for target, ip in (("primary", "198.51.100.7"), ("failover", "203.0.113.7")):
-        RecordValue.objects.create(
-            record=record, target=Target.objects.get(service=service, name=target), values=[ip]
-        )
-    request = declare(user("declarer"), service, segment="enterprise")
-    assert [c["set_identifier"] for c in request.plan["changes"]] == ["enterprise"]
-
-
 def test_authority_changes_are_audited(service, people):
     admin = user("chain-admin")
     revoke_authority(actor=admin, service=service, authority="veto", user=people["outsider"])

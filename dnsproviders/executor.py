@@ -1,0 +1,329 @@
+"""The worker side of a DNS change: claim, compare-and-swap, submit, poll, verify, finish.
+
+Every step re-reads its row, so a task delivered twice, retried, or re-sent by the sweeper
+after a worker died does no harm: a change is claimed by one worker at a time (conditional
+update under a lease), the live records are read before anything is submitted (a change that
+already landed is recognised, not sent again), and each transition is conditional on the
+status it expects.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from approvals.models import Decision
+from audit.services import record_event
+from dnsproviders.base import PENDING, ProviderError, check_expected, matches
+from dnsproviders.models import DnsChange, RollbackCheck, ZoneLock
+from dnsproviders.registry import provider_for
+from failover.dispatch import send_now
+from failover.models import FailoverRequest, Target
+from failover.services import lock_request, transition
+from failover.states import State
+
+logger = logging.getLogger(__name__)
+Status = DnsChange.Status
+
+APPLY_TASK = "dnsproviders.tasks.apply_change"
+POLL_TASK = "dnsproviders.tasks.poll_change"
+MAX_ATTEMPTS = 8
+POLL_EVERY = 2.0
+POLL_DEADLINE = timedelta(minutes=30)
+FIRST_STATE = {"failover": State.EXECUTING, "rollback": State.ROLLING_BACK}
+DONE_STATE = {"failover": State.APPLIED, "rollback": State.ROLLED_BACK}
+
+
+def _backoff(attempts: int) -> float:
+    return random.uniform(0.5, 1.0) * min(10.0, 0.5 * 2**attempts)
+
+
+def _event(change: DnsChange, action: str, **data) -> None:
+    record_event(
+        action=action,
+        obj=change,
+        actor=None,
+        data={
+            "request": change.request_id,
+            "direction": change.direction,
+            "provider": change.provider_account.name,
+            "kind": change.provider_account.kind,
+            "zone": change.zone,
+            **data,
+        },
+    )
+
+
+def _claim(change_id: int) -> tuple[DnsChange | None, str]:
+    now = timezone.now()
+    with transaction.atomic():
+        change = (
+            DnsChange.objects.select_for_update(of=("self",))
+            .select_related("provider_account")
+            .filter(pk=change_id)
+            .first()
+        )
+        if change is None:
+            return None, "gone"
+        if change.status not in (Status.QUEUED, Status.SUBMITTING):
+            return None, change.status
+        if change.status == Status.SUBMITTING and change.lease_until and change.lease_until > now:
+            return None, "held"
+        # One change in flight per zone: Route 53 refuses overlapping changes to a zone.
+        ZoneLock.objects.get_or_create(provider_account=change.provider_account, zone=change.zone)
+        ZoneLock.objects.select_for_update().get(
+            provider_account=change.provider_account, zone=change.zone
+        )
+        in_flight = (
+            DnsChange.objects.filter(provider_account=change.provider_account, zone=change.zone)
+            .filter(
+                Q(status=Status.SUBMITTED)
+                | Q(status=Status.INSYNC)
+                | Q(status=Status.SUBMITTING, lease_until__gt=now)
+            )
+            .exclude(pk=change.pk)
+        )
+        if in_flight.exists():
+            return None, "zone_busy"
+        recovering = change.status == Status.SUBMITTING
+        change.status = Status.SUBMITTING
+        change.lease_until = now + timedelta(seconds=settings.DNS_CHANGE_LEASE_SECONDS)
+        change.attempts += 1
+        change.save(update_fields=["status", "lease_until", "attempts", "updated_at"])
+    return change, "recovering" if recovering else "claimed"
+
+
+def _gate(change: DnsChange) -> str | None:
+    """Why this change must not be submitted now, if anything: re-checked on every delivery."""
+    request = FailoverRequest.objects.get(pk=change.request_id)
+    if request.state != FIRST_STATE[change.direction]:
+        return f"the request is {request.state}, not {FIRST_STATE[change.direction]}"
+    if change.direction == "failover":
+        if change.plan_hash != request.plan_hash:
+            return "the request's plan changed after execution started"
+        vetoed = Decision.objects.filter(
+            request_id=request.pk, kind=Decision.Kind.VETO, lifted_by__isnull=True
+        )
+        if vetoed.exists():
+            return "a veto stands on the request"
+    return None
+
+
+def apply_change(change_id: int) -> str:
+    change, how = _claim(change_id)
+    if change is None:
+        if how == "zone_busy":
+            send_now(APPLY_TASK, change_id, countdown=random.uniform(0.5, 1.5))
+        return how
+    if reason := _gate(change):
+        _fail(change, "blocked", f"not submitted: {reason}")
+        return "blocked"
+    provider = provider_for(change.provider_account)
+    try:
+        live = provider.read(change.zone, change.changes)
+        if matches(live, change.changes, "new"):
+            # An earlier attempt landed before its worker could record it: do not send again.
+            _advance(
+                change,
+                Status.SUBMITTING,
+                Status.INSYNC,
+                "dns.recovered",
+                insync_at=timezone.now(),
+                note="records already read as planned",
+            )
+            return _verify(change, provider)
+        check_expected(live, change.changes)
+        comment = (
+            f"failover-approvals #{change.request_id} {change.direction} {change.plan_hash[:12]}"
+        )
+        provider_change_id = provider.submit(change.zone, change.changes, comment=comment)
+    except ProviderError as exc:
+        return _provider_error(change, exc)
+    _advance(
+        change,
+        Status.SUBMITTING,
+        Status.SUBMITTED,
+        "dns.submitted",
+        provider_change_id=provider_change_id,
+        submitted_at=timezone.now(),
+        records=[
+            {"name": c["name"], "type": c["type"], "from": c["expected"], "to": c["new"]}
+            for c in change.changes
+        ],
+    )
+    send_now(POLL_TASK, change.pk, countdown=POLL_EVERY)
+    return "submitted"
+
+
+def _advance(
+    change: DnsChange, old: str, new: str, action: str, note: str = "", records=None, **fields
+) -> bool:
+    """Move a change from `old` to `new` (only if it is still `old`) and record it."""
+    with transaction.atomic():
+        moved = DnsChange.objects.filter(pk=change.pk, status=old).update(
+            status=new, lease_until=None, updated_at=timezone.now(), **fields
+        )
+        data = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in fields.items()}
+        if note:
+            data["note"] = note
+        if records is not None:
+            data["records"] = records
+        _event(change, action, status=new, recorded=bool(moved), **data)
+    for key, value in {"status": new, **fields}.items():
+        setattr(change, key, value)
+    return bool(moved)
+
+
+def _provider_error(change: DnsChange, exc: ProviderError) -> str:
+    if exc.permanent:
+        _fail(change, exc.code, exc.message)
+        return "failed"
+    if change.attempts >= MAX_ATTEMPTS:
+        _fail(change, exc.code, f"gave up after {change.attempts} attempts: {exc.message}")
+        return "failed"
+    delay = _backoff(change.attempts)
+    with transaction.atomic():
+        DnsChange.objects.filter(pk=change.pk, status=Status.SUBMITTING).update(
+            status=Status.QUEUED,
+            lease_until=None,
+            error=exc.message,
+            error_code=exc.code,
+            updated_at=timezone.now(),
+        )
+        _event(
+            change,
+            "dns.retry",
+            attempt=change.attempts,
+            error=exc.message,
+            retry_in=round(delay, 2),
+        )
+    send_now(APPLY_TASK, change.pk, countdown=delay)
+    return "retry"
+
+
+def _fail(change: DnsChange, code: str, message: str) -> None:
+    with transaction.atomic():
+        moved = (
+            DnsChange.objects.filter(pk=change.pk)
+            .exclude(status__in=(Status.VERIFIED, Status.FAILED))
+            .update(
+                status=Status.FAILED,
+                error=message,
+                error_code=code,
+                failed_at=timezone.now(),
+                lease_until=None,
+                updated_at=timezone.now(),
+            )
+        )
+        if moved:
+            _event(change, "dns.failed", error_code=code, error=message)
+    finish(change.request_id, change.direction)
+
+
+def poll_change(change_id: int) -> str:
+    change = DnsChange.objects.select_related("provider_account").filter(pk=change_id).first()
+    if change is None:
+        return "gone"
+    provider = provider_for(change.provider_account)
+    if change.status == Status.INSYNC:
+        return _verify(change, provider)
+    if change.status != Status.SUBMITTED:
+        return change.status
+    try:
+        status = provider.status(change.zone, change.provider_change_id)
+    except ProviderError as exc:
+        if exc.permanent:
+            _fail(change, exc.code, exc.message)
+            return "failed"
+        send_now(POLL_TASK, change.pk, countdown=_backoff(2))
+        return "retry"
+    now = timezone.now()
+    DnsChange.objects.filter(pk=change.pk).update(last_polled_at=now)
+    if status == PENDING:
+        if change.submitted_at and now - change.submitted_at > POLL_DEADLINE:
+            _fail(change, "not_insync", "the provider did not report INSYNC within 30 minutes")
+            return "failed"
+        send_now(POLL_TASK, change.pk, countdown=POLL_EVERY)
+        return "pending"
+    _advance(change, Status.SUBMITTED, Status.INSYNC, "dns.insync", insync_at=now)
+    return _verify(change, provider)
+
+
+def _verify(change: DnsChange, provider) -> str:
+    try:
+        live = provider.read(change.zone, change.changes)
+    except ProviderError as exc:
+        if exc.permanent:
+            _fail(change, exc.code, exc.message)
+            return "failed"
+        send_now(POLL_TASK, change.pk, countdown=_backoff(2))
+        return "retry"
+    if not matches(live, change.changes, "new"):
+        found = "; ".join(
+            f"{k[0]} {k[1]} reads {', '.join(v) or 'nothing'}" for k, v in live.items()
+        )
+        _fail(change, "verify_failed", f"verification failed: {found}")
+        return "failed"
+    _advance(change, Status.INSYNC, Status.VERIFIED, "dns.verified", verified_at=timezone.now())
+    finish(change.request_id, change.direction)
+    return "verified"
+
+
+@transaction.atomic
+def finish(request_id: int, direction: str) -> None:
+    """Settle the request once every change of this direction has an outcome."""
+    request = lock_request(request_id)
+    if request.state != FIRST_STATE[direction]:
+        return
+    changes = list(request.changes.filter(direction=direction))
+    failed = [c for c in changes if c.status == Status.FAILED]
+    if failed:
+        reasons = "; ".join(f"{c.zone}: {c.error}" for c in failed)
+        transition(
+            request,
+            State.FAILED,
+            actor=None,
+            reason=reasons,
+            data={"applied": [c.pk for c in changes if c.status == Status.VERIFIED]},
+        )
+        return
+    if any(c.status != Status.VERIFIED for c in changes):
+        return
+    transition(
+        request,
+        DONE_STATE[direction],
+        actor=None,
+        reason="every change verified",
+        data={"provider_change_ids": [c.provider_change_id for c in changes]},
+    )
+    now = timezone.now()
+    if direction == "failover":
+        request.applied_at = now
+        request.save(update_fields=["applied_at"])
+        due = now + timedelta(minutes=request.rollback_criteria.get("min_minutes_on_target", 30))
+        RollbackCheck.objects.create(request=request, due_at=due)
+    if not request.segment:  # a segment-scoped move leaves the service's active target alone
+        new, old = (
+            (request.to_target, request.from_target)
+            if direction == "failover"
+            else (request.from_target, request.to_target)
+        )
+        Target.objects.filter(pk=old.pk).update(active=False)
+        Target.objects.filter(pk=new.pk).update(active=True)
+        record_event(
+            action="target.activated",
+            obj=new,
+            actor=None,
+            data={
+                "service": request.service.slug,
+                "target": new.name,
+                "previous": old.name,
+                "request": request.pk,
+            },
+        )

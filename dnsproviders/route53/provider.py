@@ -1,0 +1,199 @@
+"""Amazon Route 53 through boto3.
+
+A change batch is all-or-nothing and a DELETE must match the live record set exactly, so
+DELETE(expected) + CREATE(new) in one batch swaps only if nothing changed since the plan.
+Credentials come from the standard AWS chain; `role_arn` (with `external_id`) assumes a role
+for zones in another account. Throttling is retried here with jittered exponential backoff.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import boto3
+import botocore.exceptions
+from botocore.config import Config
+
+from dnsproviders.base import (
+    INSYNC,
+    PENDING,
+    Change,
+    DriftError,
+    Provider,
+    ProviderError,
+    normalise_values,
+    record_key,
+)
+
+# Refusals that prove the request was not applied: safe to repeat as it is.
+NOT_APPLIED_CODES = {"Throttling", "ThrottlingException", "PriorRequestNotComplete"}
+RETRYABLE_CODES = {
+    "Throttling",
+    "ThrottlingException",
+    "PriorRequestNotComplete",
+    "ServiceUnavailable",
+    "InternalFailure",
+    "RequestTimeout",
+}
+CONNECTION_ERRORS = (
+    botocore.exceptions.EndpointConnectionError,
+    botocore.exceptions.ConnectionClosedError,
+    botocore.exceptions.ReadTimeoutError,
+    botocore.exceptions.ConnectTimeoutError,
+)
+_credentials: dict[tuple, tuple[float, dict]] = {}
+_credentials_lock = threading.Lock()
+_zone_ids: dict[tuple, str] = {}  # hosted zone ids never change: look each up once per process
+
+
+class Route53Provider(Provider):
+    """settings: hosted_zone_id (or looked up by zone name), role_arn, external_id,
+    endpoint_url (tests and VPC endpoints), max_attempts (default 5), base_delay (0.2 s)."""
+
+    def _client(self, service: str = "route53", credentials: dict | None = None):
+        config = Config(
+            retries={"total_max_attempts": 1, "mode": "standard"},
+            connect_timeout=5,
+            read_timeout=20,
+        )
+        kwargs: dict[str, Any] = {"config": config, "region_name": "us-east-1"}
+        if url := self.settings.get("endpoint_url"):
+            kwargs["endpoint_url"] = url
+        if credentials:
+            kwargs.update(credentials)
+        return boto3.client(service, **kwargs)
+
+    def _route53(self):
+        role_arn = self.settings.get("role_arn")
+        if not role_arn:
+            return self._client()
+        key = (role_arn, self.settings.get("external_id", ""))
+        with _credentials_lock:
+            expires, creds = _credentials.get(key, (0.0, {}))
+            if expires - time.time() < 300:
+                params = {"RoleArn": role_arn, "RoleSessionName": "failover-approvals"}
+                if key[1]:
+                    params["ExternalId"] = key[1]
+                sts = self._client("sts")
+                response = self._call(lambda: sts.assume_role(**params))["Credentials"]
+                creds = {
+                    "aws_access_key_id": response["AccessKeyId"],
+                    "aws_secret_access_key": response["SecretAccessKey"],
+                    "aws_session_token": response["SessionToken"],
+                }
+                _credentials[key] = (response["Expiration"].timestamp(), creds)
+        return self._client(credentials=creds)
+
+    def _call(self, fn, *, idempotent: bool = True):
+        """Call with backoff. A non-idempotent call is repeated here only after a refusal
+        that proves it was not applied; any other failure goes back to the executor, which
+        reads the live records before deciding to submit again."""
+        attempts = int(self.settings.get("max_attempts", 5))
+        base = float(self.settings.get("base_delay", 0.2))
+        for attempt in range(1, attempts + 1):
+            self.acquire()
+            try:
+                return fn()
+            except botocore.exceptions.ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code", "")
+                message = exc.response.get("Error", {}).get("Message", str(exc))
+                status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+                retryable = code in RETRYABLE_CODES or status >= 500
+                if not retryable:
+                    raise _permanent(code, message) from exc
+                error = ProviderError(f"Route 53 {code or status}: {message}", code=code)
+                if not idempotent and code not in NOT_APPLIED_CODES:
+                    raise error from exc
+            except CONNECTION_ERRORS as exc:
+                error = ProviderError(f"Route 53 unreachable: {exc}", code="connection")
+                if not idempotent:
+                    raise error from exc
+            if attempt == attempts:
+                raise error
+            # Full jitter: spread retries of many workers instead of stampeding together.
+            time.sleep(random.uniform(0, base * 2 ** (attempt - 1)))
+        raise AssertionError("unreachable")
+
+    def _zone_id(self, zone: str) -> str:
+        if zone_id := self.settings.get("hosted_zone_id"):
+            return zone_id
+        key = (self.settings.get("endpoint_url"), self.settings.get("role_arn"), zone.lower())
+        if key in _zone_ids:
+            return _zone_ids[key]
+        client = self._route53()
+        found = self._call(lambda: client.list_hosted_zones_by_name(DNSName=zone, MaxItems="1"))
+        for hosted in found.get("HostedZones", []):
+            if hosted["Name"].lower() == zone.lower():
+                _zone_ids[key] = hosted["Id"].split("/")[-1]
+                return _zone_ids[key]
+        raise ProviderError(f"no Route 53 hosted zone named {zone}", permanent=True)
+
+    def read(self, zone: str, changes: Sequence[Change]) -> dict[tuple, list[str]]:
+        client, zone_id = self._route53(), self._zone_id(zone)
+        live: dict[tuple, list[str]] = {record_key(c): [] for c in changes}
+        for name, rtype in sorted({(c["name"], c["type"]) for c in changes}):
+            response = self._call(
+                lambda name=name, rtype=rtype: client.list_resource_record_sets(
+                    HostedZoneId=zone_id,
+                    StartRecordName=name,
+                    StartRecordType=rtype,
+                    MaxItems="100",
+                )
+            )
+            for rrset in response.get("ResourceRecordSets", []):
+                if rrset["Name"].lower() != name.lower() or rrset["Type"] != rtype:
+                    continue
+                key = (name.lower(), rtype, rrset.get("SetIdentifier", ""))
+                if key in live:
+                    values = [r["Value"] for r in rrset.get("ResourceRecords", [])]
+                    live[key] = normalise_values(rtype, values)
+        return live
+
+    def submit(self, zone: str, changes: Sequence[Change], *, comment: str) -> str:
+        client, zone_id = self._route53(), self._zone_id(zone)
+        batch = []
+        for change in changes:
+            if change["expected"]:
+                batch.append({"Action": "DELETE", "ResourceRecordSet": _rrset(change, "expected")})
+            if change["new"]:
+                batch.append({"Action": "CREATE", "ResourceRecordSet": _rrset(change, "new")})
+        response = self._call(
+            lambda: client.change_resource_record_sets(
+                HostedZoneId=zone_id, ChangeBatch={"Comment": comment[:256], "Changes": batch}
+            ),
+            idempotent=False,
+        )
+        return response["ChangeInfo"]["Id"].split("/")[-1]
+
+    def status(self, zone: str, change_id: str) -> str:
+        client = self._route53()
+        response = self._call(lambda: client.get_change(Id=change_id))
+        return INSYNC if response["ChangeInfo"]["Status"] == "INSYNC" else PENDING
+
+
+def _rrset(change: Change, side: str) -> dict:
+    rrset: dict[str, Any] = {
+        "Name": change["name"],
+        "Type": change["type"],
+        "TTL": change["ttl"],
+        "ResourceRecords": [{"Value": v} for v in change[side]],
+    }
+    if change.get("set_identifier"):
+        rrset["SetIdentifier"] = change["set_identifier"]
+    if change.get("routing") == "failover":
+        rrset["Failover"] = change["failover_role"]
+        if change.get("health_check_id"):
+            rrset["HealthCheckId"] = change["health_check_id"]
+    elif change.get("routing") == "weighted":
+        rrset["Weight"] = change["weight"]
+    return rrset
+
+
+def _permanent(code: str, message: str) -> ProviderError:
+    if code == "InvalidChangeBatch" and ("not found" in message or "but the values" in message):
+        return DriftError(f"record changed since plan, re-plan required (Route 53: {message})")
+    return ProviderError(f"Route 53 {code}: {message}", permanent=True, code=code or "route53")

@@ -1,0 +1,128 @@
+"""Starting DNS changes: execute an approved request, roll back an applied one.
+
+Both write their DnsChange rows (the outbox) in the transaction that decides, and enqueue the
+worker on commit; a lost enqueue is re-sent by the sweeper, never lost.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from approvals.selectors import verdict_for
+from audit.services import record_event
+from dnsproviders.models import DnsChange, ProviderAccount
+from failover.chain import holds
+from failover.dispatch import enqueue
+from failover.errors import Blocked, InvalidInput, NotAuthorised, WrongState
+from failover.models import FailoverRequest
+from failover.plans import by_zone, reversed_plan
+from failover.services import lock_request, transition
+from failover.states import OPEN_STATES, State
+
+APPLY_TASK = "dnsproviders.tasks.apply_change"
+
+
+def _write_changes(request: FailoverRequest, plan: dict, direction: str) -> list[DnsChange]:
+    accounts = {
+        a.name: a
+        for a in ProviderAccount.objects.filter(
+            name__in={c["provider_account"] for c in plan["changes"]}
+        )
+    }
+    changes = []
+    for (account_name, zone), zone_changes in sorted(by_zone(plan["changes"]).items()):
+        if account_name not in accounts:
+            raise InvalidInput(f"provider account {account_name!r} no longer exists; re-plan")
+        changes.append(
+            DnsChange.objects.create(
+                request=request,
+                direction=direction,
+                provider_account=accounts[account_name],
+                zone=zone,
+                changes=zone_changes,
+                plan_hash=request.plan_hash,
+            )
+        )
+    for change in changes:
+        enqueue(APPLY_TASK, change.pk)
+    return changes
+
+
+def start_execution(request: FailoverRequest, *, actor, reason: str, data: dict | None = None):
+    """Begin applying a locked request's plan. Callers have checked the verdict and authority."""
+    changes = _write_changes(request, request.plan, DnsChange.Direction.FAILOVER)
+    transition(
+        request,
+        State.EXECUTING,
+        actor=actor,
+        reason=reason,
+        data={"plan_hash": request.plan_hash, "changes": [c.pk for c in changes], **(data or {})},
+    )
+
+
+@transaction.atomic
+def execute_request(*, actor, request_id: int, channel: str = "web") -> FailoverRequest:
+    request = lock_request(request_id)
+    service = request.service
+    if request.state not in OPEN_STATES:
+        raise WrongState(request.state, "execute")
+    verdict = verdict_for(request)
+    may_alone = (
+        verdict.requester_may_execute_alone
+        and actor.pk == request.requester_id
+        and holds(actor, service, "declare")
+    )
+    if not (holds(actor, service, "execute") or may_alone):
+        message = None
+        if service.governance_mode == "preapproved_thresholds" and actor.pk == request.requester_id:
+            message = (
+                "you may execute your own request alone only while one of the service's "
+                "thresholds is breached and nothing blocks it; "
+                + ("no threshold is breached now" if not verdict.breach else "it is blocked")
+            )
+        raise NotAuthorised("execute", service.slug, message)
+    if not verdict.may_execute:
+        reasons = [b.reason for b in verdict.blocked_by]
+        reasons += [
+            f"{m.role} {'approval' if m.role in ('availability', 'identity') else 'sign-off'}"
+            f" missing ({m.have}/{m.needed})"
+            for m in verdict.missing
+        ]
+        raise Blocked(reasons)
+    how = "pre-approved by a breached threshold" if verdict.preapproved else "approved"
+    start_execution(
+        request,
+        actor=actor,
+        reason=f"executed ({how})",
+        data={
+            "channel": channel,
+            "breach": verdict.breach.description if verdict.breach else None,
+        },
+    )
+    return request
+
+
+@transaction.atomic
+def rollback_request(*, actor, request_id: int, reason: str = "", channel: str = "web"):
+    """Put back what an applied failover replaced: the reverse plan, same machinery."""
+    request = lock_request(request_id)
+    if not holds(actor, request.service, "rollback"):
+        raise NotAuthorised("rollback", request.service.slug)
+    if request.state != State.APPLIED:
+        raise WrongState(request.state, "roll back")
+    plan = reversed_plan(request.plan)
+    changes = _write_changes(request, plan, DnsChange.Direction.ROLLBACK)
+    transition(
+        request,
+        State.ROLLING_BACK,
+        actor=actor,
+        reason=(reason or "").strip() or "rolled back",
+        data={"channel": channel, "changes": [c.pk for c in changes]},
+    )
+    record_event(
+        action="rollback.started",
+        obj=request,
+        actor=actor,
+        data={"reason": reason, "criteria_met": request.rollback_proposed_at is not None},
+    )
+    return request

@@ -1,0 +1,95 @@
+import logging
+import os
+import uuid
+
+import boto3
+import pytest
+
+from dnsproviders.models import ProviderAccount
+from tests.dnsproviders.faultproxy import FaultProxy
+
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield host, port
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def fault_proxy(moto_server):
+    proxy = FaultProxy(*moto_server).start()
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture
+def proxy(fault_proxy):
+    fault_proxy.reset()
+    yield fault_proxy
+    fault_proxy.reset()
+
+
+@pytest.fixture
+def hosted_zone(moto_server):
+    """A fresh hosted zone (own name, so tests never share records) and a raw client."""
+    host, port = moto_server
+    client = boto3.client("route53", endpoint_url=f"http://{host}:{port}", region_name="us-east-1")
+    name = f"z{uuid.uuid4().hex[:10]}.test."
+    zone_id = client.create_hosted_zone(Name=name, CallerReference=str(uuid.uuid4()))["HostedZone"][
+        "Id"
+    ].split("/")[-1]
+    return {"name": name, "id": zone_id, "client": client}
+
+
+@pytest.fixture
+def route53_account(db, proxy, hosted_zone):
+    return ProviderAccount.objects.create(
+        name=f"r53-{hosted_zone['id'].lower()}",
+        kind=ProviderAccount.Kind.ROUTE53,
+        settings={
+            "endpoint_url": proxy.url,
+            "hosted_zone_id": hosted_zone["id"],
+            "base_delay": 0.01,
+            "max_attempts": 3,
+        },
+    )
+
+
+def upsert(hosted_zone, name, values, **extra):
+    hosted_zone["client"].change_resource_record_sets(
+        HostedZoneId=hosted_zone["id"],
+        ChangeBatch={
+            "Changes": [
+                {
+                    "Action": "UPSERT",
+                    "ResourceRecordSet": {
+                        "Name": name,
+                        "Type": "A",
+                        "TTL": 60,
+                        "ResourceRecords": [{"Value": v} for v in values],
+                        **extra,
+                    },
+                }
+            ]
+        },
+    )
+
+
+def live_values(hosted_zone, name, set_identifier=None):
+    sets = hosted_zone["client"].list_resource_record_sets(
+        HostedZoneId=hosted_zone["id"], StartRecordName=name, StartRecordType="A"
+    )
+    for rrset in sets["ResourceRecordSets"]:
+        if rrset["Name"] == name and rrset.get("SetIdentifier") == set_identifier:
+            return sorted(r["Value"] for r in rrset["ResourceRecords"])
+    return []

@@ -1,0 +1,162 @@
+"""The Route 53 adapter against a real HTTP endpoint (moto server behind the fault proxy)."""
+
+import pytest
+
+from dnsproviders.base import DriftError, ProviderError
+from dnsproviders.route53.provider import Route53Provider
+from tests.dnsproviders.conftest import live_values, upsert
+
+
+def change(name, expected, new, **extra):
+    return {
+        "name": name,
+        "type": "A",
+        "ttl": 60,
+        "set_identifier": "",
+        "routing": "simple",
+        "failover_role": "",
+        "health_check_id": "",
+        "weight": None,
+        "expected": expected,
+        "new": new,
+        **extra,
+    }
+
+
+@pytest.fixture
+def r53(proxy, hosted_zone):
+    return Route53Provider(
+        {
+            "endpoint_url": proxy.url,
+            "hosted_zone_id": hosted_zone["id"],
+            "base_delay": 0.01,
+            "max_attempts": 4,
+        }
+    )
+
+
+def test_simple_record_swap(r53, hosted_zone):
+    name = f"www.{hosted_zone['name']}"
+    upsert(hosted_zone, name, ["192.0.2.1"])
+    changes = [change(name, ["192.0.2.1"], ["192.0.2.2"])]
+    assert r53.read(hosted_zone["name"], changes) == {(name, "A", ""): ["192.0.2.1"]}
+    change_id = r53.submit(hosted_zone["name"], changes, comment="test")
+    assert change_id.startswith("CFP")
+    assert r53.status(hosted_zone["name"], change_id) == "INSYNC"
+    assert live_values(hosted_zone, name) == ["192.0.2.2"]
+
+
+def test_a_stale_expected_value_changes_nothing(r53, hosted_zone):
+    name = f"www.{hosted_zone['name']}"
+    upsert(hosted_zone, name, ["192.0.2.9"])  # changed behind the product's back
+    with pytest.raises(ProviderError) as exc:
+        r53.submit(hosted_zone["name"], [change(name, ["192.0.2.1"], ["192.0.2.2"])], comment="t")
+    assert exc.value.permanent
+    assert live_values(hosted_zone, name) == ["192.0.2.9"]
+
+
+def test_failover_and_weighted_records_keep_their_routing(r53, hosted_zone):
+    zone = hosted_zone["name"]
+    name = f"app.{zone}"
+    upsert(hosted_zone, name, ["192.0.2.1"], SetIdentifier="primary", Failover="PRIMARY")
+    upsert(hosted_zone, name, ["192.0.2.50"], SetIdentifier="enterprise", Weight=100)
+    changes = [
+        change(
+            name,
+            ["192.0.2.1"],
+            ["198.51.100.1"],
+            set_identifier="primary",
+            routing="failover",
+            failover_role="PRIMARY",
+        ),
+        change(
+            name,
+            ["192.0.2.50"],
+            ["198.51.100.50"],
+            set_identifier="enterprise",
+            routing="weighted",
+            weight=100,
+        ),
+    ]
+    assert r53.read(zone, changes) == {
+        (name, "A", "primary"): ["192.0.2.1"],
+        (name, "A", "enterprise"): ["192.0.2.50"],
+    }
+    r53.submit(zone, changes, comment="t")
+    sets = hosted_zone["client"].list_resource_record_sets(HostedZoneId=hosted_zone["id"])
+    by_id = {s.get("SetIdentifier"): s for s in sets["ResourceRecordSets"] if s["Name"] == name}
+    assert by_id["primary"]["Failover"] == "PRIMARY"
+    assert by_id["primary"]["ResourceRecords"] == [{"Value": "198.51.100.1"}]
+    assert by_id["enterprise"]["Weight"] == 100
+
+
+def test_throttling_is_retried_with_backoff(hosted_zone, proxy):
+    r53 = Route53Provider(
+        {
+            "endpoint_url": proxy.url,
+            "hosted_zone_id": hosted_zone["id"],
+            "base_delay": 0.01,
+            "max_attempts": 12,
+        }
+    )
+    name = f"www.{hosted_zone['name']}"
+    upsert(hosted_zone, name, ["192.0.2.1"])
+    proxy.fault_rate, proxy.faults = 0.5, ("throttle", "prior")
+    proxy.rng.seed(7)
+    for _ in range(5):
+        assert r53.read(hosted_zone["name"], [change(name, [], [])])
+    assert proxy.stats["throttle"] + proxy.stats["prior"] > 0
+
+
+def test_persistent_throttling_surfaces_as_a_retryable_error(r53, hosted_zone, proxy):
+    proxy.fault_rate, proxy.faults = 1.0, ("throttle",)
+    with pytest.raises(ProviderError) as exc:
+        r53.read(hosted_zone["name"], [change(f"x.{hosted_zone['name']}", [], [])])
+    assert not exc.value.permanent
+    assert proxy.stats["throttle"] == 4
+
+
+def test_pending_until_the_proxy_says_insync(r53, hosted_zone, proxy):
+    name = f"www.{hosted_zone['name']}"
+    upsert(hosted_zone, name, ["192.0.2.1"])
+    proxy.pending_polls = 2
+    change_id = r53.submit(
+        hosted_zone["name"], [change(name, ["192.0.2.1"], ["192.0.2.3"])], comment="t"
+    )
+    assert [r53.status(hosted_zone["name"], change_id) for _ in range(3)] == [
+        "PENDING",
+        "PENDING",
+        "INSYNC",
+    ]
+
+
+def test_zone_is_found_by_name(proxy, hosted_zone):
+    r53 = Route53Provider({"endpoint_url": proxy.url})
+    name = f"www.{hosted_zone['name']}"
+    upsert(hosted_zone, name, ["192.0.2.1"])
+    assert r53.read(hosted_zone["name"], [change(name, [], [])])[(name, "A", "")] == ["192.0.2.1"]
+    with pytest.raises(ProviderError, match="no Route 53 hosted zone"):
+        r53.read("nowhere.invalid.", [change("a.nowhere.invalid.", [], [])])
+
+
+def test_assume_role_for_another_account(proxy, hosted_zone, moto_server):
+    # moto's STS issues temporary credentials; Route 53 then runs with them.
+    host, port = moto_server
+    r53 = Route53Provider(
+        {
+            "endpoint_url": f"http://{host}:{port}",
+            "hosted_zone_id": hosted_zone["id"],
+            "role_arn": "arn:aws:iam::123456789012:role/dns-failover",
+            "external_id": "tenant-42",
+        }
+    )
+    name = f"www.{hosted_zone['name']}"
+    upsert(hosted_zone, name, ["192.0.2.1"])
+    assert r53.read(hosted_zone["name"], [change(name, [], [])])[(name, "A", "")] == ["192.0.2.1"]
+
+
+def test_drift_error_names_what_changed():
+    from dnsproviders.base import check_expected
+
+    with pytest.raises(DriftError, match=r"reads 192\.0\.2\.9, plan expected 192\.0\.2\.1"):
+        check_expected({("w.", "A", ""): ["192.0.2.9"]}, [change("w.", ["192.0.2.1"], ["1.1.1.1"])])
