@@ -14,6 +14,7 @@ import itertools
 import random
 import re
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 ERROR_XML = (
@@ -30,6 +31,7 @@ class FaultProxy:
         self.fault_rate = 0.0
         self.faults = FAULTS
         self.pending_polls = 0
+        self.hang_after_change = 0.0  # seconds to sit on a forwarded change before answering
         self.rng = random.Random(seed)
         self.lock = threading.Lock()
         self.ids = itertools.count(1)
@@ -67,6 +69,7 @@ class FaultProxy:
     def reset(self) -> None:
         with self.lock:
             self.fault_rate, self.pending_polls, self.faults = 0.0, 0, FAULTS
+            self.hang_after_change = 0.0
             self.stats = {"requests": 0, "changes_forwarded": 0, **{f: 0 for f in FAULTS}}
 
     def _pick_fault(self) -> str | None:
@@ -113,6 +116,8 @@ class FaultProxy:
                     self.real_id[fake] = match.group(1).decode()
                 payload = payload.replace(match.group(0), f"<Id>/change/{fake}</Id>".encode())
                 payload = payload.replace(b"<Status>INSYNC</Status>", b"<Status>PENDING</Status>")
+            if self.hang_after_change:
+                time.sleep(self.hang_after_change)
         elif change_poll and status == 200 and seen < self.pending_polls:
             payload = payload.replace(b"<Status>INSYNC</Status>", b"<Status>PENDING</Status>")
         if change_poll:

@@ -1,0 +1,43 @@
+"""The shared token bucket keeps every worker together under the account's rate."""
+
+import threading
+import time
+
+import pytest
+from django.db import connection
+
+from dnsproviders.ratelimit import acquire, take
+
+
+@pytest.mark.django_db
+def test_burst_then_rate():
+    assert all(take("acct", rate=10, burst=3) == 0 for _ in range(3))
+    wait = take("acct", rate=10, burst=3)
+    assert 0 < wait <= 0.1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_threads_share_one_bucket():
+    # 4 threads x 5 tokens at 20/s with a burst of 5: the last 15 tokens need >= 0.75 s.
+    started = time.monotonic()
+
+    def worker():
+        try:
+            for _ in range(5):
+                acquire("shared", rate=20, burst=5, timeout=10)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert time.monotonic() - started >= 0.7  # a lower bound: the limiter can only slow down
+
+
+@pytest.mark.django_db
+def test_acquire_gives_up_after_its_timeout():
+    take("tiny", rate=0.01, burst=1)
+    with pytest.raises(TimeoutError):
+        acquire("tiny", rate=0.01, burst=1, timeout=0.5)

@@ -1,0 +1,135 @@
+"""Through real Celery worker processes and a real broker: the faults an incident brings."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from approvals.services import record_decision
+from dnsproviders.models import DnsChange
+from dnsproviders.sweeper import sweep
+from failover.models import FailoverRequest
+from failover.services import declare_request
+from tests.dnsproviders.worker import Broker, Worker, wait_for
+from tests.factories import make_service, user
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def broker(tmp_path):
+    broker = Broker(tmp_path / "broker").start()
+    undo = broker.use_in_this_process()
+    yield broker
+    undo()
+    broker.stop()
+
+
+@pytest.fixture
+def worker(broker, tmp_path, zone_dir):
+    started = []
+
+    def start(**env):
+        w = Worker(broker, tmp_path, zone_dir, **env).start()
+        started.append(w)
+        return w
+
+    yield start
+    for w in started:
+        w.stop()
+
+
+def approve(request):
+    for who, role in (("avail", "availability"), ("identity", "identity")):
+        record_decision(
+            actor=user(who),
+            request_id=request.pk,
+            kind="approve",
+            role=role,
+            plan_hash=request.plan_hash,
+        )
+
+
+def state_is(request, state):
+    return lambda: FailoverRequest.objects.get(pk=request.pk).state == state
+
+
+def test_an_approval_reaches_the_zone_through_the_worker(worker, zone_dir):
+    worker()
+    service = make_service("web", auth_change=False, policy={"execute_on_approval": True})
+    request = declare_request(
+        actor=user("declarer"), service=service, target="failover", reason="eu-west-1 down"
+    )
+    approve(request)
+    wait_for(state_is(request, "applied"), what="the request to be applied")
+    assert "203.0.113.1" in (zone_dir / "example.test.zone").read_text()
+
+
+@pytest.mark.skipif(
+    "not __import__('shutil').which('redis-server')",
+    reason="needs redis-server: apt-get install redis-server",
+)
+def test_an_approval_committed_while_the_broker_is_down_still_executes(broker, worker):
+    worker()
+    service = make_service("web", auth_change=False, policy={"execute_on_approval": True})
+    request = declare_request(
+        actor=user("declarer"), service=service, target="failover", reason="eu-west-1 down"
+    )
+    broker.stop()
+    approve(request)  # commits; the enqueue fails and is only logged
+    change = DnsChange.objects.get(request=request)
+    assert change.status == "queued"
+    broker.start()
+    later = timezone.now() + timedelta(seconds=20)
+    assert sweep(now=later)["apply"] == 1
+    wait_for(state_is(request, "applied"), timeout=60, what="the request to be applied")
+
+
+def test_a_worker_killed_mid_submit_leaves_exactly_one_change(
+    worker, route53_account, hosted_zone, proxy
+):
+    from tests.dnsproviders.conftest import live_values, upsert
+
+    zone = hosted_zone["name"]
+    service = make_service(
+        "api",
+        account=route53_account,
+        zone=zone,
+        auth_change=False,
+        policy={"execute_on_approval": True},
+    )
+    upsert(hosted_zone, f"api.{zone}", ["198.51.100.1"])
+    first = worker(ROUTE53_RATE_PER_SECOND="1000")
+    request = declare_request(
+        actor=user("declarer"), service=service, target="failover", reason="down"
+    )
+    proxy.hang_after_change = 20  # the change lands at Route 53; its answer does not come back
+    approve(request)
+    wait_for(lambda: proxy.stats["changes_forwarded"] == 1, what="the change to reach Route 53")
+    first.kill()
+    proxy.hang_after_change = 0
+    change = DnsChange.objects.get(request=request)
+    assert change.status == "submitting" and not change.provider_change_id
+    worker(ROUTE53_RATE_PER_SECOND="1000")
+    wait_for(lambda: sweep()["apply"] == 1, timeout=15, what="the lease to expire")
+    wait_for(state_is(request, "applied"), what="the request to be applied")
+    assert proxy.stats["changes_forwarded"] == 1
+    assert live_values(hosted_zone, f"api.{zone}") == ["203.0.113.1"]
+
+
+def test_the_same_task_delivered_twice_applies_once(worker, broker, zone_dir):
+    from failover.dispatch import send_now
+
+    service = make_service("web", auth_change=False, policy={"execute_on_approval": True})
+    request = declare_request(
+        actor=user("declarer"), service=service, target="failover", reason="down"
+    )
+    approve(request)
+    change = DnsChange.objects.get(request=request)
+    for _ in range(3):
+        send_now("dnsproviders.tasks.apply_change", change.pk)
+    worker()
+    wait_for(state_is(request, "applied"), what="the request to be applied")
+    from tests.dnsproviders.test_execution import serial
+
+    assert serial(zone_dir) == 3  # created (1), seeded (2), one failover (3)
