@@ -63,9 +63,8 @@ zone "{ZONE.rstrip(".")}" {{ type primary; file "{self.dir}/zone.db";
         args = [NAMED, "-c", str(self.dir / "named.conf"), "-g"]
         if os.geteuid() == 0:
             args += ["-u", "root"]
-        self.process = subprocess.Popen(
-            args, stdout=subprocess.DEVNULL, stderr=open(self.dir / "named.log", "w")
-        )
+        with open(self.dir / "named.log", "w") as log:  # the child keeps its own descriptor
+            self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=log)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             try:

@@ -130,28 +130,29 @@ class Worker:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> Worker:
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "failover",
-                "worker",
-                "-Q",
-                "critical,celery",
-                "--pool=threads",
-                "--concurrency=4",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "--loglevel=INFO",
-            ],
-            cwd=ROOT,
-            env=self.env,
-            stdout=open(self.log, "w"),
-            stderr=subprocess.STDOUT,
-        )
+        with open(self.log, "w") as log:  # the child keeps its own descriptor
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "failover",
+                    "worker",
+                    "-Q",
+                    "critical,celery",
+                    "--pool=threads",
+                    "--concurrency=4",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--without-heartbeat",
+                    "--loglevel=INFO",
+                ],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         _wait(
             lambda: "ready." in self.log.read_text() or self.process.poll() is not None,
             "celery worker",
