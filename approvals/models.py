@@ -60,6 +60,7 @@ class Decision(models.Model):
         WEB = "web", "Web"
         API = "api", "API"
         ADMIN = "admin", "Admin"
+        CLI = "cli", "Command line"
         SYSTEM = "system", "System"
 
     ROLE_CHOICES = [(role, role.replace("_", " ")) for role in ROLE_AUTHORITY]

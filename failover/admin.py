@@ -7,6 +7,9 @@ from guardian.admin import GuardedModelAdmin
 from approvals.models import Decision, Policy
 from approvals.selectors import verdict_for
 from audit.admin_mixins import AuditedAdminMixin, ReadOnlyAdminMixin
+from dnsproviders.admin import changes_table
+from dnsproviders.models import DnsChange, RollbackCheck
+from dnsproviders.services import execute_request, rollback_request
 from failover.chain import authority_chain
 from failover.errors import ServiceError
 from failover.models import (
@@ -170,26 +173,35 @@ class DecisionInline(admin.TabularInline):
         return False
 
 
-def plan_diff(plan: dict) -> str:
-    rows = format_html_join(
-        "",
-        "<tr><td>{} {}{}</td><td><code>{}</code></td><td>→</td><td><code>{}</code></td></tr>",
-        (
-            (
-                c["name"],
-                c["type"],
-                f" [{c['set_identifier']}]" if c["set_identifier"] else "",
-                ", ".join(c["expected"]),
-                ", ".join(c["new"]),
-            )
-            for c in plan.get("changes", [])
-        ),
+class DnsChangeInline(admin.TabularInline):
+    model = DnsChange
+    extra = 0
+    can_delete = False
+    fields = (
+        "direction",
+        "zone",
+        "status",
+        "provider_change_id",
+        "attempts",
+        "error",
+        "submitted_at",
+        "verified_at",
     )
-    return format_html(
-        "<table><thead><tr><th>Record</th><th>Before (expected)</th><th></th><th>After</th>"
-        "</tr></thead><tbody>{}</tbody></table>",
-        rows,
-    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class RollbackCheckInline(admin.TabularInline):
+    model = RollbackCheck
+    extra = 0
+    can_delete = False
+    fields = ("due_at", "evaluated_at", "met", "result")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(FailoverRequest)
@@ -209,8 +221,8 @@ class FailoverRequestAdmin(admin.ModelAdmin):
     search_fields = ("incident_ref", "reason", "service__slug", "requester__username")
     list_select_related = ("service", "to_target", "requester")
     date_hierarchy = "created_at"
-    inlines = [DecisionInline]
-    actions = ["cancel_selected", "replan_selected"]
+    inlines = [DecisionInline, DnsChangeInline, RollbackCheckInline]
+    actions = ["execute_selected", "rollback_selected", "cancel_selected", "replan_selected"]
     fields = (
         ("service", "state"),
         ("from_target", "to_target", "segment"),
@@ -221,6 +233,7 @@ class FailoverRequestAdmin(admin.ModelAdmin):
         "plan_hash",
         "rollback_criteria",
         ("created_at", "approved_at", "expires_at", "ended_at"),
+        ("applied_at", "rollback_proposed_at", "rollback_deadline_at"),
     )
     readonly_fields = (
         "service",
@@ -239,6 +252,9 @@ class FailoverRequestAdmin(admin.ModelAdmin):
         "approved_at",
         "expires_at",
         "ended_at",
+        "applied_at",
+        "rollback_proposed_at",
+        "rollback_deadline_at",
     )
 
     def has_add_permission(self, request):
@@ -249,7 +265,7 @@ class FailoverRequestAdmin(admin.ModelAdmin):
 
     @admin.display(description="plan (before → after)")
     def plan_diff(self, obj):
-        return plan_diff(obj.plan)
+        return changes_table(obj.plan.get("changes", []))
 
     @admin.display(description="governance")
     def governance(self, obj):
@@ -275,6 +291,14 @@ class FailoverRequestAdmin(admin.ModelAdmin):
                 self.message_user(request, f"#{obj.pk} {verb}.", messages.SUCCESS)
             except ServiceError as exc:
                 self.message_user(request, f"#{obj.pk}: {exc.message}", messages.ERROR)
+
+    @admin.action(description="Execute selected requests (needs the execute authority)")
+    def execute_selected(self, request, queryset):
+        self._run(request, queryset, execute_request, "is executing")
+
+    @admin.action(description="Roll back selected requests (needs the rollback authority)")
+    def rollback_selected(self, request, queryset):
+        self._run(request, queryset, rollback_request, "is rolling back")
 
     @admin.action(description="Cancel selected requests")
     def cancel_selected(self, request, queryset):

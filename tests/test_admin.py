@@ -41,6 +41,8 @@ MODELS = [
     "approvals/decision",
     "audit/auditevent",
     "dnsproviders/provideraccount",
+    "dnsproviders/dnschange",
+    "dnsproviders/rollbackcheck",
 ]
 
 

@@ -1,0 +1,160 @@
+"""Failover requests from the command line: an operator's door onto the same services the
+web, API and admin use. Whoever can run manage.py can already reach the database, so
+`--as USER` names the person acting; every act is checked and audited as theirs."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+
+from approvals.selectors import verdict_for
+from approvals.services import record_decision
+from dnsproviders.services import execute_request, rollback_request
+from failover.errors import ServiceError
+from failover.models import FailoverRequest, Service
+from failover.services import cancel_request, declare_request
+
+
+class Command(BaseCommand):
+    help = "Declare, decide, execute, roll back, cancel or show failover requests."
+
+    def add_arguments(self, parser):
+        sub = parser.add_subparsers(dest="action", required=True)
+        sub.add_parser("list", help="open and recent requests")
+        show = sub.add_parser("show", help="one request: plan, what is missing, what blocks")
+        show.add_argument("id", type=int)
+        declare = sub.add_parser("declare", help="propose a failover")
+        declare.add_argument("service")
+        declare.add_argument("target")
+        declare.add_argument("--reason", required=True)
+        declare.add_argument("--incident", default="")
+        declare.add_argument("--segment", default="")
+        declare.add_argument("--rollback-criteria", default="{}", help="JSON object")
+        decide = sub.add_parser("decide", help="approve, veto, lift_veto, sign_off or reject")
+        decide.add_argument("id", type=int)
+        decide.add_argument("kind")
+        decide.add_argument("--role", default="")
+        decide.add_argument("--comment", default="")
+        decide.add_argument("--plan-hash", help="the plan you reviewed (default: current)")
+        for name in ("execute", "rollback", "cancel"):
+            cmd = sub.add_parser(name)
+            cmd.add_argument("id", type=int)
+            cmd.add_argument("--reason", default="")
+        for cmd in sub.choices.values():
+            cmd.add_argument("--as", dest="username", help="the person acting")
+
+    def handle(self, *args, action, username=None, **options):
+        actor = None
+        if action not in ("list", "show"):
+            if not username:
+                raise CommandError("say who is acting with --as USERNAME")
+            actor = get_user_model().objects.filter(username=username, is_active=True).first()
+            if actor is None:
+                raise CommandError(f"no active user {username!r}")
+        try:
+            request = getattr(self, f"do_{action}")(actor, **options)
+        except ServiceError as exc:
+            raise CommandError(exc.message) from None
+        if request is not None:
+            self.show(request)
+
+    def do_list(self, actor, **options):
+        for request in FailoverRequest.objects.select_related("service", "to_target")[:50]:
+            self.stdout.write(
+                f"#{request.pk:<5} {request.state:<12} {request.service.slug:<20} "
+                f"-> {request.to_target.name:<12} {request.incident_ref}"
+            )
+
+    def do_show(self, actor, id, **options):
+        return self._get(id)
+
+    def do_declare(
+        self, actor, service, target, reason, incident, segment, rollback_criteria, **options
+    ):
+        try:
+            criteria = json.loads(rollback_criteria)
+        except json.JSONDecodeError as exc:
+            raise CommandError(f"--rollback-criteria is not JSON: {exc}") from None
+        found = Service.objects.filter(slug=service).first()
+        if found is None:
+            raise CommandError(f"no service {service!r}")
+        return declare_request(
+            actor=actor,
+            service=found,
+            target=target,
+            reason=reason,
+            incident_ref=incident,
+            segment=segment,
+            rollback_criteria=criteria,
+            channel="cli",
+        )
+
+    def do_decide(self, actor, id, kind, role, comment, plan_hash, **options):
+        request = self._get(id)
+        record_decision(
+            actor=actor,
+            request_id=id,
+            kind=kind,
+            role=role,
+            comment=comment,
+            plan_hash=plan_hash or request.plan_hash,
+            channel="cli",
+        )
+        return self._get(id)
+
+    def do_execute(self, actor, id, **options):
+        return execute_request(actor=actor, request_id=id, channel="cli")
+
+    def do_rollback(self, actor, id, reason, **options):
+        return rollback_request(actor=actor, request_id=id, reason=reason, channel="cli")
+
+    def do_cancel(self, actor, id, reason, **options):
+        return cancel_request(actor=actor, request_id=id, reason=reason)
+
+    @staticmethod
+    def _get(request_id: int) -> FailoverRequest:
+        request = (
+            FailoverRequest.objects.select_related(
+                "service", "from_target", "to_target", "requester"
+            )
+            .filter(pk=request_id)
+            .first()
+        )
+        if request is None:
+            raise CommandError(f"no failover request {request_id}")
+        return request
+
+    def show(self, request: FailoverRequest) -> None:
+        request.refresh_from_db()
+        verdict = verdict_for(request)
+        out = self.stdout.write
+        out(
+            f"#{request.pk} {request.service.slug}: {request.from_target.name} -> "
+            f"{request.to_target.name}  [{request.state}]"
+        )
+        out(f"  requested by {request.requester.username}: {request.reason}")
+        out(f"  plan {request.plan_hash}")
+        for c in request.plan["changes"]:
+            out(
+                f"    {c['name']} {c['type']}: {', '.join(c['expected']) or '(absent)'} -> "
+                f"{', '.join(c['new']) or '(absent)'}"
+            )
+        for reason in verdict.auth_changes:
+            out(f"  ! {reason}")
+        missing = ", ".join(f"{m.role} ({m.have}/{m.needed})" for m in verdict.missing)
+        out(f"  missing: {missing or 'nothing'}")
+        for block in verdict.blocked_by:
+            out(f"  blocked: {block.reason}")
+        for decision in request.decisions.select_related("actor"):
+            role = f" as {decision.role}" if decision.role else ""
+            out(
+                f"  {decision.created_at:%H:%M:%S} {decision.actor.username} {decision.kind}"
+                f"{role} {decision.comment}"
+            )
+        for change in request.changes.all():
+            out(
+                f"  dns {change.direction} {change.zone}: {change.status} "
+                f"{change.provider_change_id} {change.error}"
+            )

@@ -1,0 +1,35 @@
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from failover.models import FailoverRequest
+
+pytestmark = pytest.mark.django_db
+
+
+def run(*args) -> str:
+    from io import StringIO
+
+    out = StringIO()
+    call_command("request", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_a_demo_failover_from_the_command_line(zone_dir):
+    call_command("seed_demo")
+    out = run("declare", "checkout", "failover", "--reason", "EU down", "--incident", "INC-7",
+              "--as", "ic")
+    assert "missing: availability (0/1), identity (0/1), incident_response (0/1)" in out
+    assert "identity provider changes" in out
+    request = FailoverRequest.objects.get()
+    with pytest.raises(CommandError, match="do not hold the .approve_availability. authority"):
+        run("decide", str(request.pk), "approve", "--role", "availability", "--as", "ic")
+    run("decide", str(request.pk), "approve", "--role", "availability", "--as", "avail")
+    run("decide", str(request.pk), "approve", "--role", "identity", "--as", "identity")
+    out = run("decide", str(request.pk), "sign_off", "--role", "incident_response", "--as", "ir")
+    assert "[executing]" in out  # checkout's policy executes on the last approval
+    assert request.decisions.get(actor__username="ir").channel == "cli"
+    with pytest.raises(CommandError, match="say who is acting"):
+        run("execute", str(request.pk))
+    with pytest.raises(CommandError, match="no failover request 999"):
+        run("show", "999")
