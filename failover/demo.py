@@ -213,7 +213,7 @@ def seed_demo() -> list[str]:
             name="embedded-zones",
             defaults={
                 "kind": ProviderAccount.Kind.ZONE_FILE,
-                "settings": {"directory": "zones"},
+                "settings": {},
                 "description": "Zone files under var/zones (the embedded default)",
             },
         )
