@@ -40,6 +40,12 @@ FIRST_STATE = {"failover": State.EXECUTING, "rollback": State.ROLLING_BACK}
 DONE_STATE = {"failover": State.APPLIED, "rollback": State.ROLLED_BACK}
 
 
+def _poll_delay(change: DnsChange, now) -> float:
+    """Poll soon after submitting, then back off to every POLL_EVERY seconds."""
+    waited = (now - change.submitted_at).total_seconds() if change.submitted_at else 0.0
+    return min(POLL_EVERY, max(0.25, waited / 4))
+
+
 def _backoff(attempts: int) -> float:
     return random.uniform(0.5, 1.0) * min(10.0, 0.5 * 2**attempts)
 
@@ -75,18 +81,15 @@ def _claim(change_id: int) -> tuple[DnsChange | None, str]:
             return None, change.status
         if change.status == Status.SUBMITTING and change.lease_until and change.lease_until > now:
             return None, "held"
-        # One change in flight per zone: Route 53 refuses overlapping changes to a zone.
+        # One change in flight per zone until it is in sync: Route 53 answers a change to a
+        # zone whose previous change is still PENDING with PriorRequestNotComplete.
         ZoneLock.objects.get_or_create(provider_account=change.provider_account, zone=change.zone)
         ZoneLock.objects.select_for_update().get(
             provider_account=change.provider_account, zone=change.zone
         )
         in_flight = (
             DnsChange.objects.filter(provider_account=change.provider_account, zone=change.zone)
-            .filter(
-                Q(status=Status.SUBMITTED)
-                | Q(status=Status.INSYNC)
-                | Q(status=Status.SUBMITTING, lease_until__gt=now)
-            )
+            .filter(Q(status=Status.SUBMITTED) | Q(status=Status.SUBMITTING, lease_until__gt=now))
             .exclude(pk=change.pk)
         )
         if in_flight.exists():
@@ -157,8 +160,8 @@ def apply_change(change_id: int) -> str:
             for c in change.changes
         ],
     )
-    send_now(POLL_TASK, change.pk, countdown=POLL_EVERY)
-    return "submitted"
+    # Synchronous providers are in sync at once; ask straight away rather than after a delay.
+    return poll_change(change.pk)
 
 
 def _advance(
@@ -249,7 +252,7 @@ def poll_change(change_id: int) -> str:
         if change.submitted_at and now - change.submitted_at > POLL_DEADLINE:
             _fail(change, "not_insync", "the provider did not report INSYNC within 30 minutes")
             return "failed"
-        send_now(POLL_TASK, change.pk, countdown=POLL_EVERY)
+        send_now(POLL_TASK, change.pk, countdown=_poll_delay(change, now))
         return "pending"
     _advance(change, Status.SUBMITTED, Status.INSYNC, "dns.insync", insync_at=now)
     return _verify(change, provider)

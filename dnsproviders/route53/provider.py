@@ -47,6 +47,8 @@ CONNECTION_ERRORS = (
 )
 _credentials: dict[tuple, tuple[float, dict]] = {}
 _credentials_lock = threading.Lock()
+_clients: dict[tuple, Any] = {}
+_clients_lock = threading.Lock()
 _zone_ids: dict[tuple, str] = {}  # hosted zone ids never change: look each up once per process
 
 
@@ -55,17 +57,23 @@ class Route53Provider(Provider):
     endpoint_url (tests and VPC endpoints), max_attempts (default 5), base_delay (0.2 s)."""
 
     def _client(self, service: str = "route53", credentials: dict | None = None):
-        config = Config(
-            retries={"total_max_attempts": 1, "mode": "standard"},
-            connect_timeout=5,
-            read_timeout=20,
-        )
-        kwargs: dict[str, Any] = {"config": config, "region_name": "us-east-1"}
-        if url := self.settings.get("endpoint_url"):
-            kwargs["endpoint_url"] = url
-        if credentials:
-            kwargs.update(credentials)
-        return boto3.client(service, **kwargs)
+        """A client per endpoint and credentials, made once per process (clients are
+        thread-safe and expensive to build)."""
+        url = self.settings.get("endpoint_url")
+        key = (service, url, tuple(sorted((credentials or {}).items())))
+        with _clients_lock:
+            if key not in _clients:
+                config = Config(
+                    retries={"total_max_attempts": 1, "mode": "standard"},
+                    connect_timeout=5,
+                    read_timeout=20,
+                )
+                kwargs: dict[str, Any] = {"config": config, "region_name": "us-east-1"}
+                if url:
+                    kwargs["endpoint_url"] = url
+                kwargs.update(credentials or {})
+                _clients[key] = boto3.session.Session().client(service, **kwargs)
+            return _clients[key]
 
     def _route53(self):
         role_arn = self.settings.get("role_arn")

@@ -17,8 +17,17 @@ def run(*args) -> str:
 
 def test_a_demo_failover_from_the_command_line(zone_dir):
     call_command("seed_demo")
-    out = run("declare", "checkout", "failover", "--reason", "EU down", "--incident", "INC-7",
-              "--as", "ic")
+    out = run(
+        "declare",
+        "checkout",
+        "failover",
+        "--reason",
+        "EU down",
+        "--incident",
+        "INC-7",
+        "--as",
+        "ic",
+    )
     assert "missing: availability (0/1), identity (0/1), incident_response (0/1)" in out
     assert "identity provider changes" in out
     request = FailoverRequest.objects.get()

@@ -1,0 +1,205 @@
+"""Benchmark: from the final approval's commit to INSYNC at Route 53, through the product
+(PostgreSQL or SQLite, Celery worker, rate limiter, executor), against a raw boto3 change +
+GetChange loop on the same endpoint, measured in the same run.
+
+    .venv/bin/python bench/approve_to_insync.py [--changes 30]
+
+Route 53 is moto's server behind a counting pass-through proxy; the broker is a redis-server
+of the benchmark's own when installed, else the filesystem transport. Prints p50/p99 of both,
+their ratio, and the rate of Route 53 requests against the configured account limit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--changes", type=int, default=30)
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="failover-bench-"))
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "FAILOVER_VAR_DIR": str(workdir),
+            "DNS_ZONE_DIR": str(workdir / "zones"),
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+    )
+    os.environ.setdefault("DATABASE_URL", f"sqlite:///{workdir / 'bench.sqlite3'}")
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from tests.dnsproviders.faultproxy import FaultProxy
+    from tests.dnsproviders.worker import Broker
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto.start()
+    proxy = FaultProxy(*moto.get_host_and_port()).start()
+    broker = Broker(workdir / "broker").start()
+    os.environ.update(broker.env)
+
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    r53 = boto3.client("route53", endpoint_url=proxy.url, region_name="us-east-1")
+    zone = f"bench{uuid.uuid4().hex[:8]}.test."
+    zone_id = r53.create_hosted_zone(Name=zone, CallerReference=str(uuid.uuid4()))["HostedZone"][
+        "Id"
+    ].split("/")[-1]
+
+    # Baseline: the raw API calls a careful script would make for one change.
+    baseline = []
+    for n in range(args.changes):
+        name = f"raw{n}.{zone}"
+        started = time.perf_counter()
+        change_id = r53.change_resource_record_sets(
+            HostedZoneId=zone_id,
+            ChangeBatch={
+                "Changes": [
+                    {
+                        "Action": "UPSERT",
+                        "ResourceRecordSet": {
+                            "Name": name,
+                            "Type": "A",
+                            "TTL": 60,
+                            "ResourceRecords": [{"Value": "203.0.113.1"}],
+                        },
+                    }
+                ]
+            },
+        )["ChangeInfo"]["Id"]
+        while r53.get_change(Id=change_id)["ChangeInfo"]["Status"] != "INSYNC":
+            time.sleep(0.05)
+        baseline.append(time.perf_counter() - started)
+
+    from approvals.services import record_decision
+    from dnsproviders.models import DnsChange, ProviderAccount
+    from failover.services import declare_request
+    from tests.dnsproviders.conftest import upsert
+    from tests.dnsproviders.worker import Worker
+    from tests.factories import make_service, user
+
+    account = ProviderAccount.objects.create(
+        name="bench-r53",
+        kind="route53",
+        settings={"endpoint_url": proxy.url, "hosted_zone_id": zone_id},
+    )
+    chain = {
+        a: [p]
+        for a, p in [
+            ("declare", "d"),
+            ("approve_availability", "a"),
+            ("approve_identity", "i"),
+            ("veto", "v"),
+            ("execute", "e"),
+            ("rollback", "r"),
+        ]
+    }
+    requests = []
+    for n in range(args.changes):
+        service = make_service(
+            f"svc{n}",
+            account=account,
+            zone=zone,
+            auth_change=False,
+            chain=chain,
+            policy={"execute_on_approval": True},
+        )
+        upsert({"client": r53, "id": zone_id}, f"svc{n}.{zone}", ["198.51.100.1"])
+        requests.append(
+            declare_request(actor=user("d"), service=service, target="failover", reason="bench")
+        )
+    worker = Worker(broker, workdir, workdir / "zones").start()
+    undo = broker.use_in_this_process()
+    proxy.reset()
+    product, committed, phases = [], {}, []
+    started_all = time.perf_counter()
+    try:
+        for request in requests:
+            record_decision(
+                actor=user("a"),
+                request_id=request.pk,
+                kind="approve",
+                role="availability",
+                plan_hash=request.plan_hash,
+            )
+            record_decision(
+                actor=user("i"),
+                request_id=request.pk,
+                kind="approve",
+                role="identity",
+                plan_hash=request.plan_hash,
+            )
+            committed[request.pk] = time.time()  # the final approval has committed
+            change = None
+            while change is None or change.insync_at is None:
+                time.sleep(0.01)
+                change = DnsChange.objects.filter(request=request).first()
+                if change and change.status == "failed":
+                    raise SystemExit(f"change failed: {change.error}")
+            product.append(change.insync_at.timestamp() - committed[request.pk])
+            phases.append(
+                (
+                    change.created_at.timestamp() - committed[request.pk],
+                    (change.submitted_at or change.insync_at).timestamp()
+                    - change.created_at.timestamp(),
+                    change.insync_at.timestamp()
+                    - (change.submitted_at or change.insync_at).timestamp(),
+                )
+            )
+        elapsed = time.perf_counter() - started_all
+    finally:
+        undo()
+        worker.stop()
+        broker.stop()
+        proxy.stop()
+        moto.stop()
+
+    b50, b99 = percentile(baseline, 0.5), percentile(baseline, 0.99)
+    p50, p99 = percentile(product, 0.5), percentile(product, 0.99)
+    calls = proxy.stats["requests"]
+    print(
+        f"approve -> INSYNC, {args.changes} changes, {os.cpu_count()} CPUs, "
+        f"database {django.db.connection.vendor}, broker {broker.url.split(':')[0]}"
+    )
+    print(f"  raw boto3 change + GetChange : p50 {b50 * 1000:7.1f} ms   p99 {b99 * 1000:7.1f} ms")
+    print(f"  through the product          : p50 {p50 * 1000:7.1f} ms   p99 {p99 * 1000:7.1f} ms")
+    print(f"  ratio product/raw            : p50 {p50 / b50:7.1f} x    p99 {p99 / b99:7.1f} x")
+    print("  product, slowest five (ms):", [round(x * 1000) for x in sorted(product)[-5:]])
+    for label, i in (("commit->row", 0), ("row->submitted", 1), ("submitted->insync", 2)):
+        print(f"  {label:18}: p50 {percentile([p[i] for p in phases], 0.5) * 1000:7.1f} ms")
+    print(
+        f"  mean {statistics.mean(product) * 1000:.1f} ms; Route 53 requests: {calls} in "
+        f"{elapsed:.1f} s = {calls / elapsed:.1f}/s against a limit of "
+        f"{settings.ROUTE53_RATE_PER_SECOND:g}/s (burst {settings.ROUTE53_BURST:g})"
+    )
+
+
+if __name__ == "__main__":
+    main()
