@@ -31,7 +31,7 @@ def test_a_demo_failover_from_the_command_line(zone_dir):
     assert "missing: availability (0/1), identity (0/1), incident_response (0/1)" in out
     assert "identity provider changes" in out
     request = FailoverRequest.objects.get()
-    with pytest.raises(CommandError, match="do not hold the .approve_availability. authority"):
+    with pytest.raises(CommandError, match=r"do not hold the .approve_availability. authority"):
         run("decide", str(request.pk), "approve", "--role", "availability", "--as", "ic")
     run("decide", str(request.pk), "approve", "--role", "availability", "--as", "avail")
     run("decide", str(request.pk), "approve", "--role", "identity", "--as", "identity")
