@@ -79,8 +79,13 @@ class Broker:
 
 
 def _repoint(app, url, options):
+    import kombu.pools
+
     app.conf.broker_url = url
     app.conf.broker_transport_options = options
+    # Producers are pooled per connection in kombu's global registry: drop them all, or a
+    # later send reuses a pool closed along with the previous broker.
+    kombu.pools.reset()
     if app._pool is not None:
         app._pool.force_close_all()
     app._pool = None
