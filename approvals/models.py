@@ -92,3 +92,67 @@ class Decision(models.Model):
     def __str__(self) -> str:
         role = f" as {self.role}" if self.role else ""
         return f"{self.actor} {self.kind}{role} on #{self.request_id}"
+
+
+class ServiceAccount(models.Model):
+    """A non-human principal (a paging tool, a pipeline) that holds authority like a person."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="service_account"
+    )
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"service account {self.user.username}"
+
+
+class ApiToken(models.Model):
+    """A bearer token, shown once and stored as a digest; optionally scoped and expiring."""
+
+    ACTIONS = ("read", "declare", "decide", "execute", "rollback", "cancel", "audit")
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True, help_text="Identifies the token in logs")
+    digest = models.CharField(max_length=64)
+    services = models.ManyToManyField(
+        "failover.Service", blank=True, help_text="Only these services (empty: all of the user's)"
+    )
+    actions = models.JSONField(
+        default=list, blank=True, help_text="Only these actions (empty: all)"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…) of {self.user}"
+
+
+class IdempotencyKey(models.Model):
+    """The first response to a POST with an Idempotency-Key, replayed for the same key and body."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=200)
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=500)
+    body_hash = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    response = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_once")]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} [{self.key}]"

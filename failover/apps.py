@@ -7,3 +7,4 @@ class FailoverConfig(AppConfig):
 
     def ready(self):
         from failover import signals  # noqa: F401  (audit of authority-chain changes)
+        from failover.notify import receivers  # noqa: F401  (outbound notifications)

@@ -20,6 +20,13 @@ def send_now(task: str, *args, countdown: float | None = None) -> bool:
     try:
         app.send_task(task, args=args, countdown=countdown)
         return True
+    except (KombuError, OSError):
+        pass
+    # A pooled connection can be stale after the broker restarted: try once on a fresh one.
+    try:
+        with app.connection_for_write() as connection:
+            app.send_task(task, args=args, countdown=countdown, connection=connection)
+        return True
     except (KombuError, OSError) as exc:
         logger.warning("could not enqueue %s%r (%s); the sweeper will re-send it", task, args, exc)
         return False

@@ -286,6 +286,14 @@ class FailoverRequest(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     expires_at = models.DateTimeField(help_text="A request still open then expires")
     approved_at = models.DateTimeField(null=True, blank=True)
+    origin_signal = models.ForeignKey(
+        Signal,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="requests",
+        help_text="The alert that opened this request, when a paging tool did",
+    )
     applied_at = models.DateTimeField(null=True, blank=True)
     rollback_proposed_at = models.DateTimeField(
         null=True, blank=True, help_text="When the rollback criteria were first met"
@@ -301,3 +309,129 @@ class FailoverRequest(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.service.slug}: {self.from_target.name} -> {self.to_target.name}"
+
+
+class Integration(models.Model):
+    """A paging tool that sends alerts in: its own secret(s), mapping rules and intake limit."""
+
+    class Kind(models.TextChoices):
+        PAGERDUTY = "pagerduty", "PagerDuty (Webhooks V3)"
+        ALERTMANAGER = "alertmanager", "Prometheus Alertmanager"
+        OPSGENIE = "opsgenie", "Opsgenie"
+
+    name = models.SlugField(max_length=80, unique=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    account = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="integrations",
+        help_text="The service account the integration acts as (declares requests it opens)",
+    )
+    secrets = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Encrypted or hashed secrets, several during rotation; never shown again",
+    )
+    rules = models.JSONField(default=dict, blank=True, help_text="How alerts map to services")
+    rate_limit_per_minute = models.PositiveIntegerField(default=600)
+    active = models.BooleanField(default=True)
+    last_received_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_kind_display()})"
+
+
+class Delivery(models.Model):
+    """One webhook delivery, stored raw before it is acknowledged, then processed by a task."""
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Received"
+        PROCESSED = "processed", "Processed"
+        DUPLICATE = "duplicate", "Duplicate"
+        IGNORED = "ignored", "Ignored"
+        FAILED = "failed", "Failed"
+
+    integration = models.ForeignKey(
+        Integration, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    external_id = models.CharField(max_length=200, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    headers = models.JSONField(default=dict, blank=True)
+    body = models.TextField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RECEIVED)
+    outcome = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["integration", "external_id"],
+                condition=~Q(external_id=""),
+                name="delivery_once_per_external_id",
+            )
+        ]
+        indexes = [models.Index(fields=["status", "received_at"])]
+        verbose_name_plural = "deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.integration.name} delivery {self.external_id or self.pk} ({self.status})"
+
+
+class NotificationEndpoint(models.Model):
+    """Where a service's outbound notifications go (Slack-compatible or signed generic JSON)."""
+
+    class Format(models.TextChoices):
+        SLACK = "slack", "Slack-compatible"
+        GENERIC = "generic", "Generic JSON, HMAC-signed"
+
+    service = models.ForeignKey(
+        Service, on_delete=models.CASCADE, related_name="notification_endpoints"
+    )
+    name = models.CharField(max_length=100)
+    url = models.URLField(max_length=500)
+    format = models.CharField(max_length=10, choices=Format.choices, default=Format.GENERIC)
+    secret = models.TextField(blank=True, help_text="Encrypted HMAC key (generic format)")
+    events = models.JSONField(default=list, blank=True, help_text="Empty means every event")
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["service", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.service.slug}: {self.name}"
+
+
+class Notification(models.Model):
+    """One outbound notification (outbox row), sent by a task with retries."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    endpoint = models.ForeignKey(
+        NotificationEndpoint, on_delete=models.CASCADE, related_name="notifications"
+    )
+    event = models.CharField(max_length=40)
+    request = models.ForeignKey(
+        FailoverRequest, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    payload = models.JSONField(default=dict)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.event} to {self.endpoint} ({self.status})"

@@ -34,6 +34,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "guardian",
+    "rest_framework",
+    "drf_spectacular",
     "audit",
     "failover",
     "approvals",
@@ -120,6 +122,39 @@ STORAGES = {
 }
 
 LOGIN_URL = "admin:login"
+
+# --- API ---
+CACHES = {"default": environ.Env().cache_url("CACHE_URL", default="locmemcache://")}
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "failover.api.auth.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "failover.api.errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "failover.api.throttling.UserThrottle",
+        "failover.api.throttling.AnonThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": os.environ.get("API_USER_RATE", "1200/min"),
+        "anon": os.environ.get("API_ANON_RATE", "120/min"),
+    },
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Failover approvals API",
+    "DESCRIPTION": "Govern DNS failover: declare, approve, veto, execute and roll back, with "
+    "tamper-evident evidence. Authenticate with `Authorization: Bearer <token>`.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+}
 
 # --- Security: strict unless DEBUG is on; every knob can be overridden for a proxy setup. ---
 SECURE_PROXY_SSL_HEADER = (

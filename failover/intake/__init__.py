@@ -1,0 +1,1 @@
+"""Paging-tool intake: PagerDuty, Alertmanager and Opsgenie webhooks become signals."""

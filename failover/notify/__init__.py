@@ -1,0 +1,1 @@
+"""Outbound notifications: webhooks (Slack-compatible or signed JSON) on request events."""
