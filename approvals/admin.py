@@ -1,6 +1,7 @@
 from django.contrib import admin
 
-from approvals.models import Decision, Policy
+from approvals.models import ApiToken, Decision, Policy, ServiceAccount
+from approvals.tokens import revoke_token
 from audit.admin_mixins import AuditedAdminMixin, ReadOnlyAdminMixin
 
 
@@ -33,3 +34,59 @@ class DecisionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "actor",
     )
     date_hierarchy = "created_at"
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Lists tokens and revokes them; a token is created (and shown once) by create_token."""
+
+    list_display = (
+        "name",
+        "user",
+        "prefix",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    )
+    list_filter = ("revoked_at", "expires_at")
+    search_fields = ("name", "prefix", "user__username")
+    list_select_related = ("user",)
+    readonly_fields = (
+        "user",
+        "name",
+        "prefix",
+        "services",
+        "actions",
+        "created_at",
+        "created_by",
+        "expires_at",
+        "revoked_at",
+        "last_used_at",
+    )
+    exclude = ("digest",)
+    actions = ["revoke_selected"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_revoke_permission(self, request):
+        return request.user.has_perm("approvals.change_apitoken")
+
+    @admin.action(description="Revoke selected tokens", permissions=["revoke"])
+    def revoke_selected(self, request, queryset):
+        for token in queryset:
+            revoke_token(token=token, actor=request.user)
+        self.message_user(request, f"{queryset.count()} token(s) revoked.")
+
+
+@admin.register(ServiceAccount)
+class ServiceAccountAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    list_display = ("user", "description", "created_at")
+    search_fields = ("user__username", "description")

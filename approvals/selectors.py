@@ -82,3 +82,68 @@ def verdict_for(request: FailoverRequest, *, now: datetime | None = None) -> eng
         chain_missing=authority_chain(service).missing,
         now=now,
     )
+
+
+def verdicts_for(requests, *, now: datetime | None = None) -> dict[int, engine.Verdict]:
+    """Verdicts of many requests in a fixed number of queries (for lists). Load the requests
+    with select_related("service__policy", "from_target", "to_target")."""
+    from collections import defaultdict
+
+    from failover.chain import authority_chains
+    from failover.models import Signal, Threshold
+
+    requests = list(requests)
+    if not requests:
+        return {}
+    now = now or timezone.now()
+    services = {r.service_id: r.service for r in requests}
+    decisions: dict[int, list] = defaultdict(list)
+    for row in (
+        Decision.objects.filter(request__in=[r.pk for r in requests])
+        .values_list(
+            "request_id",
+            "id",
+            "actor_id",
+            "actor__username",
+            "kind",
+            "role",
+            "plan_hash",
+            "created_at",
+            "comment",
+            "lifts_id",
+        )
+        .order_by("created_at", "id")
+    ):
+        decisions[row[0]].append(engine.DecisionFacts(*row[1:]))
+    thresholds: dict[int, list] = defaultdict(list)
+    for t in Threshold.objects.filter(service__in=services):
+        thresholds[t.service_id].append(
+            engine.ThresholdFacts(t.pk, t.metric, t.comparison, t.value)
+        )
+    longest = max(rules_of(s).signal_window for s in services.values())
+    signals: dict[int, list] = defaultdict(list)
+    for s in Signal.objects.filter(
+        service__in=services, status="firing", received_at__gte=now - longest
+    ):
+        signals[s.service_id].append(
+            engine.SignalFacts(s.pk, s.metric, s.value, s.status, s.received_at)
+        )
+    chains = authority_chains(services.values())
+    return {
+        r.pk: engine.evaluate(
+            request=engine.RequestFacts(
+                requester_id=r.requester_id,
+                state=r.state,
+                plan_hash=r.plan_hash,
+                current=profile_of(r.from_target),
+                target=profile_of(r.to_target),
+            ),
+            decisions=decisions[r.pk],
+            rules=rules_of(r.service),
+            thresholds=thresholds[r.service_id],
+            signals=signals[r.service_id],
+            chain_missing=chains[r.service_id].missing,
+            now=now,
+        )
+        for r in requests
+    }

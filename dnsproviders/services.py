@@ -67,14 +67,13 @@ def execute_request(*, actor, request_id: int, channel: str = "web") -> Failover
     if request.state not in OPEN_STATES:
         raise WrongState(request.state, "execute")
     verdict = verdict_for(request)
-    may_alone = (
-        verdict.requester_may_execute_alone
-        and actor.pk == request.requester_id
-        and holds(actor, service, "declare")
-    )
+    # While a threshold is breached, the declarer of a pre-approved request may execute it
+    # alone; a request a paging tool opened may be executed so by any holder of `declare`.
+    opener = actor.pk == request.requester_id or request.origin_signal_id is not None
+    may_alone = verdict.requester_may_execute_alone and opener and holds(actor, service, "declare")
     if not (holds(actor, service, "execute") or may_alone):
         message = None
-        if service.governance_mode == "preapproved_thresholds" and actor.pk == request.requester_id:
+        if service.governance_mode == "preapproved_thresholds" and opener:
             message = (
                 "you may execute your own request alone only while one of the service's "
                 "thresholds is breached and nothing blocks it; "

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
@@ -141,6 +142,7 @@ def declare_request(
     rollback_criteria: dict[str, Any] | None = None,
     segment: str = "",
     channel: str = "web",
+    origin_signal: Signal | None = None,
 ) -> FailoverRequest:
     """Propose moving a service's traffic to `target` (a target name).
 
@@ -199,6 +201,7 @@ def declare_request(
             plan_hash=plan_hash(plan),
             state=State.PENDING,
             expires_at=timezone.now() + _ttl(service),
+            origin_signal=origin_signal,
         )
         record_event(
             action="request.declared",
@@ -214,6 +217,7 @@ def declare_request(
                 "plan_hash": request.plan_hash,
                 "rollback_criteria": criteria,
                 "channel": channel,
+                "origin_signal": origin_signal.pk if origin_signal else None,
             },
         )
     return request
@@ -362,3 +366,44 @@ def revoke_authority(*, actor, service: Service, authority: str, group=None, use
     perm, holder = _grant_args(service, authority, group, user)
     with acting_as(actor):
         remove_perm(perm, holder, service)
+
+
+@transaction.atomic
+def create_service(
+    *,
+    actor,
+    slug: str,
+    name: str,
+    description: str = "",
+    governance_mode: str = "dual_approval",
+    data_residency_region: str = "",
+    customer_segments: list[str] | None = None,
+) -> Service:
+    """A new service, with the default policy and an empty (so incomplete) authority chain."""
+    from approvals.models import Policy
+
+    if Service.objects.filter(slug=slug).exists():
+        raise Conflict(f"a service '{slug}' already exists")
+    service = Service(
+        slug=slug,
+        name=name,
+        description=description,
+        governance_mode=governance_mode,
+        data_residency_region=data_residency_region,
+        customer_segments=list(customer_segments or []),
+    )
+    try:
+        service.full_clean()
+    except ValidationError as exc:
+        raise InvalidInput(
+            "the service is invalid", {k: "; ".join(v) for k, v in exc.message_dict.items()}
+        ) from None
+    service.save()
+    Policy.objects.create(service=service)
+    record_event(
+        action="config.created",
+        obj=service,
+        actor=actor,
+        data={"object": str(service), "slug": slug, "governance_mode": governance_mode},
+    )
+    return service

@@ -2,8 +2,8 @@ from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 
 
 class UserThrottle(UserRateThrottle):
-    pass
+    """Per signed-in user (or token's user)."""
 
 
 class AnonThrottle(AnonRateThrottle):
-    pass
+    """Per client address, before authentication succeeds."""

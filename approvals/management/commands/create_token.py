@@ -1,0 +1,56 @@
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from approvals.tokens import create_token
+from failover.errors import ServiceError
+from failover.models import Service
+
+
+def _expiry(raw: str | None):
+    if not raw:
+        return None
+    if raw[-1] in "dh" and raw[:-1].isdigit():
+        amount = int(raw[:-1])
+        return timezone.now() + (
+            timedelta(days=amount) if raw[-1] == "d" else timedelta(hours=amount)
+        )
+    moment = parse_datetime(raw)
+    if moment is None:
+        raise CommandError("--expires takes e.g. 30d, 12h or an ISO 8601 date-time")
+    return moment if timezone.is_aware(moment) else timezone.make_aware(moment)
+
+
+class Command(BaseCommand):
+    help = "Create an API token for a user or service account; prints only the token."
+
+    def add_arguments(self, parser):
+        parser.add_argument("username")
+        parser.add_argument("--name", default="api")
+        parser.add_argument("--expires", help="30d, 12h or an ISO 8601 date-time")
+        parser.add_argument("--service", action="append", default=[], help="limit to a service")
+        parser.add_argument(
+            "--action",
+            action="append",
+            default=[],
+            help="limit to read/declare/decide/execute/rollback/cancel/audit",
+        )
+
+    def handle(self, username, name, expires, service, action, **options):
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None:
+            raise CommandError(f"no user {username!r}")
+        services = list(Service.objects.filter(slug__in=service))
+        unknown = set(service) - {x.slug for x in services}
+        if unknown:
+            raise CommandError(f"no service {', '.join(sorted(unknown))}")
+        try:
+            _, plain = create_token(
+                user=user, name=name, expires_at=_expiry(expires), services=services, actions=action
+            )
+        except ServiceError as exc:
+            raise CommandError(f"{exc.message}: {exc.extra.get('fields')}") from None
+        self.stdout.write(plain)

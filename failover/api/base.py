@@ -1,0 +1,100 @@
+"""Behaviour every API view shares: idempotent POSTs and throttling that names its limit."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from django.db import IntegrityError
+from rest_framework import exceptions
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+
+from approvals.models import IdempotencyKey
+from failover.api.errors import error_response
+
+
+class _Replay(Exception):
+    def __init__(self, record: IdempotencyKey):
+        self.record = record
+
+
+class _Refused(Exception):
+    def __init__(self, response: Response):
+        self.response = response
+
+
+class ApiViewMixin:
+    """`Idempotency-Key` on a POST: the same key and body get the first response again; the
+    same key with another body or path gets 422; the key is per caller."""
+
+    _idempotency: IdempotencyKey | None = None
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        self._idempotency = None
+        key = request.headers.get("Idempotency-Key")
+        if request.method != "POST" or key is None:
+            return
+        key = key.strip()
+        if not 1 <= len(key) <= 200:
+            raise exceptions.ValidationError({"Idempotency-Key": ["1 to 200 characters"]})
+        body_hash = hashlib.sha256(request.body).hexdigest()
+        try:
+            record, created = IdempotencyKey.objects.get_or_create(
+                user=request.user,
+                key=key,
+                defaults={"method": request.method, "path": request.path, "body_hash": body_hash},
+            )
+        except IntegrityError:
+            record, created = IdempotencyKey.objects.get(user=request.user, key=key), False
+        if created:
+            self._idempotency = record
+            return
+        if record.body_hash != body_hash or record.path != request.path:
+            raise _Refused(
+                error_response(
+                    422,
+                    "idempotency_key_reused",
+                    "this Idempotency-Key was used with another request; use a new key",
+                )
+            )
+        if record.status_code is None:
+            raise _Refused(
+                error_response(
+                    409,
+                    "idempotency_in_progress",
+                    "a request with this Idempotency-Key is still being processed",
+                )
+            )
+        raise _Replay(record)
+
+    def handle_exception(self, exc):
+        if isinstance(exc, _Replay):
+            response = Response(exc.record.response, status=exc.record.status_code)
+            response["Idempotent-Replayed"] = "true"
+            return response
+        if isinstance(exc, _Refused):
+            return exc.response
+        return super().handle_exception(exc)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        record, self._idempotency = self._idempotency, None
+        if record is not None:
+            if response.status_code >= 500:
+                record.delete()  # nothing happened for sure: let the caller retry the key
+            else:
+                data = getattr(response, "data", None)
+                stored = json.loads(JSONRenderer().render(data)) if data is not None else None
+                IdempotencyKey.objects.filter(pk=record.pk).update(
+                    status_code=response.status_code, response=stored
+                )
+        return response
+
+    def check_throttles(self, request):
+        for throttle in self.get_throttles():
+            if not throttle.allow_request(request, self):
+                exc = exceptions.Throttled(throttle.wait())
+                exc.scope = f"{throttle.scope} ({throttle.rate})"
+                raise exc

@@ -1,0 +1,424 @@
+"""REST API v1: thin doors onto the services layer. Each view parses input, checks what the
+caller may see, calls one service function and presents the result."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import exceptions, mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.pagination import CursorPagination, PageNumberPagination
+from rest_framework.response import Response
+
+from approvals.models import Decision
+from approvals.selectors import verdicts_for
+from approvals.services import record_decision
+from audit.models import AuditEvent
+from audit.verify import verify_chain
+from dnsproviders.models import DnsChange
+from dnsproviders.services import execute_request, rollback_request
+from failover.api import present
+from failover.api import serializers as s
+from failover.api.access import require_action, visible_service_ids
+from failover.api.base import ApiViewMixin
+from failover.chain import authority_chain, authority_chains
+from failover.models import FailoverRequest, GovernedRecord, Service
+from failover.services import cancel_request, create_service, declare_request
+from failover.states import State
+
+ERRORS = {
+    400: OpenApiResponse(s.ErrorOut, description="invalid input, with field errors"),
+    401: OpenApiResponse(s.ErrorOut, description="no or bad credentials"),
+    403: OpenApiResponse(s.ErrorOut, description="the authority (or token scope) is missing"),
+    404: OpenApiResponse(s.ErrorOut, description="no such object among those you may see"),
+    409: OpenApiResponse(s.ErrorOut, description="state conflict or stale plan hash"),
+    422: OpenApiResponse(s.ErrorOut, description="Idempotency-Key reused with another body"),
+    429: OpenApiResponse(s.ErrorOut, description="throttled; names the limit"),
+}
+IDEMPOTENCY = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="Repeat a POST safely: the same key and body return the first response.",
+)
+
+
+def errors(*codes):
+    return {code: ERRORS[code] for code in codes}
+
+
+class Pages(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+class RequestCursor(CursorPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+    ordering = ("-created_at", "-id")
+
+
+class AuditCursor(CursorPagination):
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+    ordering = "-seq"
+
+
+SERVICE_PREFETCH = (
+    "targets",
+    "thresholds",
+    Prefetch(
+        "records",
+        GovernedRecord.objects.select_related("provider_account").prefetch_related(
+            "values__target"
+        ),
+    ),
+)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Services you hold some authority on",
+        responses={200: s.ServiceOut(many=True), **errors(401, 429)},
+    ),
+    retrieve=extend_schema(
+        summary="One service with targets, records, thresholds and chain",
+        responses={200: s.ServiceOut, **errors(401, 404, 429)},
+    ),
+    create=extend_schema(
+        summary="Register a service (needs the failover.add_service permission)",
+        request=s.ServiceIn,
+        parameters=[IDEMPOTENCY],
+        responses={201: s.ServiceOut, **errors(400, 401, 403, 409, 422, 429)},
+        examples=[
+            OpenApiExample(
+                "new service",
+                request_only=True,
+                value={
+                    "slug": "payments",
+                    "name": "Payments",
+                    "governance_mode": "dual_approval",
+                    "data_residency_region": "eu",
+                    "customer_segments": ["retail"],
+                },
+            )
+        ],
+    ),
+)
+class ServiceViewSet(
+    ApiViewMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
+):
+    lookup_field = "slug"
+    lookup_value_regex = "[-a-zA-Z0-9_]+"
+    pagination_class = Pages
+    serializer_class = s.ServiceOut
+
+    def get_queryset(self):
+        return (
+            Service.objects.filter(pk__in=visible_service_ids(self.request))
+            .prefetch_related(*SERVICE_PREFETCH)
+            .order_by("slug")
+        )
+
+    def _present(self, services):
+        services = list(services)
+        chains = authority_chains(services)
+        mine = _authorities_by_service(self.request, services)
+        return [present.service(x, chains[x.pk], mine.get(x.pk, set())) for x in services]
+
+    def list(self, request, *args, **kwargs):
+        require_action(request, "read")
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(self._present(page))
+
+    def retrieve(self, request, *args, **kwargs):
+        require_action(request, "read")
+        return Response(self._present([self.get_object()])[0])
+
+    def create(self, request, *args, **kwargs):
+        if not request.user.has_perm("failover.add_service"):
+            raise exceptions.PermissionDenied("registering a service needs failover.add_service")
+        data = _valid(s.ServiceIn, request)
+        service = create_service(actor=request.user, **data)
+        service = Service.objects.prefetch_related(*SERVICE_PREFETCH).get(pk=service.pk)
+        return Response(self._present([service])[0], status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Who may declare, approve, veto, execute and roll back",
+        responses={200: s.AuthorityChainOut, **errors(401, 404, 429)},
+    )
+    @action(detail=True, methods=["get"], url_path="authority-chain")
+    def authority_chain(self, request, slug=None):
+        require_action(request, "read")
+        return Response(present.chain(authority_chain(self.get_object())))
+
+
+def _authorities_by_service(request, services) -> dict[int, set[str]]:
+    from django.contrib.contenttypes.models import ContentType
+    from guardian.models import GroupObjectPermission, UserObjectPermission
+
+    ct = ContentType.objects.get_for_model(Service)
+    pks = [str(x.pk) for x in services]
+    out: dict[int, set[str]] = {}
+    rows = [
+        *UserObjectPermission.objects.filter(
+            user=request.user, content_type=ct, object_pk__in=pks
+        ).values_list("object_pk", "permission__codename"),
+        *GroupObjectPermission.objects.filter(
+            group__user=request.user, content_type=ct, object_pk__in=pks
+        ).values_list("object_pk", "permission__codename"),
+    ]
+    for pk, codename in rows:
+        out.setdefault(int(pk), set()).add(codename)
+    return out
+
+
+def _valid(serializer_class, request) -> dict:
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+REQUEST_FILTERS = [
+    OpenApiParameter("service", str, description="service slug"),
+    OpenApiParameter("state", str, enum=State.values),
+    OpenApiParameter("incident_ref", str, description="exact incident reference"),
+]
+REQUEST_OK = {200: s.FailoverRequestOut}
+DECLARE_EXAMPLE = OpenApiExample(
+    "declare",
+    request_only=True,
+    value={
+        "service": "checkout",
+        "target": "failover",
+        "reason": "eu-west-1 unreachable",
+        "incident_ref": "INC-2041",
+        "rollback_criteria": {"min_minutes_on_target": 30},
+    },
+)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Failover requests of the services you may see",
+        parameters=REQUEST_FILTERS,
+        responses={200: s.FailoverRequestOut(many=True), **errors(400, 401, 429)},
+    ),
+    retrieve=extend_schema(
+        summary="One request: plan, what is missing, what blocks",
+        responses={**REQUEST_OK, **errors(401, 404, 429)},
+    ),
+    create=extend_schema(
+        summary="Declare a failover (needs `declare`)",
+        request=s.DeclareIn,
+        parameters=[IDEMPOTENCY],
+        examples=[DECLARE_EXAMPLE],
+        responses={201: s.FailoverRequestOut, **errors(400, 401, 403, 404, 409, 422, 429)},
+    ),
+)
+class FailoverRequestViewSet(
+    ApiViewMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
+):
+    pagination_class = RequestCursor
+    serializer_class = s.FailoverRequestOut
+    lookup_value_regex = "[0-9]+"
+
+    def get_queryset(self):
+        queryset = FailoverRequest.objects.filter(
+            service__in=visible_service_ids(self.request)
+        ).select_related("service__policy", "from_target", "to_target", "requester")
+        return queryset.prefetch_related(
+            Prefetch(
+                "decisions", Decision.objects.select_related("actor").order_by("created_at", "id")
+            ),
+            Prefetch("changes", DnsChange.objects.select_related("provider_account")),
+            "rollback_checks",
+        )
+
+    def _present(self, requests):
+        requests = list(requests)
+        verdicts = verdicts_for(requests)
+        return [present.request(r, verdicts[r.pk]) for r in requests]
+
+    def _one(self, pk):
+        return self._present([get_object_or_404(self.get_queryset(), pk=pk)])[0]
+
+    def list(self, request, *args, **kwargs):
+        require_action(request, "read")
+        queryset = self.get_queryset()
+        params = request.query_params
+        if slug := params.get("service"):
+            queryset = queryset.filter(service__slug=slug)
+        if state := params.get("state"):
+            if state not in State.values:
+                raise exceptions.ValidationError({"state": [f"one of {', '.join(State.values)}"]})
+            queryset = queryset.filter(state=state)
+        if ref := params.get("incident_ref"):
+            queryset = queryset.filter(incident_ref=ref)
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(self._present(page))
+
+    def retrieve(self, request, *args, **kwargs):
+        require_action(request, "read")
+        return Response(self._one(kwargs["pk"]))
+
+    def create(self, request, *args, **kwargs):
+        require_action(request, "declare")
+        data = _valid(s.DeclareIn, request)
+        service = Service.objects.filter(
+            slug=data.pop("service"), pk__in=visible_service_ids(request)
+        ).first()
+        if service is None:
+            raise exceptions.NotFound("no such service among those you hold authority on")
+        created = declare_request(actor=request.user, service=service, channel="api", **data)
+        return Response(self._one(created.pk), status=status.HTTP_201_CREATED)
+
+    def _visible(self, pk) -> FailoverRequest:
+        return get_object_or_404(
+            FailoverRequest.objects.filter(service__in=visible_service_ids(self.request)), pk=pk
+        )
+
+    @extend_schema(
+        summary="Approve, veto, lift a veto, sign off or reject",
+        request=s.DecisionIn,
+        parameters=[IDEMPOTENCY],
+        responses={201: s.FailoverRequestOut, **errors(400, 401, 403, 404, 409, 422, 429)},
+        examples=[
+            OpenApiExample(
+                "approve",
+                request_only=True,
+                value={
+                    "kind": "approve",
+                    "role": "availability",
+                    "plan_hash": "9f2c…",
+                    "comment": "latency on us-east-1 checked",
+                },
+            ),
+            OpenApiExample(
+                "veto",
+                request_only=True,
+                value={"kind": "veto", "comment": "the US identity provider rejects EU sessions"},
+            ),
+        ],
+    )
+    @action(detail=True, methods=["post"])
+    def decisions(self, request, pk=None):
+        require_action(request, "decide")
+        self._visible(pk)
+        data = _valid(s.DecisionIn, request)
+        record_decision(actor=request.user, request_id=int(pk), channel="api", **data)
+        return Response(self._one(pk), status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Execute an executable request (needs `execute`, or alone while pre-approved)",
+        request=None,
+        parameters=[IDEMPOTENCY],
+        responses={**REQUEST_OK, **errors(401, 403, 404, 409, 422, 429)},
+    )
+    @action(detail=True, methods=["post"])
+    def execute(self, request, pk=None):
+        require_action(request, "execute")
+        self._visible(pk)
+        execute_request(actor=request.user, request_id=int(pk), channel="api")
+        return Response(self._one(pk))
+
+    @extend_schema(
+        summary="Roll back an applied failover (needs `rollback`)",
+        request=s.ReasonIn,
+        parameters=[IDEMPOTENCY],
+        responses={**REQUEST_OK, **errors(400, 401, 403, 404, 409, 422, 429)},
+    )
+    @action(detail=True, methods=["post"])
+    def rollback(self, request, pk=None):
+        require_action(request, "rollback")
+        self._visible(pk)
+        data = _valid(s.ReasonIn, request)
+        rollback_request(actor=request.user, request_id=int(pk), channel="api", **data)
+        return Response(self._one(pk))
+
+    @extend_schema(
+        summary="Cancel an open request (its requester or a `declare` holder)",
+        request=s.ReasonIn,
+        parameters=[IDEMPOTENCY],
+        responses={**REQUEST_OK, **errors(400, 401, 403, 404, 409, 422, 429)},
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        require_action(request, "cancel")
+        self._visible(pk)
+        data = _valid(s.ReasonIn, request)
+        cancel_request(actor=request.user, request_id=int(pk), **data)
+        return Response(self._one(pk))
+
+
+AUDIT_FILTERS = [
+    OpenApiParameter("action", str),
+    OpenApiParameter("actor", str),
+    OpenApiParameter("object_type", str),
+    OpenApiParameter("object_id", str),
+]
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="The audit log, newest first (needs audit.view_auditevent)",
+        parameters=AUDIT_FILTERS,
+        responses={200: s.AuditEventOut(many=True), **errors(401, 403, 429)},
+    )
+)
+class AuditEventViewSet(ApiViewMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    pagination_class = AuditCursor
+    serializer_class = s.AuditEventOut
+
+    def _check(self, request):
+        require_action(request, "audit")
+        if not request.user.has_perm("audit.view_auditevent"):
+            raise exceptions.PermissionDenied("reading the audit log needs audit.view_auditevent")
+
+    def get_queryset(self):
+        queryset = AuditEvent.objects.all()
+        for field in ("action", "actor", "object_type", "object_id"):
+            if value := self.request.query_params.get(field):
+                queryset = queryset.filter(**{field: value})
+        return queryset
+
+    def list(self, request, *args, **kwargs):
+        self._check(request)
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response([present.audit_event(e) for e in page])
+
+    @extend_schema(
+        summary="Verify the hash chain; names the first broken event",
+        responses={200: s.VerifyOut, **errors(401, 403, 429)},
+    )
+    @action(detail=False, methods=["get"])
+    def verify(self, request):
+        self._check(request)
+        result = verify_chain()
+        return Response(
+            {
+                "ok": result.ok,
+                "verified": result.verified,
+                "first_broken_seq": result.first_broken_seq,
+                "reason": result.reason,
+            }
+        )

@@ -1,0 +1,34 @@
+import pytest
+from rest_framework.test import APIClient
+
+from approvals.tokens import create_token
+from tests.factories import make_service, user
+
+
+@pytest.fixture
+def api():
+    return APIClient()
+
+
+@pytest.fixture
+def shop(db):
+    return make_service("shop")
+
+
+@pytest.fixture
+def elsewhere(db, shop):
+    from tests.factories import PERSONAS
+
+    return make_service("elsewhere", chain={a: ["other"] for a in set(PERSONAS.values())})
+
+
+@pytest.fixture
+def as_user(api):
+    """Authenticate the client with a fresh token of `username` (optionally scoped)."""
+
+    def login(username, **scope):
+        _, plain = create_token(user=user(username), name="test", **scope)
+        api.credentials(HTTP_AUTHORIZATION=f"Bearer {plain}")
+        return api
+
+    return login
