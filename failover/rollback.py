@@ -16,7 +16,7 @@ DEFAULTS: dict[str, Any] = {
     "decide_within_minutes": 240,
     "notes": "",
 }
-_LIMITS = {
+LIMITS = {
     "min_minutes_on_target": (0, 7 * 24 * 60),
     "primary_healthy_minutes": (0, 24 * 60),
     "decide_within_minutes": (5, 14 * 24 * 60),
@@ -42,7 +42,7 @@ def normalise_criteria(raw: Any) -> dict[str, Any]:
         )
     criteria = dict(DEFAULTS)
     errors = {}
-    for key, (low, high) in _LIMITS.items():
+    for key, (low, high) in LIMITS.items():
         if key not in raw:
             continue
         value = raw[key]

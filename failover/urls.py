@@ -15,3 +15,6 @@ urlpatterns = [
     path("api/v1/integrations/", include("failover.intake.urls")),
     path("api/", include("failover.api.urls")),
 ]
+
+handler404 = "failover.views.not_found"
+handler500 = "failover.views.server_error"

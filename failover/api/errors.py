@@ -32,27 +32,33 @@ def error_response(status_code: int, code: str, message: str, **details) -> Resp
     return Response(body, status=status_code)
 
 
-def _field_errors(detail) -> dict:
+def _field_errors(detail, prefix: str = "") -> dict[str, list[str]]:
+    """DRF's nested error detail as flat dotted keys, like the services layer's fields."""
     if isinstance(detail, dict):
-        return {
-            k: _field_errors(v)
-            if isinstance(v, dict)
-            else [str(e) for e in v]
-            if isinstance(v, list)
-            else [str(v)]
-            for k, v in detail.items()
-        }
-    return {
-        "non_field_errors": [str(e) for e in detail] if isinstance(detail, list) else [str(detail)]
-    }
+        out: dict[str, list[str]] = {}
+        for key, value in detail.items():
+            out.update(_field_errors(value, f"{prefix}{key}."))
+        return out
+    key = prefix.rstrip(".") or "non_field_errors"
+    if isinstance(detail, list) and detail and isinstance(detail[0], dict):
+        out = {}
+        for index, item in enumerate(detail):
+            out.update(_field_errors(item, f"{key}.{index}."))
+        return out
+    return {key: [str(e) for e in detail] if isinstance(detail, list) else [str(detail)]}
 
 
 def exception_handler(exc, context):
     if isinstance(exc, errors.ServiceError):
+        details = dict(exc.extra)
+        if "fields" in details:  # one shape for field errors: name -> list of messages
+            details["fields"] = {
+                k: v if isinstance(v, list) else [v] for k, v in details["fields"].items()
+            }
         for cls, code in SERVICE_STATUS:
             if isinstance(exc, cls):
-                return error_response(code, exc.code, exc.message, **exc.extra)
-        return error_response(400, exc.code, exc.message, **exc.extra)
+                return error_response(code, exc.code, exc.message, **details)
+        return error_response(400, exc.code, exc.message, **details)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

@@ -2,11 +2,50 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from rest_framework import serializers
 
 from approvals.models import Decision
 from failover.authorities import ROLE_AUTHORITY
 from failover.models import GovernanceMode, Metric
+from failover.rollback import LIMITS
+
+
+class Text(serializers.CharField):
+    """A string, and only a string: 42 is not silently taken for "42"."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class Slug(serializers.SlugField):
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class Int(serializers.IntegerField):
+    """A JSON integer: neither "30" nor 30.5 nor true."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictInput(serializers.Serializer):
+    """Unknown fields are refused, so a typo never passes for a default."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({k: ["unknown field"] for k in unknown})
+        return super().to_internal_value(data)
 
 
 class TargetOut(serializers.Serializer):
@@ -74,18 +113,16 @@ class ServiceOut(serializers.Serializer):
     thresholds = ThresholdOut(many=True)
 
 
-class ServiceIn(serializers.Serializer):
-    slug = serializers.SlugField(max_length=80)
-    name = serializers.CharField(max_length=200)
-    description = serializers.CharField(required=False, allow_blank=True, default="")
+class ServiceIn(StrictInput):
+    slug = Slug(max_length=80)
+    name = Text(max_length=200)
+    description = Text(required=False, allow_blank=True, default="")
     governance_mode = serializers.ChoiceField(
         choices=GovernanceMode.choices, default=GovernanceMode.DUAL_APPROVAL
     )
-    data_residency_region = serializers.CharField(
-        max_length=50, required=False, allow_blank=True, default=""
-    )
+    data_residency_region = Text(max_length=50, required=False, allow_blank=True, default="")
     customer_segments = serializers.ListField(
-        child=serializers.CharField(max_length=80), required=False, default=list
+        child=Text(max_length=80), required=False, default=list
     )
 
 
@@ -168,40 +205,48 @@ class FailoverRequestOut(serializers.Serializer):
     ended_at = serializers.DateTimeField(allow_null=True)
 
 
-class RollbackCriteriaIn(serializers.Serializer):
-    min_minutes_on_target = serializers.IntegerField(required=False)
-    primary_healthy_minutes = serializers.IntegerField(required=False)
-    decide_within_minutes = serializers.IntegerField(required=False)
-    notes = serializers.CharField(required=False, allow_blank=True)
-
-
-class DeclareIn(serializers.Serializer):
-    service = serializers.SlugField()
-    target = serializers.CharField(max_length=80)
-    reason = serializers.CharField(max_length=5000)
-    incident_ref = serializers.CharField(
-        max_length=200, required=False, allow_blank=True, default=""
+class RollbackCriteriaIn(StrictInput):
+    min_minutes_on_target = Int(
+        required=False,
+        min_value=LIMITS["min_minutes_on_target"][0],
+        max_value=LIMITS["min_minutes_on_target"][1],
     )
-    segment = serializers.CharField(max_length=80, required=False, allow_blank=True, default="")
-    rollback_criteria = serializers.DictField(
-        required=False, default=dict, help_text="see RollbackCriteriaIn"
+    primary_healthy_minutes = Int(
+        required=False,
+        min_value=LIMITS["primary_healthy_minutes"][0],
+        max_value=LIMITS["primary_healthy_minutes"][1],
     )
+    decide_within_minutes = Int(
+        required=False,
+        min_value=LIMITS["decide_within_minutes"][0],
+        max_value=LIMITS["decide_within_minutes"][1],
+    )
+    notes = Text(required=False, allow_blank=True)
 
 
-class DecisionIn(serializers.Serializer):
+class DeclareIn(StrictInput):
+    service = Slug()
+    target = Text(max_length=80)
+    reason = Text(max_length=5000)
+    incident_ref = Text(max_length=200, required=False, allow_blank=True, default="")
+    segment = Text(max_length=80, required=False, allow_blank=True, default="")
+    rollback_criteria = RollbackCriteriaIn(required=False, default=dict)
+
+
+class DecisionIn(StrictInput):
     kind = serializers.ChoiceField(choices=Decision.Kind.choices)
     role = serializers.ChoiceField(
         choices=list(ROLE_AUTHORITY), required=False, allow_blank=True, default=""
     )
-    plan_hash = serializers.CharField(
+    plan_hash = Text(
         max_length=64,
         required=False,
         allow_blank=True,
         default="",
         help_text="the plan you reviewed",
     )
-    comment = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
-    veto_id = serializers.IntegerField(
+    comment = Text(max_length=5000, required=False, allow_blank=True, default="")
+    veto_id = Int(
         required=False,
         allow_null=True,
         default=None,
@@ -209,8 +254,8 @@ class DecisionIn(serializers.Serializer):
     )
 
 
-class ReasonIn(serializers.Serializer):
-    reason = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+class ReasonIn(StrictInput):
+    reason = Text(max_length=5000, required=False, allow_blank=True, default="")
 
 
 class AuditEventOut(serializers.Serializer):

@@ -44,7 +44,7 @@ ERRORS = {
 }
 IDEMPOTENCY = OpenApiParameter(
     "Idempotency-Key",
-    str,
+    {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[ -~]*[!-~][ -~]*$"},
     OpenApiParameter.HEADER,
     required=False,
     description="Repeat a POST safely: the same key and body return the first response.",
@@ -55,20 +55,70 @@ def errors(*codes):
     return {code: ERRORS[code] for code in codes}
 
 
-class Pages(PageNumberPagination):
+class StrictPageSize:
+    """A page_size that is not a whole number in range is a 400, not silently ignored."""
+
+    def get_page_size(self, request):
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        if not raw.isdigit() or not 1 <= int(raw) <= self.max_page_size:
+            raise exceptions.ValidationError(
+                {"page_size": [f"a whole number from 1 to {self.max_page_size}"]}
+            )
+        return int(raw)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"] = {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": self.max_page_size,
+                }
+        return parameters
+
+
+class Pages(StrictPageSize, PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
 
+    def paginate_queryset(self, queryset, request, view=None):
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except exceptions.NotFound:
+            raise exceptions.ValidationError(
+                {"page": ["no such page; pages start at 1 and end at the last one"]}
+            ) from None
 
-class RequestCursor(CursorPagination):
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_query_param:
+                parameter["schema"] = {"type": "integer", "minimum": 1}
+        return parameters
+
+
+class StrictCursor(StrictPageSize, CursorPagination):
+    def decode_cursor(self, request):
+        try:
+            return super().decode_cursor(request)
+        except exceptions.NotFound:
+            raise exceptions.ValidationError(
+                {"cursor": ["not a cursor this API gave out; follow the next/previous links"]}
+            ) from None
+
+
+class RequestCursor(StrictCursor):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
     ordering = ("-created_at", "-id")
 
 
-class AuditCursor(CursorPagination):
+class AuditCursor(StrictCursor):
     page_size = 100
     page_size_query_param = "page_size"
     max_page_size = 1000
@@ -90,7 +140,7 @@ SERVICE_PREFETCH = (
 @extend_schema_view(
     list=extend_schema(
         summary="Services you hold some authority on",
-        responses={200: s.ServiceOut(many=True), **errors(401, 429)},
+        responses={200: s.ServiceOut(many=True), **errors(400, 401, 403, 429)},
     ),
     retrieve=extend_schema(
         summary="One service with targets, records, thresholds and chain",
@@ -268,7 +318,7 @@ class FailoverRequestViewSet(
         params = request.query_params
         if slug := params.get("service"):
             queryset = queryset.filter(service__slug=slug)
-        if state := params.get("state"):
+        if (state := params.get("state")) is not None:
             if state not in State.values:
                 raise exceptions.ValidationError({"state": [f"one of {', '.join(State.values)}"]})
             queryset = queryset.filter(state=state)
@@ -332,7 +382,7 @@ class FailoverRequestViewSet(
         summary="Execute an executable request (needs `execute`, or alone while pre-approved)",
         request=None,
         parameters=[IDEMPOTENCY],
-        responses={**REQUEST_OK, **errors(401, 403, 404, 409, 422, 429)},
+        responses={**REQUEST_OK, **errors(400, 401, 403, 404, 409, 422, 429)},
     )
     @action(detail=True, methods=["post"])
     def execute(self, request, pk=None):
@@ -382,7 +432,7 @@ AUDIT_FILTERS = [
     list=extend_schema(
         summary="The audit log, newest first (needs audit.view_auditevent)",
         parameters=AUDIT_FILTERS,
-        responses={200: s.AuditEventOut(many=True), **errors(401, 403, 429)},
+        responses={200: s.AuditEventOut(many=True), **errors(400, 401, 403, 429)},
     )
 )
 class AuditEventViewSet(ApiViewMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
