@@ -219,12 +219,20 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 12},
     },
     # Each entry expires before its next run so a stalled worker cannot pile up duplicates.
+    "purge-idempotency-keys": {
+        "task": "approvals.tasks.purge_idempotency_keys",
+        "schedule": timedelta(hours=1),
+        "options": {"expires": 3000},
+    },
     "expire-stale-requests": {
         "task": "approvals.tasks.expire_stale_requests",
         "schedule": timedelta(seconds=60),
         "options": {"expires": 50},
     },
 }
+
+# Links in notifications point here (the address people reach the web app at).
+PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 # --- DNS ---
 DNS_ZONE_DIR = Path(os.environ.get("DNS_ZONE_DIR", VAR_DIR / "zones"))
