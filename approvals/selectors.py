@@ -8,7 +8,6 @@ from django.utils import timezone
 
 from approvals import policy as engine
 from approvals.models import Decision, Policy
-from failover.chain import authority_chain
 from failover.models import FailoverRequest, Service, Target
 
 
@@ -56,32 +55,7 @@ def decision_facts(request: FailoverRequest) -> list[engine.DecisionFacts]:
 
 
 def verdict_for(request: FailoverRequest, *, now: datetime | None = None) -> engine.Verdict:
-    now = now or timezone.now()
-    service = request.service
-    rules = rules_of(service)
-    thresholds = [
-        engine.ThresholdFacts(t.pk, t.metric, t.comparison, t.value)
-        for t in service.thresholds.all()
-    ]
-    signals = [
-        engine.SignalFacts(s.pk, s.metric, s.value, s.status, s.received_at)
-        for s in service.signals.filter(status="firing", received_at__gte=now - rules.signal_window)
-    ]
-    return engine.evaluate(
-        request=engine.RequestFacts(
-            requester_id=request.requester_id,
-            state=request.state,
-            plan_hash=request.plan_hash,
-            current=profile_of(request.from_target),
-            target=profile_of(request.to_target),
-        ),
-        decisions=decision_facts(request),
-        rules=rules,
-        thresholds=thresholds,
-        signals=signals,
-        chain_missing=authority_chain(service).missing,
-        now=now,
-    )
+    return verdicts_for([request], now=now)[request.pk]
 
 
 def verdicts_for(requests, *, now: datetime | None = None) -> dict[int, engine.Verdict]:

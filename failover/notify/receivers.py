@@ -1,0 +1,60 @@
+"""Turn audit events about failover requests into outbound notifications.
+
+Every state change already writes an audit event in its own transaction, so listening to
+those (rather than calling notify from each service) catches every door, and the outbox row
+commits or rolls back with the change it reports.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+
+from audit.models import AuditEvent
+from failover.notify.services import queue_notifications
+
+logger = logging.getLogger(__name__)
+
+REQUEST_TYPE = "failover.failoverrequest"
+BY_ACTION = {
+    "request.declared": ("declared", "approval_missing"),
+    "decision.veto": ("vetoed",),
+    "rollback.proposed": ("rollback_due",),
+    "rollback.deadline_passed": ("rollback_due",),
+}
+BY_NEW_STATE = {
+    "approved": "approved",
+    "applied": "applied",
+    "failed": "failed",
+    "rolled_back": "rolled_back",
+}
+
+
+def events_for(action: str, data: dict) -> tuple[str, ...]:
+    if action == "request.state_changed":
+        if data.get("from") == "approved" and data.get("to") == "pending":
+            return ("approval_missing",)  # approvals lapsed or the plan changed
+        event = BY_NEW_STATE.get(data.get("to"))
+        return (event,) if event else ()
+    return BY_ACTION.get(action, ())
+
+
+@receiver(post_save, sender=AuditEvent, dispatch_uid="failover.notify.audit_event")
+def notify_on_audit_event(sender, instance: AuditEvent, created: bool, raw=False, **kwargs):
+    if not created or raw or instance.object_type != REQUEST_TYPE:
+        return
+    events = events_for(instance.action, instance.data or {})
+    if not events:
+        return
+    # A notification must never undo the failover decision it reports: a failure here rolls
+    # back to this savepoint only, and is logged.
+    try:
+        with transaction.atomic():
+            queue_notifications(instance, events)
+    except Exception:
+        logger.exception(
+            "could not queue notifications for audit event #%s (%s)", instance.seq, instance.action
+        )
