@@ -219,6 +219,11 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 12},
     },
     # Each entry expires before its next run so a stalled worker cannot pile up duplicates.
+    "sweep-intake-deliveries": {
+        "task": "failover.intake.tasks.sweep_deliveries",
+        "schedule": timedelta(seconds=30),
+        "options": {"expires": 25},
+    },
     "sweep-notifications": {
         "task": "failover.notify.tasks.sweep_notifications",
         "schedule": timedelta(seconds=30),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 
 from django.db import IntegrityError
 from rest_framework import exceptions
@@ -12,6 +13,9 @@ from rest_framework.response import Response
 
 from approvals.models import IdempotencyKey
 from failover.api.errors import error_response
+
+
+KEY_PATTERN = re.compile(r"[ -~]*[!-~][ -~]*")  # the schema documents the same pattern
 
 
 class _Replay(Exception):
@@ -36,9 +40,10 @@ class ApiViewMixin:
         key = request.headers.get("Idempotency-Key")
         if request.method != "POST" or key is None:
             return
-        key = key.strip()
-        if not 1 <= len(key) <= 200:
-            raise exceptions.ValidationError({"Idempotency-Key": ["1 to 200 characters"]})
+        if not KEY_PATTERN.fullmatch(key) or len(key) > 200:
+            raise exceptions.ValidationError(
+                {"Idempotency-Key": ["1 to 200 printable ASCII characters, not only spaces"]}
+            )
         body_hash = hashlib.sha256(request.body).hexdigest()
         try:
             record, created = IdempotencyKey.objects.get_or_create(

@@ -1,0 +1,108 @@
+"""Integrations (mapping rules editable, secrets never shown) and their deliveries (read-only).
+Secrets are set only by `manage.py create_integration`, which prints them once."""
+
+from django import forms
+from django.contrib import admin
+from django.utils.html import format_html
+
+from audit.admin_mixins import AuditedAdminMixin, ReadOnlyAdminMixin
+from failover.errors import InvalidInput
+from failover.intake.integrations import check_rules
+from failover.models import Delivery, Integration
+
+
+class IntegrationForm(forms.ModelForm):
+    class Meta:
+        model = Integration
+        fields = ("name", "kind", "account", "rules", "rate_limit_per_minute", "active")
+
+    def clean(self):
+        cleaned = super().clean()
+        kind = cleaned.get("kind") or getattr(self.instance, "kind", "")
+        if "rules" in cleaned:
+            try:
+                check_rules(kind, cleaned["rules"])
+            except InvalidInput as exc:
+                self.add_error("rules", "; ".join(f"{k}: {v}" for k, v in exc.fields.items()))
+        return cleaned
+
+
+@admin.register(Integration)
+class IntegrationAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    form = IntegrationForm
+    list_display = (
+        "name",
+        "kind",
+        "account",
+        "active",
+        "last_received_at",
+        "rate_limit_per_minute",
+        "secret_count",
+    )
+    list_filter = ("kind", "active")
+    search_fields = ("name", "account__username")
+    list_select_related = ("account",)
+    fields = (
+        ("name", "kind", "account"),
+        ("active", "rate_limit_per_minute"),
+        "rules",
+        "secret_count",
+        ("last_received_at", "created_at"),
+    )
+    # The name is how tools select it and the kind decides how its secrets are kept.
+    readonly_fields = ("name", "kind", "secret_count", "last_received_at", "created_at")
+
+    def has_add_permission(self, request):
+        return False  # an integration needs a secret: `manage.py create_integration`
+
+    @admin.display(description="secrets")
+    def secret_count(self, obj):
+        count = len(obj.secrets or [])
+        note = " (rotation in progress)" if count > 1 else ""
+        return f"{count}{note}; rotate with manage.py create_integration --rotate {obj.name}"
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "received_at",
+        "integration",
+        "external_id",
+        "status",
+        "attempts",
+        "processed_at",
+        "short_outcome",
+    )
+    list_filter = ("status", "integration")
+    search_fields = ("external_id", "outcome", "integration__name")
+    list_select_related = ("integration",)
+    date_hierarchy = "received_at"
+    fields = (
+        ("integration", "external_id", "status"),
+        ("received_at", "processed_at", "attempts"),
+        "outcome_text",
+        "headers",
+        "body",
+    )
+    readonly_fields = (
+        "integration",
+        "external_id",
+        "status",
+        "received_at",
+        "processed_at",
+        "attempts",
+        "outcome_text",
+        "headers",
+        "body",
+    )
+
+    @admin.display(description="outcome")
+    def short_outcome(self, obj):
+        first = (obj.outcome or "").splitlines()[:1]
+        return (
+            (first[0][:120] + (" …" if len(obj.outcome) > len(first[0]) else "")) if first else ""
+        )
+
+    @admin.display(description="outcome")
+    def outcome_text(self, obj):
+        return format_html('<pre style="white-space:pre-wrap">{}</pre>', obj.outcome or "—")

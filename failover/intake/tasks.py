@@ -1,0 +1,17 @@
+"""Celery doors onto the intake services. Each takes an id and re-reads everything."""
+
+from celery import shared_task
+
+from failover.intake import services
+
+__all__ = ["process_delivery", "sweep_deliveries"]
+
+
+@shared_task(ignore_result=True)
+def process_delivery(delivery_id: int) -> str:
+    return services.process_delivery(delivery_id)
+
+
+@shared_task(ignore_result=True)
+def sweep_deliveries() -> int:
+    return services.sweep()

@@ -324,3 +324,11 @@ def test_old_idempotency_keys_are_purged(shop, as_user):
     assert purge_idempotency_keys() == 0
     IdempotencyKey.objects.update(created_at=timezone.now() - timedelta(hours=25))
     assert purge_idempotency_keys() == 1
+
+
+def test_malformed_idempotency_keys_are_400(shop, as_user):
+    client = as_user("declarer")
+    for key in ["", "   ", "é-clé", "x" * 201]:
+        response = client.post(URL, DECLARE, format="json", HTTP_IDEMPOTENCY_KEY=key)
+        assert response.status_code == 400, key
+    assert not FailoverRequest.objects.exists()

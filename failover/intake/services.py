@@ -1,0 +1,441 @@
+"""Paging-tool intake: which integration a request is for, its credentials and limit, storing
+the raw delivery, and processing it into signals and failover requests.
+
+A delivery is stored before it is acknowledged and processed by a task; processing claims it
+with a conditional update (received -> processed), so a task delivered twice, or re-sent by
+the sweeper, changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from approvals.policy import SignalFacts, ThresholdFacts, find_breach
+from approvals.selectors import rules_of
+from audit.services import record_event
+from dnsproviders.ratelimit import take
+from failover.chain import holds
+from failover.dispatch import enqueue, send_now
+from failover.errors import Conflict, InvalidInput, ServiceError
+from failover.intake import alertmanager, credentials, opsgenie, pagerduty
+from failover.intake.events import FIRE, NOTE, BadPayload, Event
+from failover.models import Delivery, FailoverRequest, Integration, Metric, Service, Signal
+from failover.services import declare_request, record_signal, resolve_signal
+from failover.states import ACTIVE_STATES
+
+logger = logging.getLogger(__name__)
+
+PROCESS_TASK = "failover.intake.tasks.process_delivery"
+MAX_BODY = 1024 * 1024
+STALE = timedelta(seconds=15)  # a delivery still `received` this long lost its task
+SWEEP_BATCH = 500
+MAX_HEADERS = 60
+SLUG = re.compile(r"[-a-zA-Z0-9_]{1,80}")
+PARSERS = {
+    "pagerduty": pagerduty.events,
+    "alertmanager": alertmanager.events,
+    "opsgenie": opsgenie.events,
+}
+Status = Delivery.Status
+
+
+class Unauthenticated(ServiceError):
+    code = "unauthenticated"
+
+
+class Throttled(ServiceError):
+    code = "throttled"
+
+
+# --- at the door: which integration, is it really them, are they within their limit ---
+
+
+def find_integration(kind: str, name: str | None) -> Integration:
+    """The integration named by `?integration=<name>`, or the only active one of this kind."""
+    active = Integration.objects.filter(kind=kind, active=True).select_related("account")
+    if name:
+        # Only a slug can name one; anything else (NUL, a novel) never reaches the database.
+        found = active.filter(name=name).first() if SLUG.fullmatch(name) else None
+        if found is None:
+            raise Unauthenticated(f"no active {kind} integration named {name[:80]!r}")
+        return found
+    found = list(active[:2])
+    if not found:
+        raise Unauthenticated(f"no active {kind} integration")
+    if len(found) > 1:
+        raise Unauthenticated(
+            f"several active {kind} integrations: name one with ?integration=<name>"
+        )
+    return found[0]
+
+
+def authenticate(integration: Integration, headers: Mapping, body: bytes) -> None:
+    if not credentials.authenticate(
+        kind=integration.kind,
+        secrets=integration.secrets,
+        rules=_rules(integration),
+        headers=headers,
+        body=body,
+    ):
+        scheme = {
+            "pagerduty": "the X-PagerDuty-Signature does not match",
+            "alertmanager": "missing or wrong bearer token / basic-auth password",
+            "opsgenie": f"missing or wrong {opsgenie.secret_header(_rules(integration))} header",
+        }.get(integration.kind, "wrong credentials")
+        raise Unauthenticated(
+            f"authentication failed for integration '{integration.name}': {scheme}"
+        )
+
+
+def throttle(integration: Integration) -> None:
+    """One token per delivery from the integration's bucket; a minute's worth may burst."""
+    per_minute = integration.rate_limit_per_minute
+    key = f"integration:{integration.name}"
+    # A limit of 0 accepts nothing (and must not divide by zero).
+    wait = take(key, rate=per_minute / 60, burst=per_minute) if per_minute > 0 else 60.0
+    if wait > 0:
+        retry = max(1, math.ceil(wait))
+        raise Throttled(
+            f"intake limit of integration '{integration.name}' ({per_minute}/min) exceeded; "
+            f"retry in {retry} s",
+            limit=key,
+            retry_after=retry,
+        )
+
+
+def decode(body: bytes) -> tuple[str, object]:
+    """The body as text and as JSON; InvalidInput when it is not JSON at all."""
+    if len(body) > MAX_BODY:
+        raise InvalidInput(f"the body is larger than {MAX_BODY} bytes", {"body": "too large"})
+    try:
+        text = body.decode("utf-8")
+        return text, json.loads(text)
+    except UnicodeDecodeError:
+        raise InvalidInput("the body is not UTF-8 JSON", {"body": "not UTF-8"}) from None
+    except RecursionError:
+        raise InvalidInput("the body is nested too deeply", {"body": "too deep"}) from None
+    except ValueError as exc:
+        raise InvalidInput(f"the body is not JSON: {exc}", {"body": "not JSON"}) from None
+
+
+def _rules(integration: Integration) -> Mapping:
+    return integration.rules if isinstance(integration.rules, Mapping) else {}
+
+
+def _delivery_key(integration: Integration, payload, headers: Mapping) -> str:
+    if integration.kind == "pagerduty":
+        return pagerduty.delivery_key(payload, headers.get(pagerduty.ID_HEADER, ""))
+    if integration.kind == "alertmanager":
+        return alertmanager.delivery_key(payload)
+    return opsgenie.delivery_key(payload)[:200]
+
+
+def _safe_headers(integration: Integration, headers: Mapping) -> dict:
+    """The headers worth keeping as evidence, without anything that carries a credential."""
+    hidden = credentials.secret_headers(integration.kind, _rules(integration))
+    kept = {}
+    for name, value in list(headers.items())[:MAX_HEADERS]:
+        lowered = name.lower()
+        if lowered in hidden or any(w in lowered for w in ("secret", "token", "password")):
+            continue
+        kept[name[:100]] = str(value).replace("\x00", "")[:1000]
+    return kept
+
+
+def receive(integration: Integration, *, headers: Mapping, body: bytes) -> Delivery:
+    """Store an authenticated delivery and hand it to a task. A delivery the tool already sent
+    (same id) is kept as a `duplicate` marker without its body and is not processed again."""
+    text, payload = decode(body)
+    external_id = _delivery_key(integration, payload, headers)
+    kept_headers = _safe_headers(integration, headers)
+    now = timezone.now()
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                delivery = Delivery.objects.create(
+                    integration=integration,
+                    external_id=external_id,
+                    headers=kept_headers,
+                    body=text,
+                )
+        except IntegrityError:
+            original = Delivery.objects.filter(
+                integration=integration, external_id=external_id
+            ).first()
+            delivery = Delivery.objects.create(
+                integration=integration,
+                headers=kept_headers,
+                body="",
+                status=Status.DUPLICATE,
+                outcome=f"duplicate of delivery #{original.pk if original else '?'} "
+                f"({external_id}); not processed again",
+                processed_at=now,
+            )
+        Integration.objects.filter(pk=integration.pk).update(last_received_at=now)
+        record_event(
+            action="intake.delivery_received",
+            obj=delivery,
+            actor=integration.account,
+            data={
+                "integration": integration.name,
+                "kind": integration.kind,
+                "external_id": external_id,
+                "status": delivery.status,
+                "bytes": len(body),
+            },
+        )
+        if delivery.status == Status.RECEIVED:
+            enqueue(PROCESS_TASK, delivery.pk)
+    return delivery
+
+
+def sweep(*, now=None) -> int:
+    """Re-send deliveries whose task never ran (the broker was down when they arrived)."""
+    now = now or timezone.now()
+    stale = (
+        Delivery.objects.filter(status=Status.RECEIVED, received_at__lt=now - STALE)
+        .order_by("received_at")
+        .values_list("pk", flat=True)[:SWEEP_BATCH]
+    )
+    return sum(send_now(PROCESS_TASK, pk) for pk in stale)
+
+
+# --- processing: events -> signals -> failover requests ---
+
+
+@dataclass
+class Result:
+    status: str
+    lines: list[str] = field(default_factory=list)
+    breaches: list[tuple[int, str]] = field(default_factory=list)  # (signal id, incident ref)
+
+
+def process_delivery(delivery_id: int) -> str:
+    with transaction.atomic():
+        claimed = Delivery.objects.filter(pk=delivery_id, status=Status.RECEIVED).update(
+            status=Status.PROCESSED, attempts=F("attempts") + 1, processed_at=timezone.now()
+        )
+        if not claimed:
+            return "not waiting to be processed (already done, or no such delivery)"
+        delivery = Delivery.objects.select_related("integration__account").get(pk=delivery_id)
+        integration = delivery.integration
+        try:
+            with transaction.atomic():
+                result = _apply(delivery)
+        except (OperationalError, InterfaceError):
+            raise  # the database is unwell: roll the claim back so the sweeper re-sends it
+        except Exception:
+            # A bug must not send the delivery round the sweeper forever: record and move on.
+            logger.exception("processing delivery %s failed", delivery_id)
+            result = Result(Status.FAILED, ["processing error (see the worker log)"])
+        if result.breaches:
+            result.lines.append("opening a failover request …")
+        delivery.status, delivery.outcome = result.status, "\n".join(result.lines)[:10000]
+        delivery.save(update_fields=["status", "outcome"])
+        record_event(
+            action="intake.delivery_processed",
+            obj=delivery,
+            actor=integration.account,
+            data={"integration": integration.name, "status": result.status},
+        )
+    # Declaring reads the live DNS records: outside the transaction, holding no locks.
+    if result.breaches:
+        result.lines[-1:] = [_escalate_safely(pk, integration, ref) for pk, ref in result.breaches]
+        delivery.outcome = "\n".join(result.lines)[:10000]
+        Delivery.objects.filter(pk=delivery.pk).update(outcome=delivery.outcome)
+    return f"{delivery.status}: {delivery.outcome}"
+
+
+def _escalate_safely(signal_id: int, integration: Integration, incident_ref: str) -> str:
+    try:
+        return escalate(signal_id, integration, incident_ref)
+    except Exception:
+        logger.exception("opening a failover request for signal %s failed", signal_id)
+        return f"no failover request for signal #{signal_id}: error (see the worker log)"
+
+
+def _apply(delivery: Delivery) -> Result:
+    integration = delivery.integration
+    try:
+        payload = json.loads(delivery.body)
+        events = PARSERS[integration.kind](payload, _rules(integration))
+    except (ValueError, RecursionError) as exc:  # BadPayload is a ValueError
+        reason = str(exc) if isinstance(exc, BadPayload) else "the body is not JSON"
+        return Result(Status.FAILED, [reason])
+    if not events:
+        return Result(Status.IGNORED, ["no alerts in the delivery"])
+    result = Result(Status.IGNORED)
+    outcomes = []
+    for event in events:
+        outcome, line, breach = _apply_event(event, integration)
+        outcomes.append(outcome)
+        result.lines.append(f"{event.external_id or '-'}: {line}")
+        if breach:
+            result.breaches.append(breach)
+    if "changed" in outcomes:
+        result.status = Status.PROCESSED
+    elif "failed" in outcomes:
+        result.status = Status.FAILED
+    elif all(o == "duplicate" for o in outcomes):
+        result.status = Status.DUPLICATE
+    return result
+
+
+def _apply_event(event: Event, integration: Integration):
+    """-> (changed|duplicate|ignored|failed, what happened, (signal id, ref) if it breaches)"""
+    if event.action == NOTE:
+        return "ignored", event.note, None
+    if event.note:
+        return "failed", event.note, None
+    if event.action == FIRE:
+        return _fire(event, integration)
+    return _resolve(event, integration)
+
+
+def _fire(event: Event, integration: Integration):
+    if not event.service:
+        return "failed", "no service named", None
+    service = Service.objects.select_for_update().filter(slug=event.service).first()
+    if service is None:
+        return "failed", f"unknown service '{event.service}'", None
+    if event.metric not in Metric.values:
+        known = ", ".join(Metric.values)
+        return "failed", f"unknown metric '{event.metric}' (known: {known})", None
+    if event.value is None:
+        return "failed", "no numeric value for the signal", None
+    # The service row lock above serialises this check with any concurrent delivery.
+    if Signal.objects.filter(
+        service=service,
+        metric=event.metric,
+        external_id=event.external_id,
+        source=integration.kind,
+        status=Signal.Status.FIRING,
+    ).exists():
+        return "duplicate", "already firing; duplicate", None
+    signal = record_signal(
+        service=service,
+        metric=event.metric,
+        value=event.value,
+        source=integration.kind,
+        external_id=event.external_id,
+        summary=event.summary,
+        actor=integration.account,
+    )
+    line = f"signal #{signal.pk} {service.slug} {signal.metric}={signal.value:g} recorded"
+    breach = _breach(service, signal)
+    if breach is None:
+        return "changed", line + "; no threshold breached", None
+    line += f"; breaches {breach.description}"
+    return "changed", line, (signal.pk, event.incident_ref)
+
+
+def _breach(service: Service, signal: Signal):
+    thresholds = [
+        ThresholdFacts(t.pk, t.metric, t.comparison, t.value) for t in service.thresholds.all()
+    ]
+    facts = SignalFacts(signal.pk, signal.metric, signal.value, signal.status, signal.received_at)
+    window = rules_of(service).signal_window
+    return find_breach(thresholds, [facts], now=signal.received_at, window=window)
+
+
+def _resolve(event: Event, integration: Integration):
+    signals = Signal.objects.filter(external_id=event.external_id, source=integration.kind)
+    if event.service:
+        signals = signals.filter(service__slug=event.service)
+    if event.metric:
+        signals = signals.filter(metric=event.metric)
+    firing = list(signals.filter(status=Signal.Status.FIRING).values_list("pk", flat=True))
+    if not firing:
+        if signals.exists():
+            return "duplicate", "already resolved; duplicate", None
+        return "ignored", "no firing signal to resolve", None
+    for pk in firing:
+        resolve_signal(signal_id=pk, actor=integration.account)
+    return "changed", "resolved signal " + ", ".join(f"#{pk}" for pk in firing), None
+
+
+def escalate(signal_id: int, integration: Integration, incident_ref: str = "") -> str:
+    """A breaching signal opens a pending failover request declared by the integration's
+    account (pre-approved by the signal in preapproved_thresholds mode, needing the usual
+    approvals in dual_approval mode), or is linked to the service's active request."""
+    signal = Signal.objects.select_related("service").get(pk=signal_id)
+    service, account = signal.service, integration.account
+    if not holds(account, service, "declare"):
+        return (
+            f"no failover request: the integration's account '{account.username}' does not "
+            f"hold the 'declare' authority on service '{service.slug}'"
+        )
+    active = FailoverRequest.objects.filter(service=service, state__in=ACTIVE_STATES).first()
+    if active is not None:
+        return _link(signal, active, account)
+    target = _target_for(service, _rules(integration))
+    if target is None:
+        return (
+            f"no failover request: service '{service.slug}' has no single inactive failover "
+            "target; name one in the integration's rules (targets)"
+        )
+    criteria = _rules(integration).get("rollback_criteria")
+    try:
+        request = declare_request(
+            actor=account,
+            service=service,
+            target=target,
+            reason=f"{integration.kind} alert via integration '{integration.name}': "
+            f"{signal.summary or signal.metric} ({signal.metric} = {signal.value:g}, "
+            f"signal #{signal.pk})",
+            incident_ref=incident_ref[:200],
+            rollback_criteria=criteria if isinstance(criteria, dict) else None,
+            channel="webhook",
+            origin_signal=signal,
+        )
+    except Conflict as exc:
+        # Another delivery declared first: link to that request instead.
+        other = FailoverRequest.objects.filter(pk=exc.extra.get("request_id")).first()
+        if other is not None:
+            return _link(signal, other, account)
+        return f"no failover request: {exc.message}"
+    except ServiceError as exc:
+        return f"no failover request: {exc.message}"
+    how = (
+        "pre-approved by this signal"
+        if service.governance_mode == "preapproved_thresholds"
+        else "needs the usual approvals"
+    )
+    return f"failover request #{request.pk} to '{target}' declared ({how})"
+
+
+def _link(signal: Signal, request: FailoverRequest, account) -> str:
+    with transaction.atomic():
+        record_event(
+            action="signal.linked",
+            obj=request,
+            actor=account,
+            data={
+                "signal": signal.pk,
+                "service": signal.service.slug,
+                "metric": signal.metric,
+                "value": signal.value,
+                "source": signal.source,
+            },
+        )
+    return f"linked to the active failover request #{request.pk} ({request.state})"
+
+
+def _target_for(service: Service, rules: Mapping) -> str | None:
+    targets = rules.get("targets")
+    if isinstance(targets, Mapping) and isinstance(targets.get(service.slug), str):
+        return targets[service.slug]
+    candidates = list(
+        service.targets.filter(active=False, role="failover").values_list("name", flat=True)
+    )
+    return candidates[0] if len(candidates) == 1 else None

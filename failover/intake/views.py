@@ -1,0 +1,155 @@
+"""The intake doors: authenticate, rate-limit, store, enqueue, answer 202. Nothing else.
+
+These views do not use the API's token authentication: each paging tool proves itself with
+its own scheme (PagerDuty signature, Alertmanager bearer/basic credentials, Opsgenie shared
+header). The integration is the only active one of the URL's kind, or the one named by
+`?integration=<name>` when several exist.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.exceptions import RequestDataTooBig
+from django.db import DatabaseError
+from django.http.request import UnreadablePostError
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from failover.api.errors import error_response
+from failover.api.serializers import ErrorOut
+from failover.errors import InvalidInput, ServiceError
+from failover.intake import services
+
+logger = logging.getLogger(__name__)
+
+
+class TooLarge(InvalidInput):
+    def __init__(self):
+        super().__init__(
+            f"the body is larger than {services.MAX_BODY} bytes", {"body": "too large"}
+        )
+
+
+def read_body(request) -> bytes:
+    """At most MAX_BODY bytes, refusing larger bodies before reading them."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise InvalidInput("invalid Content-Length", {"body": "bad length"}) from None
+    if length > services.MAX_BODY:
+        raise TooLarge()
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        raise TooLarge() from None
+    except (UnreadablePostError, OSError):
+        raise InvalidInput("the body could not be read", {"body": "unreadable"}) from None
+    if len(body) > services.MAX_BODY:
+        raise TooLarge()
+    return body
+
+
+def _error(exc: ServiceError) -> Response:
+    if isinstance(exc, services.Unauthenticated):
+        response = error_response(401, exc.code, exc.message, **exc.extra)
+        response["WWW-Authenticate"] = 'Bearer realm="intake"'
+        return response
+    if isinstance(exc, services.Throttled):
+        response = error_response(429, exc.code, exc.message, **exc.extra)
+        response["Retry-After"] = str(exc.extra["retry_after"])
+        return response
+    return error_response(400, exc.code, exc.message, **exc.extra)
+
+
+class IntakeView(APIView):
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_classes = []  # each integration has its own limit, taken after authentication
+    renderer_classes = [JSONRenderer]
+    kind = ""
+
+    def perform_content_negotiation(self, request, force=False):
+        # Paging tools send all sorts of Accept headers; they always get JSON.
+        return JSONRenderer(), JSONRenderer.media_type
+
+    def post(self, request):
+        try:
+            name = request.query_params.get("integration")
+            integration = services.find_integration(self.kind, name)
+            body = read_body(request)
+            services.authenticate(integration, request.headers, body)
+            services.throttle(integration)
+            delivery = services.receive(integration, headers=request.headers, body=body)
+        except ServiceError as exc:
+            return _error(exc)
+        except DatabaseError:
+            logger.exception("intake could not store a %s delivery", self.kind)
+            return error_response(503, "unavailable", "cannot store the delivery now; retry")
+        return Response({"delivery": delivery.pk, "status": delivery.status}, status=202)
+
+
+ACCEPTED = inline_serializer(
+    "DeliveryAccepted",
+    {
+        "delivery": serializers.IntegerField(),
+        "status": serializers.ChoiceField(["received", "duplicate"]),
+    },
+)
+
+
+def _schema(tool: str, auth: str):
+    return extend_schema_view(
+        post=extend_schema(
+            summary=f"Receive a {tool} webhook",
+            description=f"The native {tool} payload, authenticated by {auth} (not by an API "
+            "token). It is stored and answered 202 at once, then processed into signals, "
+            "and past a threshold into a failover request, by a background task.",
+            tags=["integrations"],
+            auth=[],
+            request={"application/json": OpenApiTypes.OBJECT},
+            parameters=[
+                OpenApiParameter(
+                    "integration",
+                    str,
+                    OpenApiParameter.QUERY,
+                    required=False,
+                    description="The integration's name; needed only when several integrations "
+                    "of this kind are active.",
+                )
+            ],
+            responses={
+                202: OpenApiResponse(ACCEPTED, description="stored; processed in the background"),
+                400: OpenApiResponse(ErrorOut, description="not JSON, or larger than 1 MiB"),
+                401: OpenApiResponse(ErrorOut, description="unknown integration or credentials"),
+                429: OpenApiResponse(ErrorOut, description="the integration's limit; names it"),
+                503: OpenApiResponse(ErrorOut, description="cannot store now; retry"),
+            },
+        )
+    )
+
+
+@_schema("PagerDuty (Webhooks V3)", "its X-PagerDuty-Signature (HMAC-SHA256 of the body)")
+class PagerDutyView(IntakeView):
+    kind = "pagerduty"
+
+
+@_schema("Prometheus Alertmanager (version 4)", "a bearer token or basic-auth password")
+class AlertmanagerView(IntakeView):
+    kind = "alertmanager"
+
+
+@_schema("Opsgenie alert-action", "a shared-secret header (default X-Failover-Secret)")
+class OpsgenieView(IntakeView):
+    kind = "opsgenie"

@@ -1,0 +1,97 @@
+"""Create a paging-tool integration and print its secret once; rotate or retire secrets.
+
+    manage.py create_integration NAME --kind alertmanager --account pager-bot [--rules JSON]
+    manage.py create_integration --rotate NAME        # adds a secret; old ones still work
+    manage.py create_integration --retire-old NAME    # keeps only the newest secret
+
+PagerDuty generates the signing secret of a webhook subscription itself: pipe it in with
+--secret-stdin. The secret is stored hashed (or encrypted, for PagerDuty) and never shown again.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from django.core.management.base import BaseCommand, CommandError
+
+from failover.errors import ServiceError
+from failover.intake import integrations
+from failover.models import Integration
+
+
+class Command(BaseCommand):
+    help = "Create a paging-tool integration (prints its secret once), or rotate its secrets."
+
+    def add_arguments(self, parser):
+        parser.add_argument("name", nargs="?", help="integration name (a slug)")
+        parser.add_argument("--kind", choices=Integration.Kind.values)
+        parser.add_argument("--account", help="username of the service account it acts as")
+        parser.add_argument("--rules", default="{}", help="mapping rules, a JSON object")
+        parser.add_argument("--rate-limit", type=int, help="deliveries per minute (default 600)")
+        parser.add_argument(
+            "--secret-stdin", action="store_true", help="read the secret from stdin"
+        )
+        parser.add_argument("--rotate", metavar="NAME", help="add a new secret to NAME")
+        parser.add_argument("--retire-old", metavar="NAME", help="keep only NAME's newest secret")
+
+    def handle(self, *args, name=None, **options):
+        try:
+            if options["retire_old"]:
+                integration = integrations.retire_old_secrets(
+                    actor=None, name=options["retire_old"]
+                )
+                self.stdout.write(f"{integration.name}: older secrets retired; 1 remains")
+                return
+            secret = self._stdin_secret() if options["secret_stdin"] else None
+            if options["rotate"]:
+                integration, plain = integrations.rotate_secret(
+                    actor=None, name=options["rotate"], secret=secret
+                )
+                count = len(integration.secrets)
+                self._print_secret(integration, plain, f"added; {count} secrets now valid")
+                return
+            integration, plain = integrations.create_integration(
+                actor=None,
+                name=name or "",
+                kind=self._required(options, "kind"),
+                account=self._required(options, "account"),
+                rules=self._rules(options["rules"]),
+                secret=secret,
+                rate_limit_per_minute=options["rate_limit"],
+            )
+        except ServiceError as exc:
+            details = "; ".join(f"{k}: {v}" for k, v in exc.extra.get("fields", {}).items())
+            raise CommandError(exc.message + (f" ({details})" if details else "")) from None
+        if integration.kind == "pagerduty" and not options["secret_stdin"]:
+            self.stdout.write(
+                "note: PagerDuty signs with the secret it generates for the subscription; "
+                f"add that one with --rotate {integration.name} --secret-stdin",
+                self.style.WARNING,
+            )
+        self._print_secret(integration, plain, "created")
+
+    def _required(self, options, key):
+        if not options[key]:
+            raise CommandError(f"--{key} is required to create an integration")
+        return options[key]
+
+    def _rules(self, raw):
+        try:
+            return json.loads(raw)
+        except ValueError as exc:
+            raise CommandError(f"--rules is not JSON: {exc}") from None
+
+    def _stdin_secret(self):
+        line = sys.stdin.readline().strip()
+        if not line:
+            raise CommandError("--secret-stdin: nothing on stdin")
+        return line
+
+    def _print_secret(self, integration, plain, what):
+        self.stdout.write(f"integration {integration.name} ({integration.kind}): secret {what}")
+        self.stdout.write(
+            f"URL: /api/v1/integrations/{integration.kind}/?integration={integration.name}"
+        )
+        self.stdout.write("secret (shown once, store it in the paging tool now; last line):")
+        self.stdout.write(plain)
