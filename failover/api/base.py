@@ -14,7 +14,6 @@ from rest_framework.response import Response
 from approvals.models import IdempotencyKey
 from failover.api.errors import error_response
 
-
 KEY_PATTERN = re.compile(r"[ -~]*[!-~][ -~]*")  # the schema documents the same pattern
 
 
