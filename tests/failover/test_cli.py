@@ -42,3 +42,23 @@ def test_a_demo_failover_from_the_command_line(zone_dir):
         run("execute", str(request.pk))
     with pytest.raises(CommandError, match="no failover request 999"):
         run("show", "999")
+
+
+def test_service_account_and_grant_commands():
+    from approvals.models import ServiceAccount
+    from audit.models import AuditEvent
+    from failover.chain import holds
+    from failover.models import Service
+
+    call_command("seed_demo")
+    call_command("create_service_account", "alertmanager-bot", "--description", "paging")
+    account = ServiceAccount.objects.get().user
+    assert not account.has_usable_password()
+    checkout = Service.objects.get(slug="checkout")
+    call_command("grant_authority", "checkout", "declare", "--user", "alertmanager-bot")
+    assert holds(account, checkout, "declare")
+    assert AuditEvent.objects.filter(action="authority.granted", data__user="alertmanager-bot")
+    call_command("grant_authority", "checkout", "declare", "--user", "alertmanager-bot", "--revoke")
+    assert not holds(account, checkout, "declare")
+    with pytest.raises(CommandError, match="unknown authority"):
+        call_command("grant_authority", "checkout", "godmode", "--group", "Executors")
