@@ -3,6 +3,9 @@
 import os
 
 os.environ.setdefault("SECRET_KEY", "tests-only-not-secret-" + "k" * 40)
+# Celery reads CELERY_BROKER_URL from the environment before any setting: tests that run
+# workers bring brokers of their own (TEST_CELERY_BROKER_URL), so CI's must not leak in.
+os.environ.pop("CELERY_BROKER_URL", None)
 
 from failover.settings import *  # noqa: F403
 

@@ -332,3 +332,16 @@ def test_malformed_idempotency_keys_are_400(shop, as_user):
         response = client.post(URL, DECLARE, format="json", HTTP_IDEMPOTENCY_KEY=key)
         assert response.status_code == 400, key
     assert not FailoverRequest.objects.exists()
+
+
+def test_text_the_database_cannot_store_is_400(shop, as_user):
+    client = as_user("declarer")
+    for raw in [
+        '{"service": "shop", "target": "failover", "reason": "a\\u0000b"}',
+        '{"service": "shop", "target": "failover", "reason": "\\ud800"}',
+    ]:
+        response = client.post(URL, raw, content_type="application/json")
+        assert response.status_code == 400, raw
+    assert client.get(URL + "?incident_ref=%00").status_code == 400
+    assert client.get(URL + "?service=a%00b").json()["error"]["code"] == "invalid"
+    assert not FailoverRequest.objects.exists()
