@@ -418,3 +418,29 @@ def test_fifty_changes_with_thirty_percent_faults_apply_exactly_once(
     assert proxy.stats["changes_forwarded"] == 50, proxy.stats  # one provider change per plan
     assert FailoverRequest.objects.filter(state="applied").count() == 50
     assert all(live_values(hosted_zone, f"s{n}.{zone}") == ["203.0.113.1"] for n in range(50))
+
+
+def test_one_change_in_flight_per_zone(db, route53_account, hosted_zone, proxy, settings):
+    from tests.dnsproviders.conftest import upsert
+
+    settings.ROUTE53_RATE_PER_SECOND = 10_000
+    zone = hosted_zone["name"]
+    proxy.pending_polls = 100  # the first change stays PENDING
+    changes = []
+    for name in ("one", "two"):
+        service = make_service(
+            name,
+            account=route53_account,
+            zone=zone,
+            auth_change=False,
+            policy={"execute_on_approval": True},
+        )
+        upsert(hosted_zone, f"{name}.{zone}", ["198.51.100.1"])
+        request = declare(service)
+        approve_all(request, with_ir=False)
+        changes.append(DnsChange.objects.get(request=request))
+    assert executor.apply_change(changes[0].pk) == "pending"
+    assert executor.apply_change(changes[1].pk) == "zone_busy"  # Route 53 would refuse it
+    proxy.pending_polls = 0
+    assert executor.poll_change(changes[0].pk) == "verified"
+    assert executor.apply_change(changes[1].pk) == "verified"
