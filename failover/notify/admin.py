@@ -1,4 +1,5 @@
-"""Admin pages for notification endpoints (secret write-only) and the outbox (read-only)."""
+"""Admin pages for notification endpoints (URL and secret write-only) and the outbox
+(read-only)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from django.utils.html import format_html
 from audit.admin_mixins import AuditedAdminMixin, ReadOnlyAdminMixin
 from audit.services import record_event
 from failover.models import Notification, NotificationEndpoint
-from failover.notify.payloads import EVENTS, redacted_url
+from failover.notify.payloads import EVENTS
 from failover.secrets import encrypt
 
 
@@ -21,6 +22,16 @@ class EndpointForm(forms.ModelForm):
         required=False,
         widget=forms.CheckboxSelectMultiple,
         help_text="None ticked means every event.",
+    )
+    # Write-only like the secret: a Slack incoming-webhook URL is itself a credential.
+    new_url = forms.CharField(
+        label="New URL",
+        required=False,
+        strip=True,
+        max_length=NotificationEndpoint.MAX_URL_LENGTH,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="The webhook URL (http:// or https://). Leave empty to keep the current "
+        "one; it is stored encrypted and only its host is ever shown.",
     )
     new_secret = forms.CharField(
         label="New signing secret",
@@ -33,12 +44,21 @@ class EndpointForm(forms.ModelForm):
 
     class Meta:
         model = NotificationEndpoint
-        fields = ("service", "name", "url", "format", "events", "active")
+        fields = ("service", "name", "format", "events", "active")
 
-    def clean_url(self):
-        url = self.cleaned_data["url"]
-        if not url.lower().startswith(("https://", "http://")):
-            raise forms.ValidationError("use an http:// or https:// URL")
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is None:
+            self.fields["new_url"].required = True
+            self.fields["new_url"].help_text = (
+                "The webhook URL (http:// or https://). It is stored encrypted and only its "
+                "host is ever shown."
+            )
+
+    def clean_new_url(self):
+        url = self.cleaned_data["new_url"]
+        if url:
+            NotificationEndpoint.display_url(url)  # ValidationError that never quotes it
         return url
 
     def clean(self):
@@ -52,6 +72,8 @@ class EndpointForm(forms.ModelForm):
         return cleaned
 
     def save(self, commit=True):
+        if self.cleaned_data.get("new_url"):
+            self.instance.set_url(self.cleaned_data["new_url"])
         if self.cleaned_data.get("new_secret"):
             self.instance.secret = encrypt(self.cleaned_data["new_secret"])
         return super().save(commit)
@@ -62,14 +84,24 @@ class NotificationEndpointAdmin(AuditedAdminMixin, admin.ModelAdmin):
     form = EndpointForm
     list_display = ("name", "service", "format", "where", "subscribed", "active", "secret_status")
     list_filter = ("format", "active", "service")
-    search_fields = ("name", "service__slug", "url")
+    search_fields = ("name", "service__slug", "url_display")
     list_select_related = ("service",)
-    readonly_fields = ("secret_status",)
-    fields = ("service", "name", "url", "format", "events", "active", "secret_status", "new_secret")
+    readonly_fields = ("where", "secret_status")
+    fields = (
+        "service",
+        "name",
+        "where",
+        "new_url",
+        "format",
+        "events",
+        "active",
+        "secret_status",
+        "new_secret",
+    )
 
-    @admin.display(description="URL")
+    @admin.display(description="URL (host only)")
     def where(self, obj):
-        return redacted_url(obj.url)
+        return obj.url_display or "not set"
 
     @admin.display(description="events")
     def subscribed(self, obj):
@@ -80,27 +112,25 @@ class NotificationEndpointAdmin(AuditedAdminMixin, admin.ModelAdmin):
         return "set" if obj.secret else "not set"
 
     def save_model(self, request, obj, form, change):
-        # Not the mixin's snapshot: it would copy the URL (for Slack, a credential) into the
-        # audit log. Record which fields changed, with the URL reduced to its host.
+        # Not the mixin's snapshot: the URL (for Slack, a credential) and the secret stay out
+        # of the audit log. Record which fields changed, the URL reduced to its host.
         admin.ModelAdmin.save_model(self, request, obj, form, change)
         changed = list(form.changed_data)
         if change and not changed:
             return
-        shown = {
-            "url": lambda: redacted_url(obj.url),
-            "new_secret": lambda: "replaced",
-        }
+        fields = {}
+        for name in changed:
+            if name == "new_url":
+                fields["url"] = obj.url_display
+            elif name == "new_secret":
+                fields[name] = "replaced"
+            else:
+                fields[name] = str(getattr(obj, name, ""))
         record_event(
             action="config.changed" if change else "config.created",
             obj=obj,
             actor=request.user,
-            data={
-                "object": str(obj),
-                "fields": {
-                    name: shown[name]() if name in shown else str(getattr(obj, name, ""))
-                    for name in changed
-                },
-            },
+            data={"object": str(obj), "fields": fields},
         )
 
 
@@ -121,7 +151,7 @@ class NotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     date_hierarchy = "created_at"
     fields = (
         ("endpoint", "event", "request"),
-        ("status", "attempts"),
+        ("status", "attempts", "next_attempt_at"),
         ("created_at", "sent_at"),
         "last_error",
         "body",
@@ -132,6 +162,7 @@ class NotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "request",
         "status",
         "attempts",
+        "next_attempt_at",
         "created_at",
         "sent_at",
         "last_error",

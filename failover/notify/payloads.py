@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from urllib.parse import urlsplit
 
 EVENTS = (
     "declared",
@@ -31,15 +30,6 @@ def request_url(base: str, request_id: int, event: str) -> str:
     url = f"{base.rstrip('/')}/requests/{request_id}/"
     hint = ACTION_HINTS.get(event)
     return f"{url}?action={hint}" if hint else url
-
-
-def redacted_url(url: str) -> str:
-    """Scheme and host only: a Slack webhook URL's path is itself the credential."""
-    parts = urlsplit(url)
-    if not parts.scheme or not parts.hostname:
-        return "(invalid URL)"
-    tail = "/…" if parts.path.strip("/") or parts.query else ""
-    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{tail}"
 
 
 def _cut(text: str, limit: int = MAX_REASON) -> str:

@@ -5,10 +5,13 @@ lost neither to a broker outage nor to a worker dying; the sweeper re-sends what
 carries any more. Delivery is at least once (a POST whose answer is lost is repeated, with
 the same `X-Failover-Delivery` id), but two workers never POST one notification at once: a
 worker claims a row only when it is due, by a compare-and-set on `attempts` that also moves
-the row's next attempt time past the end of its own attempt (a lease).
+the row's `next_attempt_at` past the end of its own attempt (a lease). A failed attempt sets
+it to the end of the backoff; the sweeper finds queued rows whose `next_attempt_at` is well
+past, in one query on the (status, next_attempt_at) index. `payload["body"]` is exactly the
+JSON posted.
 
-The next attempt time lives in `payload["next_attempt_at"]` (ISO 8601) because the
-Notification model has no column for it; `payload["body"]` is exactly the JSON posted.
+The endpoint URL is a credential for Slack: it is decrypted only to post, and what goes into
+errors and logs is scrubbed of it (the endpoint's `url_display` names the host instead).
 """
 
 from __future__ import annotations
@@ -73,7 +76,7 @@ def queue_notifications(audit_event, events: tuple[str, ...]) -> list[int]:
         "service", "from_target", "to_target", "requester"
     ).get(pk=request_id)
     facts = request_facts(request)
-    now = timezone.now().isoformat()
+    now = timezone.now()
     rows, bodies = [], {}
     for event, endpoint in wanted:
         if event == "approval_missing" and not facts["missing"]:
@@ -96,7 +99,8 @@ def queue_notifications(audit_event, events: tuple[str, ...]) -> list[int]:
                 endpoint=endpoint,
                 event=event,
                 request=request,
-                payload={"body": body, "next_attempt_at": now},
+                payload={"body": body},
+                next_attempt_at=now,
             )
         )
     created = Notification.objects.bulk_create(rows)
@@ -159,13 +163,6 @@ def details_for(event: str, action: str, data: dict) -> dict:
 # --- delivery --------------------------------------------------------------------------------
 
 
-def _next_attempt_at(payload) -> datetime | None:
-    try:
-        return datetime.fromisoformat(payload["next_attempt_at"])
-    except (KeyError, TypeError, ValueError):
-        return None  # unreadable: treat as due rather than never send it
-
-
 def backoff(attempts: int) -> float:
     """Seconds before the next attempt: doubling, capped, jittered so that endpoints coming
     back from an outage are not hit by every queued notification in the same second."""
@@ -182,8 +179,7 @@ def _settle(row: Notification, seen_attempts: int, **fields) -> bool:
 def claim(row: Notification, now: datetime) -> bool:
     """Take the attempt after `row.attempts` if nobody has: of two workers that read the
     same row, one wins. The lease keeps later readers off until this attempt settles."""
-    lease = {**row.payload, "next_attempt_at": (now + LEASE).isoformat()}
-    return _settle(row, row.attempts, attempts=row.attempts + 1, payload=lease)
+    return _settle(row, row.attempts, attempts=row.attempts + 1, next_attempt_at=now + LEASE)
 
 
 def send_notification(notification_id: int, *, now: datetime | None = None) -> str:
@@ -194,7 +190,7 @@ def send_notification(notification_id: int, *, now: datetime | None = None) -> s
         return "missing"
     if row.status != Status.QUEUED:
         return row.status  # a repeated delivery of a finished notification
-    due = _next_attempt_at(row.payload)
+    due = row.next_attempt_at  # the outbox always sets it; empty would read as due
     if due is not None and due > now + EARLY:
         return "not_due"  # claimed by a running attempt, or waiting out its backoff
     endpoint = row.endpoint
@@ -204,7 +200,7 @@ def send_notification(notification_id: int, *, now: datetime | None = None) -> s
             if not endpoint.active
             else row.last_error or f"gave up after {row.attempts} attempts"
         )
-        _settle(row, row.attempts, status=Status.FAILED, last_error=error)
+        _settle(row, row.attempts, status=Status.FAILED, last_error=error, next_attempt_at=None)
         return "failed"
     if not claim(row, now):
         return "claimed_elsewhere"
@@ -213,23 +209,32 @@ def send_notification(notification_id: int, *, now: datetime | None = None) -> s
     error = deliver(row, endpoint, now)
     done_at = now + timedelta(seconds=time.monotonic() - started)
     if error is None:
-        _settle(row, attempt, status=Status.SENT, sent_at=done_at, last_error="")
-        logger.info("notification %s (%s) sent to endpoint %s", row.pk, row.event, endpoint.pk)
+        _settle(
+            row, attempt, status=Status.SENT, sent_at=done_at, last_error="", next_attempt_at=None
+        )
+        logger.info(
+            "notification %s (%s) sent to endpoint %s (%s)",
+            row.pk,
+            row.event,
+            endpoint.pk,
+            endpoint.url_display,
+        )
         return "sent"
     logger.warning(
-        "notification %s (%s) to endpoint %s, attempt %s: %s",
+        "notification %s (%s) to endpoint %s (%s), attempt %s: %s",
         row.pk,
         row.event,
         endpoint.pk,
+        endpoint.url_display,
         attempt,
         error,
     )
     if attempt >= MAX_ATTEMPTS:
-        _settle(row, attempt, status=Status.FAILED, last_error=error)
+        _settle(row, attempt, status=Status.FAILED, last_error=error, next_attempt_at=None)
         return "failed"
     delay = backoff(attempt)
-    retry = {**row.payload, "next_attempt_at": (done_at + timedelta(seconds=delay)).isoformat()}
-    if _settle(row, attempt, last_error=error, payload=retry):
+    retry_at = done_at + timedelta(seconds=delay)
+    if _settle(row, attempt, last_error=error, next_attempt_at=retry_at):
         send_now(SEND_TASK, row.pk, countdown=delay)  # if this fails, the sweeper re-sends
     return "retrying"
 
@@ -253,7 +258,11 @@ def deliver(row: Notification, endpoint: NotificationEndpoint, now: datetime) ->
         timestamp = str(int(now.timestamp()))
         headers["X-Failover-Timestamp"] = timestamp
         headers["X-Failover-Signature"] = payloads.sign(key, timestamp, body)
-    return post(endpoint.url, body, headers)
+    try:
+        url = endpoint.get_url()
+    except ValueError:
+        return "the endpoint URL cannot be decrypted with the configured key"
+    return post(url, body, headers)
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -285,7 +294,8 @@ def post(url: str, body: bytes, headers: dict) -> str | None:
 def _scrub(error: str, url: str) -> str:
     """Errors are stored and logged: keep the endpoint URL (a credential for Slack) out."""
     parts = urlsplit(url)
-    for part in (url, parts.path, parts.query):
+    userinfo = parts.netloc.rpartition("@")[0]
+    for part in (url, parts.path, parts.query, userinfo, parts.password or ""):
         if len(part) > 1:
             error = error.replace(part, "<endpoint URL>")
     return error[:500]
@@ -293,17 +303,15 @@ def _scrub(error: str, url: str) -> str:
 
 def sweep_notifications(*, now: datetime | None = None) -> int:
     """Re-send queued notifications that no task carries any more: the enqueue failed, a
-    worker died mid-attempt, or a broker lost the message. Claims make an extra send harmless."""
+    worker died mid-attempt, or a broker lost the message. Claims make an extra send harmless.
+
+    One query on the (status, next_attempt_at) index: a row is lost when its next attempt is
+    more than STALE past (its first try, the end of its backoff, or the end of the lease of a
+    worker that died)."""
     now = now or timezone.now()
-    cutoff = now - STALE
-    candidates = (
-        Notification.objects.filter(status=Status.QUEUED, created_at__lt=cutoff)
-        .order_by("created_at")
-        .values_list("pk", "payload")[:SWEEP_LIMIT]
+    lost = list(
+        Notification.objects.filter(status=Status.QUEUED, next_attempt_at__lt=now - STALE)
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:SWEEP_LIMIT]
     )
-    lost = []
-    for pk, payload in candidates:
-        due = _next_attempt_at(payload)
-        if due is None or due < cutoff:
-            lost.append(pk)
     return sum(send_now(SEND_TASK, pk) for pk in lost)

@@ -60,15 +60,23 @@ def hooks():
     server.httpd.server_close()
 
 
+def new_endpoint(service, name, url, **fields) -> NotificationEndpoint:
+    """An endpoint saved with its URL set the only way there is (encrypted)."""
+    endpoint = NotificationEndpoint(service=service, name=name, **fields)
+    endpoint.set_url(url)
+    endpoint.save()
+    return endpoint
+
+
 @pytest.fixture
 def endpoint(hooks):
     """Builds endpoints that post to the local receiver (path = endpoint name)."""
 
     def make(service, name="ops", fmt="generic", events=(), active=True):
-        return NotificationEndpoint.objects.create(
-            service=service,
-            name=name,
-            url=f"{hooks.url}/{name}",
+        return new_endpoint(
+            service,
+            name,
+            f"{hooks.url}/{name}",
             format=fmt,
             secret=encrypt(SECRET) if fmt == "generic" else "",
             events=list(events),

@@ -83,17 +83,23 @@ def test_a_500_is_retried_with_backoff_and_then_sent(endpoint, hooks, retries):
     declare(service)
     row = queued(ops)
     hooks.fail_first = 1
+    before = timezone.now()
     assert services.send_notification(row.pk) == "retrying"
     row.refresh_from_db()
     assert (row.status, row.attempts, row.last_error) == ("queued", 1, "HTTP 500: boom")
     [(args, countdown)] = retries
     assert args == (row.pk,) and 2.5 <= countdown <= 5
+    # The retry time is the column (the end of the backoff), not something in the payload.
+    wait = (row.next_attempt_at - before).total_seconds()
+    assert countdown <= wait <= countdown + 5
+    assert set(row.payload) == {"body"}
     # Delivered again before its backoff is over (a duplicate): nothing is posted.
     assert services.send_notification(row.pk) == "not_due"
     assert len(hooks.requests) == 1
     assert services.send_notification(row.pk, now=later(1)) == "sent"
     row.refresh_from_db()
     assert (row.status, row.attempts, row.last_error) == ("sent", 2, "")
+    assert row.next_attempt_at is None  # nothing more to attempt
     assert [r["headers"]["X-Failover-Delivery"] for r in hooks.requests] == [str(row.pk)] * 2
 
 
@@ -146,6 +152,7 @@ def test_of_two_workers_reading_the_same_row_one_claims_it(endpoint):
     assert services.claim(first, now) is True
     assert services.claim(second, now) is False
     assert queued(ops).attempts == 1
+    assert queued(ops).next_attempt_at == now + services.LEASE  # the lease
 
 
 def test_nothing_is_sent_to_endpoints_of_another_service(endpoint, hooks):
@@ -193,6 +200,71 @@ def test_the_sweep_leaves_attempts_in_flight_or_waiting_out_their_backoff(endpoi
     assert services.sweep_notifications(now=later(2)) == 1  # that worker died
 
 
+def test_the_sweep_reads_the_next_attempt_time_in_one_indexed_query(
+    endpoint, monkeypatch, django_assert_num_queries
+):
+    service = make_service()
+    ops = endpoint(service, "ops")
+    declare(service)
+    declared, missing = queued(ops, "declared"), queued(ops, "approval_missing")
+    long_ago = timezone.now() - timedelta(hours=1)
+    # Created an hour ago but waiting out its backoff for another minute: not lost.
+    Notification.objects.filter(pk=declared.pk).update(
+        created_at=long_ago, next_attempt_at=later(1)
+    )
+    # Created just now but due two minutes ago (say, a clock step): lost.
+    Notification.objects.filter(pk=missing.pk).update(next_attempt_at=later(-2))
+    sent = []
+    monkeypatch.setattr(services, "send_now", lambda task, pk, **kw: sent.append(pk) or True)
+    with django_assert_num_queries(1) as queries:
+        assert services.sweep_notifications() == 1
+    assert sent == [missing.pk]
+    sql = queries.captured_queries[0]["sql"]
+    assert "next_attempt_at" in sql and "created_at" not in sql.split("ORDER BY")[0]
+    # The query plan walks the (status, next_attempt_at) index.
+    [index] = Notification._meta.indexes
+    assert index.fields == ["status", "next_attempt_at"]
+    lost = Notification.objects.filter(
+        status="queued", next_attempt_at__lt=timezone.now()
+    ).order_by("next_attempt_at")
+    assert index.name in lost.explain()
+    assert services.sweep_notifications(now=later(2)) == 2
+
+
+def test_a_sent_or_failed_notification_is_never_swept(endpoint, hooks, monkeypatch):
+    service = make_service()
+    ops = endpoint(service, "ops", events=["declared"])
+    declare(service)
+    assert services.send_notification(queued(ops).pk) == "sent"
+    Notification.objects.update(next_attempt_at=later(-60))  # as if left behind
+    monkeypatch.setattr(services, "send_now", lambda *a, **kw: True)
+    assert services.sweep_notifications() == 0
+
+
+def test_a_url_that_cannot_be_decrypted_is_reported_without_posting(endpoint, hooks, retries):
+    service = make_service()
+    ops = endpoint(service, "ops", events=["declared"])
+    declare(service)
+    ops.url_encrypted = ops.url_encrypted[:-8] + "AAAAAAAA"  # corrupt, or the key changed
+    ops.save()
+    assert services.send_notification(queued(ops).pk) == "retrying"
+    assert hooks.requests == []
+    assert queued(ops).last_error == "the endpoint URL cannot be decrypted with the configured key"
+
+
+def test_credentials_in_the_url_stay_out_of_errors(endpoint, retries, caplog):
+    service = make_service()
+    ops = endpoint(service, "ops", events=["declared"])
+    ops.set_url("http://hookuser:XXXXPASSWORDXXXX@127.0.0.1:1/XXXXSECRETXXXX")
+    ops.save()
+    declare(service)
+    with caplog.at_level(logging.INFO):
+        assert services.send_notification(queued(ops).pk) == "retrying"
+    for text in (queued(ops).last_error, caplog.text):
+        assert "XXXXPASSWORDXXXX" not in text and "XXXXSECRETXXXX" not in text
+    assert "http://127.0.0.1:1" in caplog.text  # the host, for the operator
+
+
 def test_a_worker_that_died_after_the_last_attempt_is_settled_without_posting(endpoint, hooks):
     service = make_service()
     ops = endpoint(service, "ops", events=["declared"])
@@ -228,7 +300,7 @@ def test_an_unusable_secret_is_reported_without_posting_or_revealing_it(endpoint
 def test_errors_and_logs_leave_out_the_endpoint_url_and_secret(endpoint, retries, caplog):
     service = make_service()
     ops = endpoint(service, "ops", events=["declared"])
-    ops.url = "http://127.0.0.1:1/services/T0001/B0001/XXXXSECRETXXXX"
+    ops.set_url("http://127.0.0.1:1/services/T0001/B0001/XXXXSECRETXXXX")
     ops.save()
     declare(service)
     with caplog.at_level(logging.INFO):

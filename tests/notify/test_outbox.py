@@ -68,6 +68,9 @@ def test_declaring_notifies_subscribed_active_endpoints_of_that_service_only(end
     assert sent(vetoes) == sent(off) == sent(foreign) == []
     row = Notification.objects.get(endpoint=every, event="declared")
     assert row.request == request and row.status == "queued" and row.attempts == 0
+    # Due at once; the payload is the body posted and nothing else.
+    assert row.next_attempt_at is not None and row.next_attempt_at <= timezone.now()
+    assert set(row.payload) == {"body"} and row.payload["body"]["event"] == "declared"
 
 
 def test_approval_missing_says_which_roles_and_who_can_give_them(endpoint):

@@ -1,8 +1,12 @@
 """Add a webhook endpoint to a service's notifications.
 
+The URL is stored encrypted (a Slack incoming-webhook URL is itself a credential) and only
+its scheme and host are printed or audited. Give `-` as the URL to read it from the first
+line of stdin, so it never appears in the shell history or the process list.
+
 Generic endpoints sign each body with an HMAC secret: generated here (printed once, only
-its encrypted form is stored) or read from stdin with --secret-stdin so it never appears in
-the shell history or the process list.
+its encrypted form is stored) or read from stdin with --secret-stdin (after the URL, when
+that is read from stdin too).
 """
 
 from __future__ import annotations
@@ -12,12 +16,11 @@ import sys
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
-from django.core.validators import URLValidator
 from django.db import transaction
 
 from audit.services import record_event
 from failover.models import NotificationEndpoint, Service
-from failover.notify.payloads import EVENTS, redacted_url
+from failover.notify.payloads import EVENTS
 from failover.secrets import encrypt
 
 Format = NotificationEndpoint.Format
@@ -29,7 +32,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("service", help="service slug")
         parser.add_argument("name")
-        parser.add_argument("url")
+        parser.add_argument("url", help="the webhook URL, or - to read it from stdin")
         parser.add_argument("--format", choices=Format.values, default=Format.GENERIC)
         parser.add_argument(
             "--events", default="", help=f"comma-separated, of: {', '.join(EVENTS)} (default all)"
@@ -39,9 +42,13 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, service, name, url, format, events, secret_stdin, **options):
+        if url == "-":
+            url = sys.stdin.readline().strip()
+        endpoint = NotificationEndpoint(name=name, format=format)
         try:
-            URLValidator(schemes=["http", "https"])(url)
+            endpoint.set_url(url)
         except ValidationError:
+            # Never quote the URL: it may be the credential.
             raise CommandError("the URL must be an http:// or https:// URL") from None
         chosen = [e.strip() for e in events.split(",") if e.strip()]
         unknown = sorted(set(chosen) - set(EVENTS))
@@ -59,15 +66,11 @@ class Command(BaseCommand):
                 raise CommandError("the signing secret must be at least 16 characters")
         elif secret_stdin:
             raise CommandError("slack endpoints are not signed; drop --secret-stdin")
+        endpoint.service = target
+        endpoint.events = list(dict.fromkeys(chosen))
+        endpoint.secret = encrypt(plain) if plain else ""
         with transaction.atomic():
-            endpoint = NotificationEndpoint.objects.create(
-                service=target,
-                name=name,
-                url=url,
-                format=format,
-                events=list(dict.fromkeys(chosen)),
-                secret=encrypt(plain) if plain else "",
-            )
+            endpoint.save()
             record_event(
                 action="config.created",
                 obj=endpoint,
@@ -75,7 +78,7 @@ class Command(BaseCommand):
                 data={
                     "object": str(endpoint),
                     "fields": {
-                        "url": redacted_url(url),
+                        "url": endpoint.url_display,
                         "format": format,
                         "events": endpoint.events,
                         "secret": "set" if plain else "not set",
@@ -83,7 +86,10 @@ class Command(BaseCommand):
                     "via": "manage.py add_notification_endpoint",
                 },
             )
-        self.stdout.write(f"Added endpoint #{endpoint.pk} {endpoint} ({format}).")
+        self.stdout.write(
+            f"Added endpoint #{endpoint.pk} {endpoint} ({format}) posting to "
+            f"{endpoint.url_display}."
+        )
         if plain and not secret_stdin:
             self.stdout.write("Signing secret (shown once, store it with the receiver now):")
             self.stdout.write(plain)
