@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django_htmx",
     "guardian",
     "rest_framework",
     "drf_spectacular",
@@ -123,7 +124,7 @@ STORAGES = {
     },
 }
 
-LOGIN_URL = "admin:login"
+LOGIN_URL = "login"
 
 # --- API ---
 CACHES = {"default": environ.Env().cache_url("CACHE_URL", default="locmemcache://")}

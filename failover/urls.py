@@ -1,6 +1,5 @@
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
 
 from failover.views import healthz
 
@@ -9,11 +8,12 @@ admin.site.site_title = "Failover approvals"
 admin.site.index_title = "Governance console"
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/v1/integrations/", include("failover.intake.urls")),
     path("api/", include("failover.api.urls")),
+    # The browser views: dashboard at "/", login/, logout/, services/, declare/, requests/.
+    path("", include("failover.web.urls")),
 ]
 
 handler404 = "failover.views.not_found"

@@ -1,0 +1,43 @@
+// Small behaviours on top of server-rendered pages; everything works without them.
+(function () {
+  "use strict";
+
+  // Countdowns (approval expiry, request expiry) tick in the browser between polls.
+  function pad(n) { return String(n).padStart(2, "0"); }
+  function tick() {
+    var now = Date.now();
+    document.querySelectorAll("time[data-countdown]").forEach(function (el) {
+      var left = Math.round((Date.parse(el.getAttribute("datetime")) - now) / 1000);
+      if (isNaN(left)) { return; }
+      if (left <= 0) { el.textContent = "now (expired)"; return; }
+      var h = Math.floor(left / 3600), m = Math.floor((left % 3600) / 60), s = left % 60;
+      el.textContent = "in " + (h ? h + ":" + pad(m) : m) + ":" + pad(s);
+    });
+  }
+
+  // Opening an action puts the cursor where the person types next (password or reason).
+  function focusFirstField(details) {
+    // The first thing that must be typed: a required reason, else the password.
+    var field = details.querySelector("textarea[required]") ||
+      details.querySelector("input[type=password]") || details.querySelector("textarea");
+    if (field) { field.focus({ preventScroll: true }); }
+    details.scrollIntoView({ block: "nearest" });
+  }
+
+  document.addEventListener("toggle", function (event) {
+    var el = event.target;
+    if (el.matches && el.matches("details.action") && el.open) { focusFirstField(el); }
+  }, true);
+
+  document.addEventListener("DOMContentLoaded", function () {
+    tick();
+    setInterval(tick, 1000);
+    // A notification link (?action=approve) lands with that action's form open.
+    var wanted = document.querySelector("details.action[data-focus]");
+    if (wanted) { wanted.open = true; focusFirstField(wanted); }
+  });
+  document.addEventListener("htmx:afterSwap", tick);
+  document.addEventListener("click", function (event) {
+    if (event.target.matches("[data-print]")) { window.print(); }
+  });
+})();

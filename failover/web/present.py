@@ -1,0 +1,197 @@
+"""Turning verdicts, chains and audit rows into what the pages show: plain dicts and lists,
+so templates stay free of rules."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.contrib.auth import get_user_model
+
+from approvals.policy import DecisionFacts, Verdict
+from audit.models import AuditEvent
+from failover.authorities import ROLE_AUTHORITY
+from failover.chain import AuthorityChain
+from failover.models import FailoverRequest
+from failover.web.actions import ROLE_NAMES
+
+KIND_WORDS = {
+    "approve": "approved",
+    "sign_off": "signed off",
+    "veto": "vetoed",
+    "lift_veto": "lifted a veto",
+    "reject": "rejected",
+}
+
+
+def display_names(usernames) -> dict[str, str]:
+    """username -> "Full Name (username)" for people shown on a page, in one query."""
+    usernames = set(usernames)
+    names = {u: u for u in usernames}
+    rows = get_user_model().objects.filter(username__in=usernames)
+    for username, first, last in rows.values_list("username", "first_name", "last_name"):
+        full = f"{first} {last}".strip()
+        names[username] = f"{full} ({username})" if full else username
+    return names
+
+
+def authorities_held(chain: AuthorityChain, username: str) -> list[str]:
+    """The viewer's authorities on a service, read from its chain (no extra queries)."""
+    return [e.authority for e in chain.entries if username in e.holders]
+
+
+def who_can_give(
+    role: str,
+    chain: AuthorityChain,
+    request: FailoverRequest,
+    verdict: Verdict,
+    decisions: Sequence[DecisionFacts],
+) -> list[str]:
+    """Holders of the role's authority who could still count for it: not the requester, not
+    someone already counting for another role on this request."""
+    holders = chain.entry(ROLE_AUTHORITY[role]).holders
+    counted_elsewhere = {
+        d.actor for d in decisions if d.id in verdict.counted and verdict.counted[d.id] != role
+    }
+    return [h for h in holders if h != request.requester.username and h not in counted_elsewhere]
+
+
+def missing_rows(request, verdict, chain, decisions) -> list[dict]:
+    return [
+        {
+            "role": m.role,
+            "role_name": ROLE_NAMES[m.role],
+            "kind": "approval" if m.role in ("availability", "identity") else "sign-off",
+            "needed": m.needed,
+            "have": m.have,
+            "holders": who_can_give(m.role, chain, request, verdict, decisions),
+        }
+        for m in verdict.missing
+    ]
+
+
+def blocks(verdict: Verdict) -> tuple[list[str], list[str]]:
+    """(vetoes, other blocks) as readable reasons; vetoes are shown in red."""
+    vetoes = [b.reason for b in verdict.blocked_by if b.code == "veto"]
+    others = [b.reason for b in verdict.blocked_by if b.code != "veto"]
+    return vetoes, others
+
+
+def checklist(request, verdict, chain, decisions) -> list[dict]:
+    """Each required approval or sign-off: how many, given by whom and when, who else can."""
+    rows = []
+    for role, needed in verdict.required.items():
+        given = [d for d in decisions if d.id in verdict.counted and verdict.counted[d.id] == role]
+        not_counting = [
+            {"decision": d, "why": reason}
+            for d in decisions
+            if d.role == role
+            for reason in [r.reason for r in verdict.discounted if r.decision_id == d.id]
+        ]
+        waived = verdict.preapproved and role in ("availability", "identity")
+        rows.append(
+            {
+                "role": role,
+                "role_name": ROLE_NAMES[role],
+                "kind": "approval" if role in ("availability", "identity") else "sign-off",
+                "needed": needed,
+                "have": len(given),
+                "done": len(given) >= needed or waived,
+                "waived": waived,
+                "given": given,
+                "not_counting": not_counting,
+                "holders": who_can_give(role, chain, request, verdict, decisions),
+            }
+        )
+    return rows
+
+
+def plan_rows(plan: dict) -> list[dict]:
+    return [
+        {
+            "name": c["name"],
+            "type": c["type"],
+            "zone": c["zone"],
+            "provider": c["provider_account"],
+            "ttl": c["ttl"],
+            "routing": c["routing"],
+            "set_identifier": c.get("set_identifier", ""),
+            "segment": c.get("segment", ""),
+            "before": c["expected"],
+            "after": c["new"],
+        }
+        for c in plan.get("changes", [])
+    ]
+
+
+def chain_rows(chain: AuthorityChain, names: dict[str, str]) -> list[dict]:
+    return [
+        {
+            "authority": e.authority,
+            "label": e.label,
+            "required": e.required,
+            "missing": e.required and not e.holders,
+            "groups": [
+                {"name": group, "members": [names.get(m, m) for m in members]}
+                for group, members in e.groups
+            ],
+            "users": [names.get(u, u) for u in e.users],
+        }
+        for e in chain.entries
+    ]
+
+
+# --- the audit timeline -------------------------------------------------------------------
+
+_DETAIL_KEYS = (
+    "reason",
+    "role",
+    "comment",
+    "status",
+    "zone",
+    "provider_change_id",
+    "error",
+    "note",
+    "channel",
+    "breach",
+)
+
+
+def timeline(request: FailoverRequest) -> list[dict]:
+    """The request's audit events and those of its DNS changes, oldest first."""
+    change_ids = [str(pk) for pk in request.changes.values_list("pk", flat=True)]
+    events = AuditEvent.objects.filter(
+        object_type="failover.failoverrequest", object_id=str(request.pk)
+    ) | AuditEvent.objects.filter(object_type="dnsproviders.dnschange", object_id__in=change_ids)
+    return [_event_row(e) for e in events.order_by("seq")]
+
+
+def _event_row(event: AuditEvent) -> dict:
+    data = event.data or {}
+    action = event.action
+    if action == "request.state_changed":
+        title = f"{data.get('from', '?')} → {data.get('to', '?')}"
+    elif action == "request.declared":
+        title = f"declared {data.get('from_target', '?')} → {data.get('to_target', '?')}"
+    elif action.startswith("decision."):
+        kind = action.split(".", 1)[1]
+        title = KIND_WORDS.get(kind, kind)
+    elif action.startswith("dns."):
+        title = "DNS " + action.split(".", 1)[1].replace("_", " ")
+    else:
+        title = action.replace(".", " ").replace("_", " ")
+    details = [
+        (key.replace("_", " "), str(data[key]))
+        for key in _DETAIL_KEYS
+        if data.get(key) not in (None, "", [], {})
+    ]
+    if data.get("plan_hash"):
+        details.append(("plan", str(data["plan_hash"])[:12]))
+    return {
+        "seq": event.seq,
+        "at": event.created_at,
+        "actor": event.actor,
+        "action": action,
+        "title": title,
+        "details": details,
+        "hash": event.hash[:12],
+    }

@@ -1,0 +1,107 @@
+"""Everything the request page shows, computed once per HTTP request and split into its three
+live parts: status (top), actions (the viewer's buttons), record (plan, checklist, DNS
+changes, rollback, audit timeline)."""
+
+from __future__ import annotations
+
+from django.urls import reverse
+
+from approvals.selectors import decision_facts, verdict_for
+from failover.chain import authorities_of, authority_chain
+from failover.rollback import DEFAULTS
+from failover.states import OPEN_STATES
+from failover.web.actions import available_actions
+from failover.web.live import version_of
+from failover.web.present import KIND_WORDS, checklist, missing_rows, plan_rows, timeline
+
+CRITERIA = {
+    "min_minutes_on_target": "Stay on the new target at least",
+    "primary_healthy_minutes": "Primary healthy before moving back for",
+    "decide_within_minutes": "Decide on rollback within",
+}
+
+
+class RequestView:
+    def __init__(self, request, obj):
+        self.request = request
+        self.obj = obj
+        self.verdict = verdict_for(obj)
+        self.decisions = decision_facts(obj)
+        self.chain = authority_chain(obj.service)
+        self.authorities = authorities_of(request.user, obj.service)
+        self.actions = available_actions(
+            user=request.user,
+            request=obj,
+            verdict=self.verdict,
+            decisions=self.decisions,
+            authorities=self.authorities,
+        )
+
+    def _live(self, part: str, template: str, context: dict, version=None) -> dict:
+        return {
+            "element_id": f"request-{part}",
+            "url": reverse(f"request-{part}", args=[self.obj.pk]),
+            "template": template,
+            "context": {"r": self.obj, **context},
+            "version": version,
+        }
+
+    def status(self) -> dict:
+        v = self.verdict
+        return self._live(
+            "status",
+            "web/_request_status.html",
+            {
+                "v": v,
+                "open": self.obj.state in OPEN_STATES,
+                "vetoes": [d for d in self.decisions if d.id in v.standing_vetoes],
+                "blocks": [b.reason for b in v.blocked_by if b.code != "veto"],
+                "missing": missing_rows(self.obj, v, self.chain, self.decisions),
+            },
+        )
+
+    def actions_part(self, *, hint: str = "", failed: dict | None = None) -> dict:
+        focus = next((a.key for a in self.actions if hint and a.answers(hint)), "")
+        if failed:
+            focus = failed["key"]
+        # Versioned by what can be done, not by the HTML (forms carry a fresh CSRF token per
+        # render): a poll replaces the forms only when the viewer's choices really changed.
+        version = version_of(self.obj.state, self.obj.plan_hash, *[a.key for a in self.actions])
+        return self._live(
+            "actions",
+            "web/_request_actions.html",
+            {
+                "actions": self.actions,
+                "focus": focus,
+                "failed": failed or {},
+                "plan_rows": plan_rows(self.obj.plan),
+                "hint_unavailable": bool(hint) and not focus,
+                "hint": hint,
+            },
+            version=version,
+        )
+
+    def record(self) -> dict:
+        obj, v = self.obj, self.verdict
+        criteria = obj.rollback_criteria or {}
+        return self._live(
+            "record",
+            "web/_request_record.html",
+            {
+                "v": v,
+                "plan_rows": plan_rows(obj.plan),
+                "checklist": checklist(obj, v, self.chain, self.decisions),
+                "decisions": [
+                    {"d": d, "verb": KIND_WORDS.get(d.kind, d.kind), "counts": d.id in v.counted}
+                    for d in self.decisions
+                ],
+                "changes": list(obj.changes.select_related("provider_account")),
+                "rollback_checks": list(obj.rollback_checks.all()),
+                "criteria": [
+                    (label, f"{criteria.get(key, DEFAULTS[key])} min")
+                    for key, label in CRITERIA.items()
+                ],
+                "criteria_notes": criteria.get("notes", ""),
+                "timeline": timeline(obj),
+            },
+        )

@@ -1,0 +1,26 @@
+"""The browser pages, mounted at the site root (admin/, api/ and healthz are routed first)."""
+
+from django.urls import path
+
+from failover.web.views import auth, dashboard, declare, requests, services
+
+urlpatterns = [
+    path("", dashboard.dashboard, name="dashboard"),
+    path("live/dashboard/", dashboard.dashboard_live, name="dashboard-live"),
+    path("login/", auth.SignInView.as_view(), name="login"),
+    path("logout/", auth.SignOutView.as_view(), name="logout"),
+    path("services/<slug:slug>/", services.service_page, name="service-page"),
+    path("services/<slug:slug>/signals/", services.service_signals, name="service-signals"),
+    path("services/<slug:slug>/runbook/", services.service_runbook, name="service-runbook"),
+    path(
+        "services/<slug:slug>/runbook.md",
+        services.service_runbook_markdown,
+        name="service-runbook-md",
+    ),
+    path("declare/", declare.declare, name="declare"),
+    path("declare/plan/", declare.declare_plan, name="declare-plan"),
+    path("requests/<int:pk>/", requests.request_page, name="request-page"),
+    path("requests/<int:pk>/live/status/", requests.request_status, name="request-status"),
+    path("requests/<int:pk>/live/actions/", requests.request_actions, name="request-actions"),
+    path("requests/<int:pk>/live/record/", requests.request_record, name="request-record"),
+]

@@ -1,0 +1,1 @@
+"""One module per page: dashboard, services, declare, requests, sign-in."""

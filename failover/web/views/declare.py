@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.shortcuts import redirect, render
+
+from dnsproviders.services import execute_request
+from failover.errors import InvalidInput, ServiceError
+from failover.models import Service
+from failover.services import declare_request
+from failover.web.access import declarable_service_ids, login_required
+from failover.web.errors import status_for
+from failover.web.forms import DeclareForm
+from failover.web.preview import preview
+from failover.web.stepup import StepUpError, confirm_password
+from failover.web.views.common import page
+
+
+def _destinations(request):
+    services = Service.objects.filter(pk__in=declarable_service_ids(request)).prefetch_related(
+        "targets"
+    )
+    return [(s, [t for t in s.targets.all() if not t.active]) for s in services]
+
+
+def _initial(request, destinations) -> dict:
+    wanted = request.GET.get("service", "")
+    choices = [(s, targets) for s, targets in destinations if targets]
+    for service, targets in choices:
+        if service.slug == wanted or len(choices) == 1:
+            return {"destination": f"{service.slug}/{targets[0].name}"}
+    return {}
+
+
+def _preview_for(form: DeclareForm, destination: str, segment: str) -> dict | None:
+    service, target = form.service_and_target(destination)
+    return preview(service, target, segment) if service else None
+
+
+@login_required
+def declare(request):
+    destinations = _destinations(request)
+    status, conflict_id = 200, None
+    if request.method == "POST" and request.POST.get("intent") == "preview":
+        # Only refresh the plan: keep what was typed, judge nothing yet.
+        form = DeclareForm(initial=request.POST.dict(), destinations=destinations)
+    elif request.method == "POST":
+        form = DeclareForm(request.POST, destinations=destinations)
+        if not form.is_valid():
+            status = 400
+            messages.error(request, "The failover was not declared: check the fields marked.")
+        else:
+            result = _declare(request, form, execute=request.POST.get("intent") == "execute")
+            if not isinstance(result, int):
+                return result
+            status = result
+            conflict_id = getattr(form, "conflict_request_id", None)
+    else:
+        form = DeclareForm(initial=_initial(request, destinations), destinations=destinations)
+    destination = form["destination"].value() or ""
+    segment = form["segment"].value() or ""
+    context = {
+        "form": form,
+        "has_destinations": any(targets for _, targets in destinations),
+        "preview": _preview_for(form, destination, segment),
+        "conflict_id": conflict_id,
+        "password_errors": form.errors.get("password", []),
+    }
+    return page(request, "web/declare.html", context, nav="declare", status=status)
+
+
+def _declare(request, form: DeclareForm, *, execute: bool):
+    """Declare (and, if asked, execute at once); a redirect on success, else a status."""
+    service, target = form.service_and_target()
+    if execute:
+        try:
+            confirm_password(request.user, form.cleaned_data["password"])
+        except StepUpError as exc:
+            form.add_error("password", exc.message)
+            messages.error(request, f"Nothing was declared: {exc.message}.")
+            return 429 if exc.locked else 400
+    data = form.cleaned_data
+    try:
+        declared = declare_request(
+            actor=request.user,
+            service=service,
+            target=target,
+            reason=data["reason"],
+            incident_ref=data["incident_ref"],
+            rollback_criteria=form.criteria(),
+            segment=data["segment"],
+            channel="web",
+        )
+    except InvalidInput as exc:
+        form.add_service_errors(exc.fields)
+        messages.error(request, f"The failover was not declared: {exc.message}.")
+        return status_for(exc)
+    except ServiceError as exc:
+        form.conflict_request_id = exc.extra.get("request_id")
+        messages.error(request, f"The failover was not declared: {exc.message}.")
+        return status_for(exc)
+    messages.success(request, f"Failover #{declared.pk} declared.")
+    if execute:
+        try:
+            execute_request(actor=request.user, request_id=declared.pk, channel="web")
+        except ServiceError as exc:
+            messages.error(request, f"It was not executed: {exc.message}.")
+        else:
+            messages.success(request, "Executing now: the DNS change is on its way.")
+    return redirect("request-page", declared.pk)
+
+
+@login_required
+def declare_plan(request):
+    """The plan preview fragment, refreshed as the commander picks a destination."""
+    form = DeclareForm(destinations=_destinations(request))
+    context = {
+        "preview": _preview_for(
+            form, request.GET.get("destination", ""), request.GET.get("segment", "")
+        ),
+        "oob": True,
+        "password_errors": [],
+    }
+    return render(request, "web/_plan_preview.html", context)

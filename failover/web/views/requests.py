@@ -1,0 +1,142 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.shortcuts import redirect
+
+from approvals.services import record_decision
+from dnsproviders.services import execute_request, rollback_request
+from failover.errors import InvalidInput, ServiceError
+from failover.models import FailoverRequest
+from failover.services import cancel_request
+from failover.web.access import login_required, request_or_404
+from failover.web.actions import ROLE_NAMES, STEP_UP_KINDS, Action
+from failover.web.errors import status_for
+from failover.web.forms import ActionForm
+from failover.web.live import live_response, render_live
+from failover.web.request_page import RequestView
+from failover.web.stepup import StepUpError, confirm_password
+from failover.web.views.common import page
+
+DECISION_KINDS = ("approve", "sign_off", "veto", "lift_veto", "reject")
+
+
+@login_required
+def request_page(request, pk: int):
+    obj = request_or_404(request, pk)
+    status, failed = 200, None
+    if request.method == "POST":
+        outcome = _act(request, obj)
+        if not isinstance(outcome, tuple):
+            return outcome
+        status, failed = outcome
+        obj = request_or_404(request, pk)  # show the state as it is now
+    view = RequestView(request, obj)
+    hint = request.GET.get("action", "") if request.method == "GET" else ""
+    context = {
+        "r": obj,
+        "status_live": render_live(request, **view.status()),
+        "actions_live": render_live(request, **view.actions_part(hint=hint, failed=failed)),
+        "record_live": render_live(request, **view.record()),
+    }
+    return page(request, "web/request.html", context, status=status)
+
+
+@login_required
+def request_status(request, pk: int):
+    return live_response(request, **RequestView(request, request_or_404(request, pk)).status())
+
+
+@login_required
+def request_actions(request, pk: int):
+    view = RequestView(request, request_or_404(request, pk))
+    return live_response(request, **view.actions_part())
+
+
+@login_required
+def request_record(request, pk: int):
+    return live_response(request, **RequestView(request, request_or_404(request, pk)).record())
+
+
+def _failed(form: ActionForm) -> dict:
+    post = form.data
+    key = Action(post.get("kind", ""), "", post.get("role", ""), post.get("veto_id") or None).key
+    errors = {name: list(errors) for name, errors in form.errors.items()}
+    return {
+        "key": key,
+        "non_field": errors.pop("__all__", []),
+        "errors": errors,
+        "comment": post.get("comment", ""),
+    }
+
+
+def _act(request, obj: FailoverRequest):
+    """Carry out one posted action through the services layer. A redirect when done, else
+    (status, details of the failed form) for the re-rendered page."""
+    form = ActionForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Nothing was done: check the form below.")
+        return 400, _failed(form)
+    data = form.cleaned_data
+    kind = data["kind"]
+    if kind in STEP_UP_KINDS:
+        try:
+            confirm_password(request.user, data["password"])
+        except StepUpError as exc:
+            form.add_error("password", exc.message)
+            messages.error(request, f"Nothing was done: {exc.message}.")
+            return (429 if exc.locked else 400), _failed(form)
+    if kind == "execute" and data["plan_hash"] and data["plan_hash"] != obj.plan_hash:
+        messages.error(
+            request, "Nothing was done: the plan changed since you loaded the page; review it."
+        )
+        return 409, _failed(form)
+    try:
+        _call_service(request.user, obj, data)
+    except InvalidInput as exc:
+        for field, message in exc.fields.items():
+            form.add_error(field if field in form.fields else None, message)
+        messages.error(request, f"Nothing was done: {exc.message}.")
+        return status_for(exc), _failed(form)
+    except ServiceError as exc:
+        messages.error(request, f"Nothing was done: {exc.message}.")
+        return status_for(exc), _failed(form)
+    messages.success(request, _done(kind, data, obj))
+    state = FailoverRequest.objects.filter(pk=obj.pk).values_list("state", flat=True).first()
+    if kind in DECISION_KINDS and state == "executing":
+        messages.info(request, "That completed the approvals: the DNS change is being applied.")
+    return redirect("request-page", obj.pk)
+
+
+def _call_service(user, obj: FailoverRequest, data: dict) -> None:
+    kind = data["kind"]
+    if kind in DECISION_KINDS:
+        record_decision(
+            actor=user,
+            request_id=obj.pk,
+            kind=kind,
+            role=data["role"],
+            plan_hash=data["plan_hash"],
+            comment=data["comment"],
+            channel="web",
+            veto_id=data["veto_id"],
+        )
+    elif kind == "execute":
+        execute_request(actor=user, request_id=obj.pk, channel="web")
+    elif kind == "rollback":
+        rollback_request(actor=user, request_id=obj.pk, reason=data["comment"], channel="web")
+    elif kind == "cancel":
+        cancel_request(actor=user, request_id=obj.pk, reason=data["comment"])
+
+
+def _done(kind: str, data: dict, obj: FailoverRequest) -> str:
+    role = ROLE_NAMES.get(data["role"], data["role"])
+    return {
+        "approve": f"You approved as {role} (plan {obj.plan_hash[:12]}).",
+        "sign_off": f"You signed off for {role} (plan {obj.plan_hash[:12]}).",
+        "veto": "You vetoed: nothing executes until the veto is lifted.",
+        "lift_veto": "The veto is lifted.",
+        "reject": "You rejected the request.",
+        "execute": "Executing: the DNS change is on its way.",
+        "rollback": "Rolling back: the previous records are being restored.",
+        "cancel": "The request is cancelled.",
+    }[kind]

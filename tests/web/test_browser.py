@@ -1,0 +1,322 @@
+"""In a real Chromium: the dual-approval failover end to end with one browser per person, the
+pre-approved one-action failover, per-service visibility, screenshots, accessibility."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from approvals.models import Decision
+from approvals.services import record_decision
+from approvals.tokens import create_token
+from dnsproviders import executor
+from dnsproviders.models import DnsChange
+from failover.models import FailoverRequest, Service
+from failover.services import declare_request, grant_authority, record_signal
+from tests.dnsproviders.worker import Broker, Worker
+from tests.web.conftest import DESKTOP, PASSWORD, PHONE, axe_violations
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+LIVE = 10_000  # ms: a poll every 2 s shows a change well within this
+
+
+def expect(locator):
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(locator)
+
+
+@pytest.fixture
+def worker(tmp_path, zone_dir):
+    """A real Celery worker process with a broker of its own, sharing the test database."""
+    broker = Broker(tmp_path / "broker").start()
+    undo = broker.use_in_this_process()
+    started = Worker(broker, tmp_path, zone_dir).start()
+    yield started
+    started.stop()
+    undo()
+    broker.stop()
+
+
+def open_action(person, name: str):
+    person.click(person.page.locator("summary", has_text=name))
+
+
+def confirm(person, button: str, *, password: bool = False, reason: str = ""):
+    form = person.page.locator("details.action[open] form")
+    if reason:
+        form.get_by_label("Reason").fill(reason)
+    if password:
+        form.get_by_label("Your password").fill(PASSWORD)
+    person.click(form.get_by_role("button", name=button))
+    person.page.wait_for_load_state()
+
+
+def execute_buttons(person) -> int:
+    return person.page.locator("summary", has_text="Execute").count()
+
+
+def api_post(base_url: str, path: str, token: str) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        base_url + path,
+        data=b"{}",
+        method="POST",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def no_console_errors(*persons):
+    for person in persons:
+        assert person.console_errors == [], (person.username, person.console_errors)
+
+
+def test_dual_approval_failover_end_to_end(demo, browsers, live_server, worker, zone_dir):
+    ic, avail, identity, ir, executor_person = browsers("ic", "avail", "identity", "ir", "executor")
+
+    # The incident commander declares from a phone.
+    ic.page.goto("/declare/?service=checkout")
+    expect(ic.page.locator("#plan-preview")).to_contain_text("203.0.113.10")
+    ic.page.get_by_label("Reason").fill("eu-west-1 load balancers failing")
+    ic.page.get_by_label("Incident reference").fill("INC-42")
+    ic.click(ic.page.get_by_role("button", name="Declare failover"))
+    ic.page.wait_for_url(re.compile(r"/requests/\d+/$"))
+    request = FailoverRequest.objects.get()
+    url = f"/requests/{request.pk}/"
+    status = "#request-status .state-line .badge"
+    expect(ic.page.locator(status)).to_have_text("Pending approval")
+
+    # The requester has no approve button, and a forged approval is refused.
+    assert ic.page.locator("summary", has_text="Approve").count() == 0
+    csrf = next(c["value"] for c in ic.context.cookies() if c["name"] == "csrftoken")
+    forged = ic.page.request.post(
+        url,
+        form={
+            "csrfmiddlewaretoken": csrf,
+            "kind": "approve",
+            "role": "availability",
+            "plan_hash": request.plan_hash,
+            "password": PASSWORD,
+        },
+    )
+    assert forged.status == 403
+    assert not Decision.objects.exists()
+
+    for person in (avail, identity, ir, executor_person):
+        person.page.goto(url)
+
+    # Availability approves, confirming with the password; the plan hash is on the form.
+    open_action(avail, "Approve as availability")
+    expect(avail.page.locator("details.action[open] .hash")).to_have_text(request.plan_hash[:12])
+    confirm(avail, "Confirm approval", password=True)
+    expect(avail.page.locator(".message.success")).to_contain_text("You approved as availability")
+    # Others see it arrive without reloading.
+    expect(ic.page.locator("#request-record .checklist")).to_contain_text("by avail", timeout=LIVE)
+
+    # Identity vetoes with a reason: nobody can execute, not even through the API.
+    open_action(identity, "Veto")
+    confirm(identity, "Confirm veto", password=True, reason="token exchange fails in us-east-1")
+    for person in (ic, avail, ir, executor_person):
+        expect(person.page.locator("#request-status .veto")).to_contain_text(
+            "token exchange fails", timeout=LIVE
+        )
+        assert execute_buttons(person) == 0
+    _, token = create_token(user=get_user_model().objects.get(username="executor"), name="e2e")
+    code, body = api_post(
+        live_server.url, f"/api/v1/failover-requests/{request.pk}/execute/", token
+    )
+    assert code == 409 and body["error"]["code"] == "blocked", body
+    assert "vetoed by identity" in body["error"]["message"]
+
+    # Identity lifts the veto and approves; incident response signs off: it executes.
+    open_action(identity, "Lift my veto")
+    confirm(identity, "Confirm lifting the veto")
+    open_action(identity, "Approve as identity")
+    confirm(identity, "Confirm approval", password=True)
+    expect(ir.page.locator("summary", has_text="Sign off for incident response")).to_be_visible()
+    open_action(ir, "Sign off for incident response")
+    confirm(ir, "Confirm sign-off")
+
+    # Every open page shows it applied, without a reload.
+    for person in (ic, avail, identity, ir, executor_person):
+        expect(person.page.locator(status)).to_have_text("Applied", timeout=30_000)
+    expect(ic.page.locator("#request-record")).to_contain_text("Verified")
+    assert "203.0.113.10" in (zone_dir / "example.test.zone").read_text()
+    # The executor may now roll back; nobody else is offered anything.
+    expect(executor_person.page.locator("summary", has_text="Roll back")).to_be_visible(
+        timeout=LIVE
+    )
+    assert ic.page.locator("details.action").count() == 0
+    no_console_errors(ic, avail, identity, ir, executor_person)
+
+
+def test_dashboard_updates_itself(demo, browsers):
+    avail = browsers("avail")
+    expect(avail.page.locator("#active-heading + p")).to_have_text(
+        "No failover is in progress on your services."
+    )
+    request = declare_request(
+        actor=get_user_model().objects.get(username="ic"),
+        service=Service.objects.get(slug="checkout"),
+        target="failover",
+        reason="eu down",
+    )
+    card = avail.page.locator(f"[data-request='{request.pk}']")
+    expect(card).to_contain_text("availability approval", timeout=4_000)  # one poll: 2 s
+    record_decision(
+        actor=get_user_model().objects.get(username="identity"),
+        request_id=request.pk,
+        kind="veto",
+        comment="certs not trusted",
+    )
+    expect(card.locator(".veto")).to_contain_text("certs not trusted", timeout=4_000)
+    # The link in "Waiting for you" opens the request with the approval form ready.
+    avail.click(avail.page.get_by_role("link", name=re.compile("Approve as availability")))
+    expect(avail.page.locator("details.action[open] summary")).to_have_text(
+        "Approve as availability"
+    )
+    expect(avail.page.locator("details.action[open] input[type=password]")).to_be_focused()
+    no_console_errors(avail)
+
+
+def test_preapproved_failover_in_one_action(demo, browsers):
+    """`ic` declares and executes in one submit while a threshold is breached. The DNS change
+    is applied in-process here (the worker path is covered end to end above)."""
+    record_signal(
+        service=Service.objects.get(slug="status-page"), metric="error_rate", value=12, source="t"
+    )
+    ic = browsers("ic")
+    ic.page.goto("/declare/?service=status-page")
+    expect(ic.page.locator("#plan-preview")).to_contain_text("Pre-approved now")
+    ic.page.get_by_label("Reason").fill("status page erroring")
+    ic.page.get_by_label("Your password").fill(PASSWORD)
+    ic.click(ic.page.get_by_role("button", name="Declare and execute now"))
+    ic.page.wait_for_url(re.compile(r"/requests/\d+/$"))
+    expect(ic.page.locator(".messages")).to_contain_text("Executing now")
+    request = FailoverRequest.objects.get()
+    assert request.state == "executing" and request.requester.username == "ic"
+    assert ic.clicks == 2  # sign in, then the one action
+    for change in DnsChange.objects.filter(request=request):
+        executor.apply_change(change.pk)
+    expect(ic.page.locator("#request-status .state-line .badge")).to_have_text(
+        "Applied", timeout=LIVE
+    )
+    no_console_errors(ic)
+
+
+def test_authority_on_another_service_shows_nothing_of_checkout(demo, browsers, live_server):
+    outsider = get_user_model().objects.create_user("statusonly", password=PASSWORD)
+    grant_authority(
+        actor=get_user_model().objects.get(username="admin"),
+        service=Service.objects.get(slug="status-page"),
+        authority="declare",
+        user=outsider,
+    )
+    request = declare_request(
+        actor=get_user_model().objects.get(username="ic"),
+        service=Service.objects.get(slug="checkout"),
+        target="failover",
+        reason="eu down",
+    )
+    person = browsers("statusonly")
+    main = person.page.locator("main")
+    expect(main).to_contain_text("Status page")
+    assert "Checkout" not in main.inner_text()
+    assert "checkout" not in main.inner_text().lower()
+    for url in ("/services/checkout/", f"/requests/{request.pk}/", "/services/checkout/runbook/"):
+        assert person.page.goto(url).status == 404
+        expect(person.page.locator("h1")).to_have_text("Not found")
+
+
+def _mid_flight(demo_user):
+    """A checkout request with one approval and a standing veto: the busiest page there is."""
+    request = declare_request(
+        actor=demo_user("ic"),
+        service=Service.objects.get(slug="checkout"),
+        target="failover",
+        reason="eu-west-1 load balancers failing",
+        incident_ref="INC-42",
+    )
+    record_decision(
+        actor=demo_user("avail"),
+        request_id=request.pk,
+        kind="approve",
+        role="availability",
+        plan_hash=request.plan_hash,
+        comment="us-east-1 has capacity",
+    )
+    record_decision(
+        actor=demo_user("identity"),
+        request_id=request.pk,
+        kind="veto",
+        comment="token exchange fails in us-east-1",
+    )
+    return request
+
+
+def demo_user(username):
+    return get_user_model().objects.get(username=username)
+
+
+def test_screenshots_at_desktop_and_phone_width(demo, browsers, tmp_path):
+    request = _mid_flight(demo_user)
+    # The README's pictures are refreshed on demand (they carry timestamps, so a normal run
+    # writing them would leave the work tree changed after every `make test`).
+    folder = SCREENSHOTS if os.environ.get("UPDATE_SCREENSHOTS") else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    for label, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+        person = browsers("identity", viewport=viewport)
+        for name, url in (("dashboard", "/"), ("request", f"/requests/{request.pk}/")):
+            person.page.goto(url)
+            person.page.wait_for_load_state("networkidle")
+            path = folder / f"{name}-{label}.png"
+            person.page.screenshot(path=str(path), full_page=True)
+            assert path.stat().st_size > 10_000
+        no_console_errors(person)
+
+
+def test_every_page_is_accessible_at_phone_width(demo, browsers, axe_script):
+    request = _mid_flight(demo_user)
+    person = browsers("identity")
+    ic = browsers("ic")
+    pages = [
+        (person, "/"),
+        (person, "/services/checkout/"),
+        (ic, "/services/legacy-billing/"),
+        (person, "/services/checkout/runbook/"),
+        (person, f"/requests/{request.pk}/?action=approve"),
+        (ic, "/declare/?service=checkout"),
+        (ic, f"/requests/{request.pk}/"),
+    ]
+    problems = {}
+    for who, url in pages:
+        who.page.goto(url)
+        who.page.wait_for_load_state("networkidle")
+        width = who.page.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["width"], f"{url} scrolls sideways at 375 px ({width} px)"
+        found = axe_violations(who.page, axe_script)
+        if found:
+            problems[url] = found
+    # The sign-in page, signed out.
+    ic.page.goto("/")
+    ic.click(ic.page.get_by_role("button", name="Sign out"))
+    ic.page.wait_for_url(re.compile("/login/"))
+    found = axe_violations(ic.page, axe_script)
+    if found:
+        problems["/login/"] = found
+    assert problems == {}
+    no_console_errors(person, ic)
