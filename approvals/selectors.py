@@ -40,22 +40,39 @@ def profile_of(target: Target) -> engine.Profile:
 
 
 def decision_facts(request: FailoverRequest) -> list[engine.DecisionFacts]:
-    rows = Decision.objects.filter(request=request).values_list(
-        "id",
-        "actor_id",
-        "actor__username",
-        "kind",
-        "role",
-        "plan_hash",
-        "created_at",
-        "comment",
-        "lifts_id",
-    )
-    return [engine.DecisionFacts(*row) for row in rows]
+    return decision_facts_by_request([request.pk])[request.pk]
 
 
 def verdict_for(request: FailoverRequest, *, now: datetime | None = None) -> engine.Verdict:
     return verdicts_for([request], now=now)[request.pk]
+
+
+FACT_FIELDS = (
+    "id",
+    "actor_id",
+    "actor__username",
+    "kind",
+    "role",
+    "plan_hash",
+    "created_at",
+    "comment",
+    "lifts_id",
+)
+
+
+def decision_facts_by_request(request_ids) -> dict[int, list[engine.DecisionFacts]]:
+    """Each request's decisions as the rules engine reads them, in one query."""
+    from collections import defaultdict
+
+    found: dict[int, list[engine.DecisionFacts]] = defaultdict(list)
+    rows = (
+        Decision.objects.filter(request__in=list(request_ids))
+        .order_by("created_at", "id")
+        .values_list("request_id", *FACT_FIELDS)
+    )
+    for row in rows:
+        found[row[0]].append(engine.DecisionFacts(*row[1:]))
+    return found
 
 
 def verdicts_for(requests, *, now: datetime | None = None) -> dict[int, engine.Verdict]:
@@ -71,24 +88,7 @@ def verdicts_for(requests, *, now: datetime | None = None) -> dict[int, engine.V
         return {}
     now = now or timezone.now()
     services = {r.service_id: r.service for r in requests}
-    decisions: dict[int, list] = defaultdict(list)
-    for row in (
-        Decision.objects.filter(request__in=[r.pk for r in requests])
-        .values_list(
-            "request_id",
-            "id",
-            "actor_id",
-            "actor__username",
-            "kind",
-            "role",
-            "plan_hash",
-            "created_at",
-            "comment",
-            "lifts_id",
-        )
-        .order_by("created_at", "id")
-    ):
-        decisions[row[0]].append(engine.DecisionFacts(*row[1:]))
+    decisions = decision_facts_by_request(r.pk for r in requests)
     thresholds: dict[int, list] = defaultdict(list)
     for t in Threshold.objects.filter(service__in=services):
         thresholds[t.service_id].append(

@@ -3,11 +3,7 @@ services the viewer sees."""
 
 from __future__ import annotations
 
-from collections import defaultdict
-
-from approvals.models import Decision
-from approvals.policy import DecisionFacts
-from approvals.selectors import verdicts_for
+from approvals.selectors import decision_facts_by_request, verdicts_for
 from failover.authorities import AUTHORITIES
 from failover.chain import authority_chains
 from failover.models import FailoverRequest, Service
@@ -20,29 +16,6 @@ from failover.web.present import authorities_held, blocks, missing_rows
 # possible, never pending.
 PENDING_KINDS = ("approve", "sign_off", "execute", "rollback", "lift_veto")
 RECENT = 8
-
-
-def decisions_by_request(requests) -> dict[int, list[DecisionFacts]]:
-    found: dict[int, list[DecisionFacts]] = defaultdict(list)
-    rows = (
-        Decision.objects.filter(request__in=[r.pk for r in requests])
-        .order_by("created_at", "id")
-        .values_list(
-            "request_id",
-            "id",
-            "actor_id",
-            "actor__username",
-            "kind",
-            "role",
-            "plan_hash",
-            "created_at",
-            "comment",
-            "lifts_id",
-        )
-    )
-    for row in rows:
-        found[row[0]].append(DecisionFacts(*row[1:]))
-    return found
 
 
 def _requests(ids, **filters):
@@ -71,7 +44,7 @@ def dashboard(user, service_ids: set[int]) -> dict:
     held = {s.pk: set(authorities_held(chains[s.pk], user.get_username())) for s in services}
     active = list(_requests(service_ids, state__in=ACTIVE_STATES).order_by("-created_at"))
     verdicts = verdicts_for(active)
-    decisions = decisions_by_request(active)
+    decisions = decision_facts_by_request(r.pk for r in active)
 
     rows, pending = [], []
     for r in active:
