@@ -16,6 +16,25 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def audit_truncate_for_flush():
+    """Between transactional tests Django empties every table with TRUNCATE, which the audit
+    table refuses on PostgreSQL unless the session says this is maintenance."""
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    original = DatabaseOperations.sql_flush
+
+    def sql_flush(self, style, tables, **kwargs):
+        statements = original(self, style, tables, **kwargs)
+        if statements:
+            statements = ["SET LOCAL failover.allow_audit_truncate = 'on'", *statements]
+        return statements
+
+    DatabaseOperations.sql_flush = sql_flush
+    yield
+    DatabaseOperations.sql_flush = original
+
+
 @pytest.fixture(autouse=True)
 def zone_dir(tmp_path, settings):
     """Each test gets zone files of its own."""

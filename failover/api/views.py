@@ -4,7 +4,10 @@ caller may see, calls one service function and presents the result."""
 from __future__ import annotations
 
 from django.db.models import Prefetch
+from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
@@ -20,6 +23,7 @@ from rest_framework.response import Response
 from approvals.models import Decision
 from approvals.selectors import verdicts_for
 from approvals.services import record_decision
+from audit import export
 from audit.models import AuditEvent
 from audit.verify import verify_chain
 from dnsproviders.models import DnsChange
@@ -455,6 +459,49 @@ class AuditEventViewSet(ApiViewMixin, mixins.ListModelMixin, viewsets.GenericVie
         self._check(request)
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response([present.audit_event(e) for e in page])
+
+    @extend_schema(
+        summary="Export events with their chain hashes (JSON Lines or CSV), for offline review",
+        parameters=[
+            OpenApiParameter("as", str, enum=["jsonl", "csv"], description="default jsonl"),
+            OpenApiParameter("request", int, description="only this failover request's events"),
+            OpenApiParameter("since", OpenApiTypes.DATETIME, description="inclusive"),
+            OpenApiParameter("until", OpenApiTypes.DATETIME, description="exclusive"),
+        ],
+        responses={
+            (200, "application/x-ndjson"): OpenApiTypes.STR,
+            (200, "text/csv"): OpenApiTypes.STR,
+            **errors(400, 401, 403, 429),
+        },
+    )
+    @action(detail=False, methods=["get"])
+    def export(self, request):
+        self._check(request)
+        params = request.query_params
+        kind = params.get("as", "jsonl")  # not "format": DRF reserves it for renderers
+        if kind not in ("jsonl", "csv"):
+            raise exceptions.ValidationError({"as": ["jsonl or csv"]})
+        scope, problems = {}, {}
+        if (raw := params.get("request")) is not None:
+            if not raw.isdigit():
+                problems["request"] = ["a request id"]
+            scope = {"object_type": "failover.failoverrequest", "object_ids": [raw]}
+        for name in ("since", "until"):
+            if (raw := params.get(name)) is not None:
+                scope[name] = parse_datetime(raw) if len(raw) < 64 else None
+                if scope[name] is None:
+                    problems[name] = ["an ISO 8601 date-time"]
+        if problems:
+            raise exceptions.ValidationError(problems)
+        rows = export.events(**scope)
+        body, content_type = (
+            (export.jsonl(rows), "application/x-ndjson")
+            if kind == "jsonl"
+            else (export.csv_lines(rows), "text/csv")
+        )
+        response = StreamingHttpResponse(body, content_type=content_type)
+        response["Content-Disposition"] = f'attachment; filename="audit.{kind}"'
+        return response
 
     @extend_schema(
         summary="Verify the hash chain; names the first broken event",

@@ -98,6 +98,19 @@ def test_the_model_layer_refuses_updates_and_deletes(history):
 
 
 @pytest.mark.postgres
+def test_postgres_refuses_truncate_of_events(history):
+    from django.db import InternalError, ProgrammingError
+
+    with (
+        pytest.raises((InternalError, ProgrammingError), match="TRUNCATE refused"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("TRUNCATE audit_auditevent")
+    assert verify_chain().ok
+
+
+@pytest.mark.postgres
 def test_postgres_refuses_update_and_delete_of_events(history):
     from django.db import InternalError, ProgrammingError
 
