@@ -3,9 +3,12 @@ caller may see, calls one service function and presents the result."""
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from django.db.models import Prefetch
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -424,6 +427,24 @@ class FailoverRequestViewSet(
         return Response(self._one(pk))
 
 
+def _moment(raw: str):
+    """An aware UTC date-time, or None. The rows stream after the response has started, so
+    anything the database could refuse (odd offsets, far years) is refused here instead."""
+    try:
+        moment = parse_datetime(raw) if len(raw) < 64 else None
+    except ValueError:
+        return None
+    if moment is None:
+        return None
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment, UTC)
+    try:
+        moment = moment.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return None
+    return moment if 1900 <= moment.year <= 9999 else None
+
+
 AUDIT_FILTERS = [
     OpenApiParameter("action", str),
     OpenApiParameter("actor", str),
@@ -488,9 +509,9 @@ class AuditEventViewSet(ApiViewMixin, mixins.ListModelMixin, viewsets.GenericVie
             scope = {"object_type": "failover.failoverrequest", "object_ids": [raw]}
         for name in ("since", "until"):
             if (raw := params.get(name)) is not None:
-                scope[name] = parse_datetime(raw) if len(raw) < 64 else None
+                scope[name] = _moment(raw)
                 if scope[name] is None:
-                    problems[name] = ["an ISO 8601 date-time"]
+                    problems[name] = ["an ISO 8601 date-time between the years 1900 and 9999"]
         if problems:
             raise exceptions.ValidationError(problems)
         rows = export.events(**scope)

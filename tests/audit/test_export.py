@@ -81,7 +81,14 @@ def test_per_request_export_over_the_api(service, people):
     assert response.status_code == 200 and response["Content-Type"] == "text/csv"
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert [r["action"] for r in rows] == ["request.declared"]
-    for query in ("as=xml", "request=abc", "since=yesterday"):
+    for query in (
+        "as=xml",
+        "request=abc",
+        "since=yesterday",
+        "since=0104-12-31T14:11:23.0-18:22",
+        "until=2026-13-45T00:00:00",
+        "since=9999-12-31T23:59:59-12:00",
+    ):
         assert api.get(f"/api/v1/audit-events/export/?{query}").status_code == 400
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {create_token(user=user('avail'), name='t')[1]}")
     assert api.get("/api/v1/audit-events/export/").status_code == 403
