@@ -10,6 +10,19 @@ from typing import Any
 from django.core.serializers.json import DjangoJSONEncoder
 
 GENESIS = "0" * 64
+# An event as stored, read back and exported: the hashed fields, then its own hash.
+COLUMNS = (
+    "seq",
+    "created_at",
+    "actor_id",
+    "actor",
+    "action",
+    "object_type",
+    "object_id",
+    "data",
+    "prev_hash",
+    "hash",
+)
 
 
 def normalise(data: Any) -> Any:

@@ -8,21 +8,8 @@ import io
 import json
 from collections.abc import Iterator
 
-from audit.chain import timestamp
+from audit.chain import COLUMNS, timestamp
 from audit.models import AuditEvent
-
-COLUMNS = (
-    "seq",
-    "created_at",
-    "actor_id",
-    "actor",
-    "action",
-    "object_type",
-    "object_id",
-    "data",
-    "prev_hash",
-    "hash",
-)
 
 
 def events(*, object_type: str = "", object_ids=(), since=None, until=None):

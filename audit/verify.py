@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from audit.chain import GENESIS, event_hash
+from audit.chain import COLUMNS, GENESIS, event_hash
 from audit.models import AuditEvent, ChainHead
 
 
@@ -20,19 +20,7 @@ def verify_chain(*, chunk_size: int = 2000) -> VerifyResult:
     expected_prev = GENESIS
     expected_seq = 1
     count = 0
-    fields = (
-        "seq",
-        "created_at",
-        "actor_id",
-        "actor",
-        "action",
-        "object_type",
-        "object_id",
-        "data",
-        "prev_hash",
-        "hash",
-    )
-    rows = AuditEvent.objects.order_by("seq").values_list(*fields).iterator(chunk_size=chunk_size)
+    rows = AuditEvent.objects.order_by("seq").values_list(*COLUMNS).iterator(chunk_size=chunk_size)
     for seq, created_at, actor_id, actor, action, obj_type, obj_id, data, prev, stored in rows:
         if seq != expected_seq:
             return VerifyResult(False, count, expected_seq, f"event #{expected_seq} is missing")
