@@ -143,3 +143,72 @@ class RollbackCheck(models.Model):
 
     def __str__(self) -> str:
         return f"rollback check of #{self.request_id} due {self.due_at:%Y-%m-%d %H:%M}"
+
+
+# --- Readiness of the failover target (evidence on the request) ---------------------------
+
+from django.conf import settings as _settings  # noqa: E402
+
+
+class ReadinessCheck(models.Model):
+    """One readiness check of a request's target, kept as evidence. A failing identity-critical
+    check is a system veto on the request until a holder of `veto` lifts it with a reason."""
+
+    class Kind(models.TextChoices):
+        TLS = "tls", "TLS certificates"
+        IDENTITY_PROVIDER = "identity_provider", "Identity provider"
+        SECRETS = "secrets", "Secrets rotation"
+        HEALTH = "health", "Health"
+
+    request = models.ForeignKey(
+        "failover.FailoverRequest", on_delete=models.PROTECT, related_name="readiness_checks"
+    )
+    target = models.ForeignKey("failover.Target", on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    identity_critical = models.BooleanField()
+    ok = models.BooleanField()
+    reason = models.TextField(blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    checked_at = models.DateTimeField(db_index=True)
+    lifted_by = models.ForeignKey(
+        _settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    lift_reason = models.TextField(blank=True)
+    lifted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["request", "kind", "-checked_at", "-id"]
+        indexes = [models.Index(fields=["request", "kind", "-checked_at"])]
+
+    def __str__(self) -> str:
+        verdict = "ok" if self.ok else "FAILED"
+        return f"{self.get_kind_display()} of #{self.request_id}: {verdict}"
+
+    @property
+    def is_system_veto(self) -> bool:
+        return self.identity_critical and not self.ok and self.lifted_at is None
+
+
+class SecretAttestation(models.Model):
+    """The identity team's statement that a secret the target depends on was rotated then."""
+
+    target = models.ForeignKey(
+        "failover.Target", on_delete=models.CASCADE, related_name="secret_attestations"
+    )
+    secret_name = models.CharField(max_length=200)
+    rotated_at = models.DateTimeField()
+    attested_by = models.ForeignKey(
+        _settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["target", "secret_name", "-rotated_at"]
+
+    def __str__(self) -> str:
+        return f"{self.target_id}/{self.secret_name} rotated {self.rotated_at:%Y-%m-%d}"

@@ -1,0 +1,302 @@
+"""Readiness checks of a request's failover target: run them, store them as evidence, attest
+secret rotations, and lift the system veto a failing identity-critical check places.
+
+Network I/O happens outside any transaction; results and their audit events are written in
+one short transaction afterwards. The checkers themselves are pure
+(`dnsproviders.readiness`).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from audit.services import record_event
+from dnsproviders import readiness
+from dnsproviders.models import ReadinessCheck, SecretAttestation
+from failover.chain import authorities_of, holds
+from failover.errors import Conflict, InvalidInput, NotAuthorised, NotFound
+from failover.models import FailoverRequest, Target
+
+TASK = "dnsproviders.readiness_tasks.run_readiness"
+DEFAULT_REQUIRED_SECRETS = ("tls_private_key", "oidc_client_secret")
+MAX_REASON = 2000
+OPEN_STATES = ("pending", "approved")
+
+
+# --- configuration ------------------------------------------------------------------------
+
+
+def tls_min_days() -> int:
+    return int(getattr(settings, "READINESS_TLS_MIN_DAYS", 14))
+
+
+def secret_max_age_days() -> int:
+    return int(getattr(settings, "READINESS_SECRET_MAX_AGE_DAYS", 90))
+
+
+def timeout() -> float:
+    return float(getattr(settings, "READINESS_TIMEOUT", 5.0))
+
+
+def ca_bundle_for(target: Target) -> str | None:
+    """The pinned CA bundle file for the target's certificate trust, or None (system store)."""
+    bundles = getattr(settings, "READINESS_CA_BUNDLES", {}) or {}
+    found = bundles.get(target.certificate_trust)
+    return str(found) if found else None
+
+
+def required_secrets(target: Target) -> list[str]:
+    """Names of the secrets the target depends on (one list for every target for now)."""
+    return list(getattr(settings, "READINESS_REQUIRED_SECRETS", DEFAULT_REQUIRED_SECRETS))
+
+
+# --- running ------------------------------------------------------------------------------
+
+
+def latest_rotations(target: Target) -> dict[str, datetime]:
+    found: dict[str, datetime] = {}
+    for name, rotated_at in SecretAttestation.objects.filter(target=target).values_list(
+        "secret_name", "rotated_at"
+    ):
+        if name not in found or rotated_at > found[name]:
+            found[name] = rotated_at
+    return found
+
+
+def gather(target: Target, *, now: datetime | None = None) -> list[readiness.CheckResult]:
+    """Run every check of one target. Network I/O: call outside any transaction."""
+    now = now or timezone.now()
+    bundle = ca_bundle_for(target)
+    return [
+        readiness.check_tls(
+            address=target.address,
+            hostnames=list(target.certificate_hostnames or []),
+            ca_bundle=bundle,
+            min_days=tls_min_days(),
+            timeout=timeout(),
+            now=now,
+        ),
+        readiness.check_identity_provider(
+            issuer=target.oidc_issuer, ca_bundle=bundle, timeout=timeout()
+        ),
+        readiness.check_secrets(
+            required=required_secrets(target),
+            rotated_at=latest_rotations(target),
+            max_age_days=secret_max_age_days(),
+            now=now,
+        ),
+        readiness.check_health(url=target.health_url, ca_bundle=bundle, timeout=timeout()),
+    ]
+
+
+def run_readiness_checks(*, request_id: int, actor=None) -> list[ReadinessCheck]:
+    """Check the request's target and store each result as evidence, audited. Returns the new
+    rows. Must not be called inside a transaction (the checks do network I/O)."""
+    request = (
+        FailoverRequest.objects.select_related("service", "to_target").filter(pk=request_id).first()
+    )
+    if request is None:
+        raise NotFound(f"no failover request #{request_id}")
+    target = request.to_target
+    results = gather(target)
+    checked_at = timezone.now()
+    rows = []
+    with transaction.atomic():
+        for result in results:
+            row = ReadinessCheck.objects.create(
+                request=request,
+                target=target,
+                kind=result.kind,
+                identity_critical=result.identity_critical,
+                ok=result.ok,
+                reason=result.reason[:MAX_REASON],
+                details=result.details,
+                checked_at=checked_at,
+            )
+            record_event(
+                action="readiness.checked",
+                obj=row,
+                actor=actor,
+                data={
+                    "request": request.pk,
+                    "target": str(target),
+                    "kind": row.kind,
+                    "ok": row.ok,
+                    "identity_critical": row.identity_critical,
+                    "system_veto": row.is_system_veto,
+                    "reason": row.reason,
+                    "details": row.details,
+                },
+            )
+            rows.append(row)
+    return rows
+
+
+def request_readiness_checks(*, actor, request_id: int) -> None:
+    """On demand (request page / API): anyone holding an authority on the service may ask for
+    a fresh run; it is queued after commit and audited."""
+    request = FailoverRequest.objects.select_related("service").filter(pk=request_id).first()
+    if request is None:
+        raise NotFound(f"no failover request #{request_id}")
+    if not authorities_of(actor, request.service):
+        raise NotAuthorised(
+            "any authority",
+            request.service.slug,
+            f"you hold no authority on service '{request.service.slug}'",
+        )
+    from failover.dispatch import enqueue
+
+    with transaction.atomic():
+        record_event(
+            action="readiness.requested", obj=request, actor=actor, data={"request": request.pk}
+        )
+        enqueue(TASK, request.pk)
+
+
+def enqueue_readiness_checks(request_id: int) -> None:
+    """For `declare_request`: queue the checks when the declaring transaction commits."""
+    from failover.dispatch import enqueue
+
+    enqueue(TASK, request_id)
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+def latest_checks_by_request(request_ids: Iterable[int]) -> dict[int, dict[str, ReadinessCheck]]:
+    """Each request's latest check per kind, in one query."""
+    found: dict[int, dict[str, ReadinessCheck]] = defaultdict(dict)
+    rows = ReadinessCheck.objects.filter(request__in=list(request_ids)).order_by(
+        "request_id", "kind", "-checked_at", "-id"
+    )
+    for row in rows:
+        found[row.request_id].setdefault(row.kind, row)
+    return found
+
+
+def latest_checks(request_id: int) -> dict[str, ReadinessCheck]:
+    return latest_checks_by_request([request_id]).get(request_id, {})
+
+
+def system_vetoes_by_request(request_ids: Iterable[int]) -> dict[int, list[ReadinessCheck]]:
+    """The standing system vetoes: latest identity-critical check per kind that failed and was
+    not lifted. A newer passing check of the same kind clears the veto of an older one."""
+    found: dict[int, list[ReadinessCheck]] = defaultdict(list)
+    for request_id, by_kind in latest_checks_by_request(request_ids).items():
+        for kind in readiness.KINDS:
+            row = by_kind.get(kind)
+            if row is not None and row.is_system_veto:
+                found[request_id].append(row)
+    return found
+
+
+def system_vetoes(request_id: int) -> list[ReadinessCheck]:
+    return system_vetoes_by_request([request_id]).get(request_id, [])
+
+
+# --- acting -------------------------------------------------------------------------------
+
+
+def attest_secret(
+    *,
+    actor,
+    target: Target,
+    secret_name: str,
+    rotated_at: datetime,
+    comment: str = "",
+) -> SecretAttestation:
+    """A holder of `approve_identity` on the target's service records a secret's rotation."""
+    if not holds(actor, target.service, "approve_identity"):
+        raise NotAuthorised("approve_identity", target.service.slug)
+    errors = {}
+    secret_name = (secret_name or "").strip()
+    if not secret_name:
+        errors["secret_name"] = "name the secret"
+    elif len(secret_name) > 200:
+        errors["secret_name"] = "at most 200 characters"
+    if not isinstance(rotated_at, datetime) or timezone.is_naive(rotated_at):
+        errors["rotated_at"] = "give the rotation time with a time zone"
+    elif rotated_at > timezone.now() + timedelta(minutes=5):
+        errors["rotated_at"] = "the rotation time is in the future"
+    if errors:
+        raise InvalidInput("the attestation is not valid", errors)
+    with transaction.atomic():
+        attestation = SecretAttestation.objects.create(
+            target=target,
+            secret_name=secret_name,
+            rotated_at=rotated_at,
+            attested_by=actor,
+            comment=(comment or "").strip()[:MAX_REASON],
+        )
+        record_event(
+            action="readiness.secret_attested",
+            obj=attestation,
+            actor=actor,
+            data={
+                "target": str(target),
+                "secret": secret_name,
+                "rotated_at": rotated_at.isoformat(),
+                "comment": attestation.comment,
+            },
+        )
+    return attestation
+
+
+def lift_system_veto(*, actor, check_id: int, reason: str) -> ReadinessCheck:
+    """Lift the system veto of one failing identity-critical check: needs `veto` authority on
+    the request's service and a written reason; audited."""
+    from failover.services import lock_request
+
+    reason = (reason or "").strip()
+    request_id = (
+        ReadinessCheck.objects.filter(pk=check_id).values_list("request_id", flat=True).first()
+    )
+    if request_id is None:
+        raise NotFound(f"no readiness check #{check_id}")
+    with transaction.atomic():
+        request = lock_request(request_id)  # the same lock order as decisions take
+        check = ReadinessCheck.objects.select_for_update().get(pk=check_id)
+        check.request = request
+        service = request.service
+        if not holds(actor, service, "veto"):
+            raise NotAuthorised("veto", service.slug)
+        if not reason:
+            raise InvalidInput(
+                "say why the failing check may be overridden",
+                {"reason": "a written reason is required"},
+            )
+        if len(reason) > MAX_REASON:
+            raise InvalidInput("the reason is too long", {"reason": f"at most {MAX_REASON}"})
+        if not (check.identity_critical and not check.ok):
+            raise Conflict("this check placed no system veto")
+        if check.lifted_at is not None:
+            raise Conflict(f"this system veto was already lifted by {check.lifted_by}")
+        if check.request.state not in OPEN_STATES:
+            raise Conflict(f"cannot lift a system veto: the request is {check.request.state}")
+        check.lifted_by = actor
+        check.lift_reason = reason
+        check.lifted_at = timezone.now()
+        check.save(update_fields=["lifted_by", "lift_reason", "lifted_at"])
+        record_event(
+            action="readiness.system_veto_lifted",
+            obj=check,
+            actor=actor,
+            data={
+                "request": check.request_id,
+                "kind": check.kind,
+                "check_reason": check.reason,
+                "reason": reason,
+            },
+        )
+        # Like a lifted personal veto: bring the request in line with the verdict (and execute
+        # on approval when the policy says so and nothing else blocks).
+        from approvals.services import _settle
+
+        _settle(request, actor)
+    return check
