@@ -241,11 +241,7 @@ def poll_change(change_id: int) -> str:
     try:
         status = provider.status(change.zone, change.provider_change_id)
     except ProviderError as exc:
-        if exc.permanent:
-            _fail(change, exc.code, exc.message)
-            return "failed"
-        send_now(POLL_TASK, change.pk, countdown=_backoff(2))
-        return "retry"
+        return _poll_error(change, exc)
     now = timezone.now()
     DnsChange.objects.filter(pk=change.pk).update(last_polled_at=now)
     if status == PENDING:
@@ -258,15 +254,20 @@ def poll_change(change_id: int) -> str:
     return _verify(change, provider)
 
 
+def _poll_error(change: DnsChange, exc: ProviderError) -> str:
+    """A failed status or read-back call: fatal if permanent, else asked again shortly."""
+    if exc.permanent:
+        _fail(change, exc.code, exc.message)
+        return "failed"
+    send_now(POLL_TASK, change.pk, countdown=_backoff(2))
+    return "retry"
+
+
 def _verify(change: DnsChange, provider) -> str:
     try:
         live = provider.read(change.zone, change.changes)
     except ProviderError as exc:
-        if exc.permanent:
-            _fail(change, exc.code, exc.message)
-            return "failed"
-        send_now(POLL_TASK, change.pk, countdown=_backoff(2))
-        return "retry"
+        return _poll_error(change, exc)
     if not matches(live, change.changes, "new"):
         found = "; ".join(
             f"{k[0]} {k[1]} reads {', '.join(v) or 'nothing'}" for k, v in live.items()

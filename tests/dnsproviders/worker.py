@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from django.db import connection
@@ -189,3 +190,17 @@ def wait_for(check, timeout: float = 30, what: str = "condition"):
             return result
         time.sleep(0.1)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+@contextmanager
+def celery_worker(workdir: Path, zone_dir: Path, **env):
+    """A broker of its own, this process pointed at it, and one worker process on it."""
+    broker = Broker(workdir / "broker").start()
+    undo = broker.use_in_this_process()
+    worker = Worker(broker, workdir, zone_dir, **env).start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+        undo()
+        broker.stop()

@@ -5,7 +5,7 @@ import pytest
 from failover.models import Notification
 from failover.notify import payloads
 from failover.services import declare_request
-from tests.dnsproviders.worker import Broker, Worker, wait_for
+from tests.dnsproviders.worker import celery_worker, wait_for
 from tests.factories import make_service, user
 from tests.notify.conftest import SECRET
 
@@ -14,13 +14,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def worker(tmp_path, zone_dir):
-    broker = Broker(tmp_path / "broker").start()
-    undo = broker.use_in_this_process()
-    started = Worker(broker, tmp_path, zone_dir).start()
-    yield started
-    started.stop()
-    undo()
-    broker.stop()
+    with celery_worker(tmp_path, zone_dir) as started:
+        yield started
 
 
 def test_a_declared_request_reaches_the_webhook_after_one_retry(worker, endpoint, hooks):

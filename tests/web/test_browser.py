@@ -20,7 +20,7 @@ from dnsproviders import executor
 from dnsproviders.models import DnsChange
 from failover.models import FailoverRequest, Service
 from failover.services import declare_request, grant_authority, record_signal
-from tests.dnsproviders.worker import Broker, Worker
+from tests.dnsproviders.worker import celery_worker
 from tests.web.conftest import DESKTOP, PASSWORD, PHONE, axe_violations
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -39,13 +39,8 @@ def expect(locator):
 @pytest.fixture
 def worker(tmp_path, zone_dir):
     """A real Celery worker process with a broker of its own, sharing the test database."""
-    broker = Broker(tmp_path / "broker").start()
-    undo = broker.use_in_this_process()
-    started = Worker(broker, tmp_path, zone_dir).start()
-    yield started
-    started.stop()
-    undo()
-    broker.stop()
+    with celery_worker(tmp_path, zone_dir) as started:
+        yield started
 
 
 def open_action(person, name: str):
