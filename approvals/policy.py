@@ -78,6 +78,16 @@ class SignalFacts:
 
 
 @dataclass(frozen=True)
+class SystemBlockFacts:
+    """A failing identity-critical readiness check of the target, not lifted (or, with
+    `check_id` None, checks that have not reported yet)."""
+
+    check_id: int | None
+    kind: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class Missing:
     role: str
     authority: str
@@ -90,6 +100,7 @@ class Block:
     code: str
     reason: str
     decision_id: int | None = None
+    check_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -220,6 +231,7 @@ def evaluate(
     thresholds: Sequence[ThresholdFacts] = (),
     signals: Sequence[SignalFacts] = (),
     chain_missing: Sequence[str] = (),
+    system_blocks: Sequence[SystemBlockFacts] = (),
     now: datetime,
 ) -> Verdict:
     auth_changes = auth_path_changes(request.current, request.target)
@@ -239,6 +251,18 @@ def evaluate(
     for veto in vetoes:
         reason = f"vetoed by {veto.actor}" + (f": {veto.comment}" if veto.comment else "")
         blocks.append(Block("veto", reason, veto.id))
+
+    for system in system_blocks:
+        if system.check_id is None:
+            blocks.append(Block("readiness_pending", system.reason))
+        else:
+            blocks.append(
+                Block(
+                    "system_veto",
+                    f"readiness check {system.kind} failed: {system.reason}",
+                    check_id=system.check_id,
+                )
+            )
 
     for reject in (d for d in decisions if d.kind == "reject"):
         blocks.append(Block("rejected", f"rejected by {reject.actor}: {reject.comment}", reject.id))
@@ -329,6 +353,7 @@ __all__ = [
     "RequestFacts",
     "Rules",
     "SignalFacts",
+    "SystemBlockFacts",
     "ThresholdFacts",
     "Verdict",
     "auth_path_changes",

@@ -103,6 +103,7 @@ def verdicts_for(requests, *, now: datetime | None = None) -> dict[int, engine.V
             engine.SignalFacts(s.pk, s.metric, s.value, s.status, s.received_at)
         )
     chains = authority_chains(services.values())
+    system = system_blocks_by_request(requests)
     return {
         r.pk: engine.evaluate(
             request=engine.RequestFacts(
@@ -117,7 +118,38 @@ def verdicts_for(requests, *, now: datetime | None = None) -> dict[int, engine.V
             thresholds=thresholds[r.service_id],
             signals=signals[r.service_id],
             chain_missing=chains[r.service_id].missing,
+            system_blocks=system.get(r.pk, ()),
             now=now,
         )
         for r in requests
     }
+
+
+def system_blocks_by_request(requests) -> dict[int, list[engine.SystemBlockFacts]]:
+    """What the target's readiness checks hold against each open request: one block per
+    failing identity-critical check not lifted, or one `pending` block while no check has
+    reported yet. Off when READINESS_SYSTEM_VETO is false."""
+    from django.conf import settings
+
+    from dnsproviders.readiness_services import latest_checks_by_request, vetoes_among
+
+    if not getattr(settings, "READINESS_SYSTEM_VETO", True):
+        return {}
+    open_ids = [r.pk for r in requests if r.state in engine.OPEN_STATES]
+    if not open_ids:
+        return {}
+    latest = latest_checks_by_request(open_ids)
+    found: dict[int, list[engine.SystemBlockFacts]] = {}
+    for request_id in open_ids:
+        by_kind = latest.get(request_id, {})
+        if not any(row.identity_critical for row in by_kind.values()):
+            found[request_id] = [
+                engine.SystemBlockFacts(
+                    None, "", "the readiness checks of the target have not reported yet"
+                )
+            ]
+            continue
+        found[request_id] = [
+            engine.SystemBlockFacts(row.pk, row.kind, row.reason) for row in vetoes_among(by_kind)
+        ]
+    return found

@@ -229,7 +229,7 @@ def _settle(request: FailoverRequest, actor) -> None:
             request,
             actor=None,
             reason="executed on approval, as the service's policy says",
-            data={"triggered_by": actor.username},
+            data={"triggered_by": actor.username if actor else "readiness checks"},
         )
 
 

@@ -135,6 +135,12 @@ def run_readiness_checks(*, request_id: int, actor=None) -> list[ReadinessCheck]
                 },
             )
             rows.append(row)
+        # Passing checks may be what an approved request was waiting for (and a failing one
+        # what must stop it): bring the request in line with the verdict now.
+        from approvals.services import _settle
+        from failover.services import lock_request
+
+        _settle(lock_request(request.pk), actor)
     return rows
 
 
@@ -166,6 +172,22 @@ def enqueue_readiness_checks(request_id: int) -> None:
     enqueue(TASK, request_id)
 
 
+def resend_missing_checks(*, older_than: timedelta = timedelta(seconds=30)) -> int:
+    """Queue the checks again for open requests declared a while ago that have none."""
+    from failover.dispatch import enqueue
+
+    waiting = FailoverRequest.objects.filter(
+        state__in=OPEN_STATES,
+        created_at__lte=timezone.now() - older_than,
+        readiness_checks__isnull=True,
+    ).values_list("pk", flat=True)
+    count = 0
+    for request_id in waiting:
+        enqueue(TASK, request_id)
+        count += 1
+    return count
+
+
 # --- reading ------------------------------------------------------------------------------
 
 
@@ -187,13 +209,16 @@ def latest_checks(request_id: int) -> dict[str, ReadinessCheck]:
 def system_vetoes_by_request(request_ids: Iterable[int]) -> dict[int, list[ReadinessCheck]]:
     """The standing system vetoes: latest identity-critical check per kind that failed and was
     not lifted. A newer passing check of the same kind clears the veto of an older one."""
-    found: dict[int, list[ReadinessCheck]] = defaultdict(list)
-    for request_id, by_kind in latest_checks_by_request(request_ids).items():
-        for kind in readiness.KINDS:
-            row = by_kind.get(kind)
-            if row is not None and row.is_system_veto:
-                found[request_id].append(row)
-    return found
+    return {
+        request_id: vetoes
+        for request_id, by_kind in latest_checks_by_request(request_ids).items()
+        if (vetoes := vetoes_among(by_kind))
+    }
+
+
+def vetoes_among(by_kind: dict[str, ReadinessCheck]) -> list[ReadinessCheck]:
+    """The system vetoes among one request's latest checks, in the fixed order of kinds."""
+    return [row for kind in readiness.KINDS if (row := by_kind.get(kind)) and row.is_system_veto]
 
 
 def system_vetoes(request_id: int) -> list[ReadinessCheck]:

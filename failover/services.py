@@ -220,6 +220,9 @@ def declare_request(
                 "origin_signal": origin_signal.pk if origin_signal else None,
             },
         )
+        from dnsproviders.readiness_services import enqueue_readiness_checks
+
+        enqueue_readiness_checks(request.pk)
     return request
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from failover.env import env_bool, env_float, env_int, env_list, env_secret
+from failover.env import env_bool, env_float, env_int, env_json, env_list, env_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("FAILOVER_VAR_DIR", BASE_DIR / "var"))
@@ -212,7 +212,11 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0.1, "interval_step": 0.2}
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 # DNS work has its own queue so nothing else can delay a failover.
-CELERY_TASK_ROUTES = {"dnsproviders.tasks.*": {"queue": "critical"}}
+# Readiness checks wait on other people's servers: their own queue keeps them off both.
+CELERY_TASK_ROUTES = {
+    "dnsproviders.tasks.*": {"queue": "critical"},
+    "dnsproviders.readiness_tasks.*": {"queue": "readiness"},
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "sweep-dns-changes": {
@@ -236,6 +240,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(hours=1),
         "options": {"expires": 3000},
     },
+    "sweep-readiness-checks": {
+        "task": "dnsproviders.readiness_tasks.sweep",
+        "schedule": timedelta(seconds=30),
+        "options": {"expires": 25},
+    },
     "expire-stale-requests": {
         "task": "approvals.tasks.expire_stale_requests",
         "schedule": timedelta(seconds=60),
@@ -253,6 +262,18 @@ ROUTE53_BURST = env_float("ROUTE53_BURST", 50.0)
 # A worker that claimed a change and went silent this long is presumed dead; the sweeper
 # lets another worker take over (after asking the provider what already landed).
 DNS_CHANGE_LEASE_SECONDS = env_int("DNS_CHANGE_LEASE_SECONDS", 60)
+
+# --- Readiness checks of failover targets ---
+# A failing identity-critical check (TLS, identity provider, secrets) is a system veto.
+READINESS_SYSTEM_VETO = env_bool("READINESS_SYSTEM_VETO", default=True)
+READINESS_TLS_MIN_DAYS = env_int("READINESS_TLS_MIN_DAYS", 14)
+READINESS_SECRET_MAX_AGE_DAYS = env_int("READINESS_SECRET_MAX_AGE_DAYS", 90)
+READINESS_TIMEOUT = env_float("READINESS_TIMEOUT", 5.0)
+READINESS_REQUIRED_SECRETS = env_list(
+    "READINESS_REQUIRED_SECRETS", ["tls_private_key", "oidc_client_secret"]
+)
+# A target's certificate trust name -> PEM bundle of the CAs pinned for it (JSON object).
+READINESS_CA_BUNDLES = env_json("READINESS_CA_BUNDLES", {})
 
 LOGGING = {
     "version": 1,

@@ -146,7 +146,7 @@ class Worker:
                     "failover",
                     "worker",
                     "-Q",
-                    "critical,celery",
+                    "critical,celery,readiness",
                     "--pool=threads",
                     "--concurrency=4",
                     "--without-gossip",

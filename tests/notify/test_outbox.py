@@ -229,7 +229,8 @@ def test_sending_is_enqueued_after_commit(
         declare(service)
         assert calls == []
     ids = sorted(Notification.objects.values_list("pk", flat=True))
-    assert sorted(calls) == [(services.SEND_TASK, pk) for pk in ids]
+    sent = sorted(call for call in calls if call[0] == services.SEND_TASK)
+    assert sent == [(services.SEND_TASK, pk) for pk in ids]
 
 
 def test_an_event_without_endpoints_costs_one_query(django_assert_num_queries):
