@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install lint format check clean
+.PHONY: run test bench install lint format check clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ test: install
 	bin/system-deps
 	$(BIN)/python manage.py makemigrations --check --dry-run --settings=tests.settings
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Benchmarks (docs/benchmarks.md): a few minutes; BENCH_ARGS=--full for the 1M-event scale run.
+bench: install
+	bench/run-all $(BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff format --check .

@@ -1,6 +1,13 @@
 from django.contrib import admin
 
-from approvals.models import ApiToken, Decision, Policy, ServiceAccount
+from approvals.models import (
+    ApiToken,
+    BreakGlass,
+    BreakGlassReview,
+    Decision,
+    Policy,
+    ServiceAccount,
+)
 from approvals.tokens import revoke_token
 from audit.admin_mixins import AuditedAdminMixin, ReadOnlyAdminMixin
 
@@ -14,6 +21,7 @@ class PolicyAdmin(AuditedAdminMixin, admin.ModelAdmin):
         "require_comms_sign_off",
         "approval_validity_minutes",
         "execute_on_approval",
+        "break_glass_minutes",
     )
     list_filter = ("require_comms_sign_off", "execute_on_approval")
     search_fields = ("service__slug", "service__name")
@@ -90,3 +98,42 @@ class ApiTokenAdmin(admin.ModelAdmin):
 class ServiceAccountAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("user", "description", "created_at")
     search_fields = ("user__username", "description")
+
+
+class BreakGlassReviewInline(admin.TabularInline):
+    model = BreakGlassReview
+    fields = ("created_at", "reviewer", "holds_approve_identity", "comment")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(BreakGlass)
+class BreakGlassAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Break-glass uses are made on the request (web, API) and reviewed there; here only read."""
+
+    list_display = ("created_at", "request", "actor", "expires_at", "review_closed_at")
+    list_filter = (("review_closed_at", admin.EmptyFieldListFilter),)
+    search_fields = ("actor__username", "justification", "veto_justification")
+    list_select_related = (
+        "request__service",
+        "request__from_target",
+        "request__to_target",
+        "actor",
+    )
+    date_hierarchy = "created_at"
+    inlines = [BreakGlassReviewInline]
+
+
+@admin.register(BreakGlassReview)
+class BreakGlassReviewAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("created_at", "break_glass", "reviewer", "holds_approve_identity")
+    list_filter = ("holds_approve_identity",)
+    search_fields = ("reviewer__username", "comment")
+    list_select_related = ("break_glass__actor", "reviewer")

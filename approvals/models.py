@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from failover.authorities import ROLE_AUTHORITY
 
@@ -37,7 +38,11 @@ class Policy(models.Model):
     execute_on_approval = models.BooleanField(
         default=True, help_text="Execute as soon as the last approval or sign-off arrives"
     )
-    break_glass_minutes = models.PositiveIntegerField(default=60, validators=[MinValueValidator(1)])
+    break_glass_minutes = models.PositiveIntegerField(
+        default=60,
+        validators=[MinValueValidator(1), MaxValueValidator(24 * 60)],
+        help_text="A break-glass grant lets its holder execute and roll back for this long",
+    )
 
     class Meta:
         verbose_name_plural = "policies"
@@ -156,3 +161,72 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.method} {self.path} [{self.key}]"
+
+
+class BreakGlassQuerySet(models.QuerySet):
+    def granting(self, *, actor, request, now=None) -> BreakGlassQuerySet:
+        """The uses whose time box still lets `actor` act on `request` (execute, roll back)."""
+        return self.filter(request=request, actor=actor, expires_at__gt=now or timezone.now())
+
+
+class BreakGlass(models.Model):
+    """One use of break-glass: a holder executed a request without the normal approvals.
+
+    The grant is time-boxed: until `expires_at` its holder may execute and roll back this
+    request without further authority. It stays open for post-incident review until two other
+    people, one of them holding `approve_identity`, have recorded their review.
+    """
+
+    request = models.ForeignKey(
+        "failover.FailoverRequest", on_delete=models.PROTECT, related_name="break_glass_uses"
+    )
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    justification = models.TextField()
+    veto_justification = models.TextField(blank=True)
+    # [{"kind": "veto"|"system_veto"|"incomplete_chain"|"readiness_pending", "id": int|None,
+    #   "reason": str}], one per standing block the use overrode
+    overridden = models.JSONField(default=list, blank=True)
+    skipped_roles = models.JSONField(default=list, blank=True)
+    plan_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    expires_at = models.DateTimeField(help_text="The grant lets its holder act until then")
+    review_closed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = BreakGlassQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "break-glass use"
+        verbose_name_plural = "break-glass uses"
+
+    def __str__(self) -> str:
+        return f"break-glass by {self.actor} on #{self.request_id}"
+
+    @property
+    def review_open(self) -> bool:
+        return self.review_closed_at is None
+
+
+class BreakGlassReview(models.Model):
+    """One person's post-incident review of a break-glass use."""
+
+    break_glass = models.ForeignKey(BreakGlass, on_delete=models.PROTECT, related_name="reviews")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    holds_approve_identity = models.BooleanField(
+        help_text="Whether the reviewer held approve_identity on the service when reviewing"
+    )
+    comment = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["break_glass", "reviewer"], name="break_glass_review_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"review by {self.reviewer} of break-glass #{self.break_glass_id}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from datetime import timedelta
 
 from django.conf import settings
@@ -18,7 +19,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from approvals.models import Decision
+from approvals.models import BreakGlass, Decision
 from audit.services import record_event
 from dnsproviders.base import PENDING, ProviderError, check_expected, matches
 from dnsproviders.models import DnsChange, RollbackCheck, ZoneLock
@@ -66,6 +67,41 @@ def _event(change: DnsChange, action: str, **data) -> None:
     )
 
 
+def _call(change: DnsChange, call: str, fn, *args, **kwargs):
+    """One provider API call, recorded as evidence whatever its outcome: what was asked,
+    what came back (or the error) and how long it took."""
+    started = time.monotonic()
+    try:
+        result = fn(*args, **kwargs)
+    except ProviderError as exc:
+        _event(
+            change,
+            "dns.provider_call",
+            call=call,
+            ok=False,
+            error_code=exc.code,
+            error=exc.message,
+            ms=round((time.monotonic() - started) * 1000, 1),
+        )
+        raise
+    if call == "read":
+        shown = {
+            f"{name} {rtype}" + (f" [{set_id}]" if set_id else ""): values
+            for (name, rtype, set_id), values in result.items()
+        }
+    else:
+        shown = result
+    _event(
+        change,
+        "dns.provider_call",
+        call=call,
+        ok=True,
+        result=shown,
+        ms=round((time.monotonic() - started) * 1000, 1),
+    )
+    return result
+
+
 def _claim(change_id: int) -> tuple[DnsChange | None, str]:
     now = timezone.now()
     with transaction.atomic():
@@ -110,12 +146,25 @@ def _gate(change: DnsChange) -> str | None:
     if change.direction == "failover":
         if change.plan_hash != request.plan_hash:
             return "the request's plan changed after execution started"
-        vetoed = Decision.objects.filter(
-            request_id=request.pk, kind=Decision.Kind.VETO, lifted_by__isnull=True
+        vetoed = set(
+            Decision.objects.filter(
+                request_id=request.pk, kind=Decision.Kind.VETO, lifted_by__isnull=True
+            ).values_list("pk", flat=True)
         )
-        if vetoed.exists():
+        if vetoed - _overridden_vetoes(request.pk, change.plan_hash):
             return "a veto stands on the request"
     return None
+
+
+def _overridden_vetoes(request_id: int, plan_hash: str) -> set[int]:
+    """Vetoes a break-glass use of this plan named and overrode (with its justification)."""
+    uses = BreakGlass.objects.filter(request_id=request_id, plan_hash=plan_hash)
+    return {
+        item["id"]
+        for overridden in uses.values_list("overridden", flat=True)
+        for item in overridden
+        if item.get("kind") == "veto" and item.get("id")
+    }
 
 
 def apply_change(change_id: int) -> str:
@@ -129,7 +178,7 @@ def apply_change(change_id: int) -> str:
         return "blocked"
     provider = provider_for(change.provider_account)
     try:
-        live = provider.read(change.zone, change.changes)
+        live = _call(change, "read", provider.read, change.zone, change.changes)
         if matches(live, change.changes, "new"):
             # An earlier attempt landed before its worker could record it: do not send again.
             _advance(
@@ -145,7 +194,9 @@ def apply_change(change_id: int) -> str:
         comment = (
             f"failover-approvals #{change.request_id} {change.direction} {change.plan_hash[:12]}"
         )
-        provider_change_id = provider.submit(change.zone, change.changes, comment=comment)
+        provider_change_id = _call(
+            change, "submit", provider.submit, change.zone, change.changes, comment=comment
+        )
     except ProviderError as exc:
         return _provider_error(change, exc)
     _advance(
@@ -239,7 +290,7 @@ def poll_change(change_id: int) -> str:
     if change.status != Status.SUBMITTED:
         return change.status
     try:
-        status = provider.status(change.zone, change.provider_change_id)
+        status = _call(change, "status", provider.status, change.zone, change.provider_change_id)
     except ProviderError as exc:
         return _poll_error(change, exc)
     now = timezone.now()
@@ -265,7 +316,7 @@ def _poll_error(change: DnsChange, exc: ProviderError) -> str:
 
 def _verify(change: DnsChange, provider) -> str:
     try:
-        live = provider.read(change.zone, change.changes)
+        live = _call(change, "read", provider.read, change.zone, change.changes)
     except ProviderError as exc:
         return _poll_error(change, exc)
     if not matches(live, change.changes, "new"):

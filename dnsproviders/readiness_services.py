@@ -194,8 +194,10 @@ def resend_missing_checks(*, older_than: timedelta = timedelta(seconds=30)) -> i
 def latest_checks_by_request(request_ids: Iterable[int]) -> dict[int, dict[str, ReadinessCheck]]:
     """Each request's latest check per kind, in one query."""
     found: dict[int, dict[str, ReadinessCheck]] = defaultdict(dict)
-    rows = ReadinessCheck.objects.filter(request__in=list(request_ids)).order_by(
-        "request_id", "kind", "-checked_at", "-id"
+    rows = (
+        ReadinessCheck.objects.filter(request__in=list(request_ids))
+        .select_related("lifted_by")
+        .order_by("request_id", "kind", "-checked_at", "-id")
     )
     for row in rows:
         found[row.request_id].setdefault(row.kind, row)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from approvals.models import BreakGlass
 from approvals.selectors import verdict_for
 from audit.services import record_event
 from dnsproviders.models import DnsChange, ProviderAccount
@@ -105,7 +106,9 @@ def execute_request(*, actor, request_id: int, channel: str = "web") -> Failover
 def rollback_request(*, actor, request_id: int, reason: str = "", channel: str = "web"):
     """Put back what an applied failover replaced: the reverse plan, same machinery."""
     request = lock_request(request_id)
-    if not holds(actor, request.service, "rollback"):
+    # A break-glass grant lets its user undo what they did until it expires.
+    under_grant = BreakGlass.objects.granting(actor=actor, request=request).exists()
+    if not (holds(actor, request.service, "rollback") or under_grant):
         raise NotAuthorised("rollback", request.service.slug)
     if request.state != State.APPLIED:
         raise WrongState(request.state, "roll back")
@@ -116,7 +119,11 @@ def rollback_request(*, actor, request_id: int, reason: str = "", channel: str =
         State.ROLLING_BACK,
         actor=actor,
         reason=(reason or "").strip() or "rolled back",
-        data={"channel": channel, "changes": [c.pk for c in changes]},
+        data={
+            "channel": channel,
+            "changes": [c.pk for c in changes],
+            **({"break_glass": True} if under_grant else {}),
+        },
     )
     record_event(
         action="rollback.started",

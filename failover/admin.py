@@ -71,10 +71,10 @@ def chain_table(service: Service) -> str:
         ),
     )
     status = (
-        mark_safe('<p style="color:#1a7f37"><strong>Chain complete.</strong></p>')
+        mark_safe('<p class="chain-complete"><strong>Chain complete.</strong></p>')
         if chain.complete
         else format_html(
-            '<p style="color:#b42318"><strong>Chain incomplete — no holder for: {}.</strong> '
+            '<p class="chain-missing"><strong>Chain incomplete — no holder for: {}.</strong> '
             "This service cannot be failed over.</p>",
             ", ".join(chain.missing),
         )
@@ -109,8 +109,8 @@ class ServiceAdmin(AuditedAdminMixin, GuardedModelAdmin):
     def chain_status(self, obj):
         missing = authority_chain(obj).missing
         if not missing:
-            return mark_safe('<span style="color:#1a7f37">complete</span>')
-        return format_html('<span style="color:#b42318">missing {}</span>', ", ".join(missing))
+            return mark_safe('<span class="chain-complete">complete</span>')
+        return format_html('<span class="chain-missing">missing {}</span>', ", ".join(missing))
 
 
 class RecordValueInline(admin.TabularInline):

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.db import transaction
+from django.utils import timezone
 
 from approvals.models import Policy
 from audit.context import acting_as
-from dnsproviders.models import ProviderAccount
+from dnsproviders.models import ProviderAccount, SecretAttestation
+from dnsproviders.readiness_services import attest_secret, required_secrets
 from dnsproviders.zones import publish_zone_files
+from failover.chain import holds
+from failover.demo_targets import ISSUERS
 from failover.models import GovernanceMode, GovernedRecord, RecordValue, Service, Target, Threshold
 from failover.services import grant_authority
 
@@ -34,6 +40,9 @@ GROUP_AUTHORITIES = {
     "Executors": ("execute", "rollback"),
 }
 
+# Its certificate lapsed yesterday: failing over to it shows the readiness system veto.
+EXPIRED_CERTIFICATE = {("checkout", "standby")}
+
 # legacy-billing: nobody was ever given identity approval, veto, execute or rollback.
 LEGACY_AUTHORITIES = {
     "Incident commanders": ("declare",),
@@ -54,9 +63,9 @@ SERVICES = [
                 "primary",
                 "primary",
                 True,
-                "198.51.100.10",
+                "127.0.0.1:8441",
                 "eu-west-1",
-                "https://login.eu.example.test/",
+                ISSUERS["eu"],
                 "Example EU Issuing CA",
                 "eu",
             ),
@@ -64,9 +73,19 @@ SERVICES = [
                 "failover",
                 "failover",
                 False,
-                "203.0.113.10",
+                "127.0.0.1:8442",
                 "us-east-1",
-                "https://login.us.example.test/",
+                ISSUERS["us"],
+                "Example US Issuing CA",
+                "us",
+            ),
+            (
+                "standby",
+                "regional_backup",
+                False,
+                "127.0.0.1:8447",
+                "us-west-2",
+                ISSUERS["us"],
                 "Example US Issuing CA",
                 "us",
             ),
@@ -75,12 +94,20 @@ SERVICES = [
             (
                 "checkout.example.test.",
                 "A",
-                {"primary": ["198.51.100.10"], "failover": ["203.0.113.10"]},
+                {
+                    "primary": ["198.51.100.10"],
+                    "failover": ["203.0.113.10"],
+                    "standby": ["203.0.113.30"],
+                },
             ),
             (
                 "api.checkout.example.test.",
                 "A",
-                {"primary": ["198.51.100.11"], "failover": ["203.0.113.11"]},
+                {
+                    "primary": ["198.51.100.11"],
+                    "failover": ["203.0.113.11"],
+                    "standby": ["203.0.113.31"],
+                },
             ),
         ],
         "thresholds": [],
@@ -99,9 +126,9 @@ SERVICES = [
                 "primary",
                 "primary",
                 True,
-                "198.51.100.20",
+                "127.0.0.1:8443",
                 "eu-west-1",
-                "https://login.eu.example.test/",
+                ISSUERS["eu"],
                 "Example EU Issuing CA",
                 "eu",
             ),
@@ -109,9 +136,9 @@ SERVICES = [
                 "backup",
                 "regional_backup",
                 False,
-                "198.51.100.120",
+                "127.0.0.1:8444",
                 "eu-central-1",
-                "https://login.eu.example.test/",
+                ISSUERS["eu"],
                 "Example EU Issuing CA",
                 "eu",
             ),
@@ -142,9 +169,9 @@ SERVICES = [
                 "primary",
                 "primary",
                 True,
-                "198.51.100.30",
+                "127.0.0.1:8445",
                 "eu-west-1",
-                "https://login.eu.example.test/",
+                ISSUERS["eu"],
                 "Example EU Issuing CA",
                 "eu",
             ),
@@ -152,9 +179,9 @@ SERVICES = [
                 "dr",
                 "failover",
                 False,
-                "198.51.100.130",
+                "127.0.0.1:8446",
                 "eu-central-1",
-                "https://login.eu.example.test/",
+                ISSUERS["eu"],
                 "Example EU Issuing CA",
                 "eu",
             ),
@@ -279,4 +306,23 @@ def _service(spec, account, groups, admin):
             grant_authority(
                 actor=admin, service=service, authority=authority, group=groups[group_name]
             )
+    _attest_rotations(service, targets.values())
     publish_zone_files(service)
+
+
+def _attest_rotations(service, targets):
+    """The identity lead has attested the last rotation of each secret the targets use."""
+    identity = get_user_model().objects.get(username="identity")
+    if not holds(identity, service, "approve_identity"):
+        return  # legacy-billing: nobody can attest, so its secrets check fails
+    rotated_at = timezone.now() - timedelta(days=12)
+    for target in targets:
+        for secret in required_secrets(target):
+            if not SecretAttestation.objects.filter(target=target, secret_name=secret).exists():
+                attest_secret(
+                    actor=identity,
+                    target=target,
+                    secret_name=secret,
+                    rotated_at=rotated_at,
+                    comment="quarterly rotation (demo)",
+                )

@@ -1,11 +1,14 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from failover.env import env_bool
 from failover.views import healthz
+from failover.web.signin_throttle import ThrottledAdminAuthenticationForm
 
 admin.site.site_header = "Failover approvals"
 admin.site.site_title = "Failover approvals"
 admin.site.index_title = "Governance console"
+admin.site.login_form = ThrottledAdminAuthenticationForm  # the same lockout as the web sign-in
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
@@ -15,6 +18,8 @@ urlpatterns = [
     # The browser views: dashboard at "/", login/, logout/, services/, declare/, requests/.
     path("", include("failover.web.urls")),
 ]
+if env_bool("BENCH_BASELINE"):  # bench/api_load.py's bare endpoints; never in production
+    urlpatterns.insert(0, path("bench/", include("failover.bench_views")))
 
 handler404 = "failover.views.not_found"
 handler500 = "failover.views.server_error"

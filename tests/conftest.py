@@ -1,6 +1,7 @@
 import pytest
 from django.db import connection
 
+from tests import secrets_registry
 from tests.factories import make_service, user
 
 
@@ -14,6 +15,32 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "postgres" in item.keywords:
             item.add_marker(skip)
+
+
+def pytest_sessionstart(session):
+    secrets_registry.session_start()  # knows every secret tests create; collects all logs
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    result = yield
+    secrets_registry.after_test_body(item)  # no secret in the test's audit events
+    return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item):
+    try:
+        result = yield
+    except BaseException:
+        secrets_registry.after_teardown(failed=True)
+        raise
+    secrets_registry.after_teardown(failed=False)  # no secret in its logs or error bodies
+    return result
+
+
+def pytest_sessionfinish(session):
+    secrets_registry.session_finish(session)
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -33,6 +60,15 @@ def audit_truncate_for_flush():
     DatabaseOperations.sql_flush = sql_flush
     yield
     DatabaseOperations.sql_flush = original
+
+
+@pytest.fixture(autouse=True)
+def empty_cache():
+    """Lockout counters (sign-in, step-up) live in the process-wide cache: no test inherits
+    another's."""
+    from django.core.cache import cache
+
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -37,5 +37,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {"user": "100000/min", "anon": "100000/min"},
 }
 ALLOWED_HOSTS = ["localhost", "127.0.0.1"]  # test clients, live servers, schemathesis
+# Every error body is searched for the secrets tests create (tests/secrets_registry.py).
+MIDDLEWARE = ["tests.secrets_registry.RecordErrorBodies", *MIDDLEWARE]  # noqa: F405
 # Most tests' targets are documentation addresses: the readiness tests turn the veto on.
 READINESS_SYSTEM_VETO = False

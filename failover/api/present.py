@@ -73,7 +73,23 @@ def service(obj, chain: AuthorityChain, authorities: set[str]) -> dict:
     }
 
 
-def request(obj, verdict) -> dict:
+def readiness_check(row) -> dict:
+    return {
+        "id": row.pk,
+        "kind": row.kind,
+        "ok": row.ok,
+        "identity_critical": row.identity_critical,
+        "system_veto": row.is_system_veto,
+        "reason": row.reason,
+        "details": row.details,
+        "checked_at": row.checked_at,
+        "lifted_by": row.lifted_by.username if row.lifted_by_id else None,
+        "lift_reason": row.lift_reason,
+        "lifted_at": row.lifted_at,
+    }
+
+
+def request(obj, verdict, readiness=()) -> dict:
     return {
         "id": obj.pk,
         "service": obj.service.slug,
@@ -92,9 +108,15 @@ def request(obj, verdict) -> dict:
             for m in verdict.missing
         ],
         "blocked_by": [
-            {"code": b.code, "reason": b.reason, "decision_id": b.decision_id}
+            {
+                "code": b.code,
+                "reason": b.reason,
+                "decision_id": b.decision_id,
+                "check_id": b.check_id,
+            }
             for b in verdict.blocked_by
         ],
+        "readiness": [readiness_check(row) for row in readiness],
         "auth_changes": list(verdict.auth_changes),
         "preapproved_by": verdict.breach.description if verdict.preapproved else None,
         "may_execute": verdict.may_execute,

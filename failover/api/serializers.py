@@ -137,6 +137,48 @@ class BlockOut(serializers.Serializer):
     code = serializers.CharField()
     reason = serializers.CharField()
     decision_id = serializers.IntegerField(allow_null=True)
+    check_id = serializers.IntegerField(allow_null=True, help_text="the failing readiness check")
+
+
+class ReadinessCheckOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=["tls", "identity_provider", "secrets", "health"])
+    ok = serializers.BooleanField()
+    identity_critical = serializers.BooleanField()
+    system_veto = serializers.BooleanField(help_text="failing, identity-critical, not lifted")
+    reason = serializers.CharField()
+    details = serializers.DictField()
+    checked_at = serializers.DateTimeField()
+    lifted_by = serializers.CharField(allow_null=True)
+    lift_reason = serializers.CharField()
+    lifted_at = serializers.DateTimeField(allow_null=True)
+
+
+class ReadinessOut(serializers.Serializer):
+    latest = ReadinessCheckOut(many=True, help_text="the latest check of each kind")
+    history = ReadinessCheckOut(many=True, help_text="every check, newest first")
+    required_secrets = serializers.ListField(child=serializers.CharField())
+
+
+class LiftSystemVetoIn(StrictInput):
+    check_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+    reason = Text(max_length=2000)
+
+
+class SecretAttestationIn(StrictInput):
+    secret_name = Text(max_length=200)
+    rotated_at = serializers.DateTimeField()
+    comment = Text(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class SecretAttestationOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    target = serializers.CharField()
+    secret_name = serializers.CharField()
+    rotated_at = serializers.DateTimeField()
+    attested_by = serializers.CharField()
+    comment = serializers.CharField()
+    created_at = serializers.DateTimeField()
 
 
 class DecisionOut(serializers.Serializer):
@@ -190,6 +232,7 @@ class FailoverRequestOut(serializers.Serializer):
     plan_hash = serializers.CharField()
     missing = MissingOut(many=True)
     blocked_by = BlockOut(many=True)
+    readiness = ReadinessCheckOut(many=True, help_text="the latest readiness check per kind")
     auth_changes = serializers.ListField(child=serializers.CharField())
     preapproved_by = serializers.CharField(allow_null=True)
     may_execute = serializers.BooleanField()

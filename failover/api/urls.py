@@ -1,7 +1,10 @@
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import DefaultRouter
 
+from failover.api.breakglass import BreakGlassViewSet, RequestBreakGlassView
+from failover.api.docs import docs_view
+from failover.api.report import RequestReportView
 from failover.api.views import AuditEventViewSet, FailoverRequestViewSet, ServiceViewSet
 
 router = DefaultRouter(trailing_slash=True)
@@ -9,9 +12,12 @@ router.include_root_view = False
 router.register("services", ServiceViewSet, basename="service")
 router.register("failover-requests", FailoverRequestViewSet, basename="failover-request")
 router.register("audit-events", AuditEventViewSet, basename="audit-event")
+router.register("break-glass", BreakGlassViewSet, basename="break-glass")
 
 urlpatterns = [
     path("v1/", include(router.urls)),
+    path("v1/failover-requests/<int:pk>/report/", RequestReportView.as_view()),
+    path("v1/failover-requests/<int:pk>/break-glass/", RequestBreakGlassView.as_view()),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("docs/", docs_view(), name="api-docs"),
 ]

@@ -30,11 +30,13 @@ from audit import export
 from audit.models import AuditEvent
 from audit.verify import verify_chain
 from dnsproviders.models import DnsChange
+from dnsproviders.readiness_services import latest_checks_by_request
 from dnsproviders.services import execute_request, rollback_request
 from failover.api import present
 from failover.api import serializers as s
 from failover.api.access import require_action, visible_service_ids
 from failover.api.base import ApiViewMixin
+from failover.api.readiness import ReadinessActions
 from failover.chain import authority_chain, authority_chains
 from failover.models import FailoverRequest, GovernedRecord, Service
 from failover.services import cancel_request, create_service, declare_request
@@ -69,7 +71,8 @@ class StrictPageSize:
         raw = request.query_params.get(self.page_size_query_param)
         if raw is None:
             return self.page_size
-        if not raw.isdigit() or not 1 <= int(raw) <= self.max_page_size:
+        # ASCII only: "²" is a digit to str.isdigit() but not to int().
+        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= self.max_page_size:
             raise exceptions.ValidationError(
                 {"page_size": [f"a whole number from 1 to {self.max_page_size}"]}
             )
@@ -93,6 +96,10 @@ class Pages(StrictPageSize, PageNumberPagination):
     max_page_size = 200
 
     def paginate_queryset(self, queryset, request, view=None):
+        raw = request.query_params.get(self.page_query_param)
+        # DRF reads an empty page as the first and "last" as the last: the schema says a number.
+        if raw is not None and not (raw.isascii() and raw.isdigit()):
+            raise exceptions.ValidationError({"page": ["a whole number from 1"]})
         try:
             return super().paginate_queryset(queryset, request, view)
         except exceptions.NotFound:
@@ -289,6 +296,7 @@ DECLARE_EXAMPLE = OpenApiExample(
     ),
 )
 class FailoverRequestViewSet(
+    ReadinessActions,
     ApiViewMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -314,7 +322,8 @@ class FailoverRequestViewSet(
     def _present(self, requests):
         requests = list(requests)
         verdicts = verdicts_for(requests)
-        return [present.request(r, verdicts[r.pk]) for r in requests]
+        checks = latest_checks_by_request(r.pk for r in requests)
+        return [present.request(r, verdicts[r.pk], checks.get(r.pk, {}).values()) for r in requests]
 
     def _one(self, pk):
         return self._present([get_object_or_404(self.get_queryset(), pk=pk)])[0]

@@ -105,4 +105,4 @@ class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="outcome")
     def outcome_text(self, obj):
-        return format_html('<pre style="white-space:pre-wrap">{}</pre>', obj.outcome or "—")
+        return format_html('<pre class="wrapped">{}</pre>', obj.outcome or "—")

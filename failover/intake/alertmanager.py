@@ -98,7 +98,10 @@ def events(payload: Any, rules: Mapping) -> list[Event]:
         labels = mapping(alert.get("labels"))
         annotations = mapping(alert.get("annotations"))
         status = alert.get("status")
-        action = {"firing": FIRE, "resolved": RESOLVE}.get(status)
+        # Any JSON may stand there: only a string can name a status (a list cannot be looked up).
+        action = (
+            {"firing": FIRE, "resolved": RESOLVE}.get(status) if isinstance(status, str) else None
+        )
         if action is None:
             result.append(Event(NOTE, fingerprint(alert), note=f"unknown status {status!r}"))
             continue

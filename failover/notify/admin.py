@@ -172,4 +172,4 @@ class NotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="body sent")
     def body(self, obj):
         text = json.dumps(obj.payload.get("body", {}), indent=2, ensure_ascii=False)
-        return format_html("<pre style='white-space:pre-wrap'>{}</pre>", text)
+        return format_html('<pre class="wrapped">{}</pre>', text)

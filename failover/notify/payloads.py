@@ -18,6 +18,7 @@ EVENTS = (
     "failed",
     "rollback_due",
     "rolled_back",
+    "break_glass",
 )
 
 # The request page the browser views serve takes a hint of what the reader is asked to do.
@@ -44,6 +45,16 @@ def _missing_text(missing: list[dict]) -> str:
     )
 
 
+def _skipped_text(details: dict) -> str:
+    skipped = details.get("skipped") or []
+    overridden = details.get("overridden") or []
+    parts = [f"{s['role']} ({', '.join(s['holders']) or 'nobody'})" for s in skipped]
+    text = "without the approval of " + "; ".join(parts) if parts else "with nothing missing"
+    if overridden:
+        text += f", overriding {len(overridden)} standing block(s)"
+    return f"{text}: {_cut(details.get('justification', ''))}"
+
+
 def summary(event: str, service: str, actor: str, request: dict, details: dict) -> str:
     """One readable line: what happened, to which request, and what is asked of whom."""
     head = (
@@ -68,6 +79,8 @@ def summary(event: str, service: str, actor: str, request: dict, details: dict) 
         return f"{head}: rollback criteria met; {who} to decide on rolling back"
     if event == "rolled_back":
         return f"{head} rolled back: traffic is back on {request['from_target']}"
+    if event == "break_glass":
+        return f"{head} executed under BREAK-GLASS by {actor}, {_skipped_text(details)}"
     return f"{head}: {event}"
 
 
@@ -121,6 +134,13 @@ def slack_body(body: dict) -> dict:
         fields.append(_field("Still missing", _missing_text(request["missing"])))
     if request["blocked_by"]:
         fields.append(_field("Blocked by", "; ".join(request["blocked_by"])))
+    details = body.get("details") or {}
+    if body["event"] == "break_glass":
+        fields.append(_field("Justification", details.get("justification", "")))
+        for item in details.get("overridden") or []:
+            fields.append(_field("Overridden", item.get("reason", "")))
+        if details.get("veto_justification"):
+            fields.append(_field("Why the veto is overridden", details["veto_justification"]))
     return {
         "text": f"{line} {link}",
         "blocks": [

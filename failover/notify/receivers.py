@@ -24,6 +24,7 @@ BY_ACTION = {
     "decision.veto": ("vetoed",),
     "rollback.proposed": ("rollback_due",),
     "rollback.deadline_passed": ("rollback_due",),
+    "break_glass.used": ("break_glass",),
 }
 BY_NEW_STATE = {
     "approved": "approved",

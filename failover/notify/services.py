@@ -55,9 +55,18 @@ def public_base_url() -> str:
     return getattr(settings, "PUBLIC_BASE_URL", "http://127.0.0.1:8000")
 
 
+# Break-glass is announced to those whose approval it skipped: a channel that asks approvers
+# for their approval (or tells them of vetoes) gets it even if it did not list it.
+ALSO_SENT_WITH = {"break_glass": ("approval_missing", "vetoed")}
+
+
 def subscribed(endpoint: NotificationEndpoint, event: str) -> bool:
     events = endpoint.events
-    return not events or (isinstance(events, list) and event in events)
+    if not events:
+        return True
+    if not isinstance(events, list):
+        return False
+    return event in events or any(e in events for e in ALSO_SENT_WITH.get(event, ()))
 
 
 # --- the outbox ------------------------------------------------------------------------------
@@ -150,6 +159,17 @@ def details_for(event: str, action: str, data: dict) -> dict:
         return {"comment": data.get("comment", ""), "decision_id": data.get("decision_id")}
     if action == "request.state_changed":
         return {key: data.get(key, "") for key in ("from", "to", "reason")}
+    if event == "break_glass":
+        skipped = data.get("skipped_approvers") or {}
+        return {
+            "break_glass_id": data.get("break_glass_id"),
+            "justification": data.get("justification", ""),
+            "veto_justification": data.get("veto_justification", ""),
+            "skipped": [{"role": role, "holders": list(who)} for role, who in skipped.items()],
+            "overridden": list(data.get("overridden") or []),
+            "expires_at": data.get("expires_at"),
+            "channel": data.get("channel", ""),
+        }
     if event == "rollback_due":
         deadline = action == "rollback.deadline_passed"
         return {

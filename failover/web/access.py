@@ -65,6 +65,22 @@ def request_or_404(request, pk: int) -> FailoverRequest:
     return obj
 
 
+def report_or_404(request, pk: int) -> FailoverRequest:
+    """A request whose post-incident report the viewer may read: any request of a service
+    they hold authority on, and every request for auditors (audit.view_auditevent), who
+    review incidents without holding authority on services."""
+    if not request.user.has_perm("audit.view_auditevent"):
+        return request_or_404(request, pk)
+    obj = (
+        FailoverRequest.objects.filter(pk=pk)
+        .select_related("service", "service__policy", "from_target", "to_target", "requester")
+        .first()
+    )
+    if obj is None:
+        raise Http404("no such request")
+    return obj
+
+
 def visible_services(request):
     return Service.objects.filter(pk__in=visible_service_ids(request))
 

@@ -16,7 +16,19 @@ from failover.states import OPEN_STATES, State
 
 # These ask for the viewer's password again (step-up): they move traffic or stop it moving.
 STEP_UP_KINDS = frozenset({"approve", "veto", "execute", "rollback"})
-KINDS = ("approve", "sign_off", "veto", "lift_veto", "reject", "execute", "rollback", "cancel")
+KINDS = (
+    "approve",
+    "sign_off",
+    "veto",
+    "lift_veto",
+    "reject",
+    "execute",
+    "rollback",
+    "cancel",
+    "lift_system_veto",
+    "recheck",
+    "attest",
+)
 ROLE_NAMES = {
     "availability": "availability",
     "identity": "identity",
@@ -34,6 +46,9 @@ CONFIRM = {
     "execute": "Confirm execution",
     "rollback": "Confirm rollback",
     "cancel": "Confirm cancellation",
+    "lift_system_veto": "Confirm lifting the system veto",
+    "recheck": "Run the checks now",
+    "attest": "Record the attestation",
 }
 VERBS = {"approve": "approve", "sign_off": "sign off", "reject": "reject", "execute": "execute"}
 
@@ -46,10 +61,11 @@ class Action:
     veto_id: int | None = None
     reason: str = "optional"  # "none", "optional" or "required"
     danger: bool = False
+    check_id: int | None = None
 
     @property
     def key(self) -> str:
-        return "-".join(str(p) for p in (self.kind, self.role, self.veto_id) if p)
+        return "-".join(str(p) for p in (self.kind, self.role, self.veto_id, self.check_id) if p)
 
     @property
     def step_up(self) -> bool:
@@ -81,16 +97,27 @@ def available_actions(
     verdict: Verdict,
     decisions: Sequence[DecisionFacts],
     authorities: set[str],
+    system_vetoes: Sequence = (),
 ) -> list[Action]:
     own = user.pk == request.requester_id
     actions: list[Action] = []
     if request.state in OPEN_STATES:
         actions += _decisions(user, own, verdict, decisions, authorities)
+        if "veto" in authorities:
+            for check in system_vetoes:
+                label = f"Lift the system veto of the {check.get_kind_display()} check"
+                actions.append(
+                    Action("lift_system_veto", label, check_id=check.pk, reason="required")
+                )
         if verdict.may_execute and _may_execute(own, request, verdict, authorities):
             how = " (pre-approved by a breached threshold)" if verdict.preapproved else ""
             actions.append(Action("execute", f"Execute failover{how}", reason="none"))
         if own or "declare" in authorities:
             actions.append(Action("cancel", "Cancel request", danger=True))
+        if "approve_identity" in authorities:
+            actions.append(Action("attest", "Attest a secret rotation of the target"))
+        if authorities:
+            actions.append(Action("recheck", "Run the readiness checks again", reason="none"))
     elif request.state == State.APPLIED and "rollback" in authorities:
         actions.append(Action("rollback", "Roll back", danger=True))
     return actions

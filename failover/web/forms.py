@@ -113,12 +113,27 @@ class ActionForm(forms.Form):
     plan_hash = forms.CharField(required=False, max_length=64)
     comment = forms.CharField(required=False, max_length=MAX_COMMENT)
     password = forms.CharField(required=False, strip=False, max_length=4096)
+    check_id = forms.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+    secret_name = forms.CharField(required=False, max_length=200)
+    rotated_at = forms.DateTimeField(
+        required=False, input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
+    )
 
     def clean(self):
         data = super().clean()
         kind = data.get("kind")
-        if kind in ("veto", "reject") and not (data.get("comment") or "").strip():
-            self.add_error("comment", f"give a reason for the {kind}")
+        if (
+            kind in ("veto", "reject", "lift_system_veto")
+            and not (data.get("comment") or "").strip()
+        ):
+            self.add_error("comment", f"give a reason for the {kind.replace('_', ' ')}")
+        if kind == "lift_system_veto" and not data.get("check_id"):
+            self.add_error("check_id", "say which check's veto to lift")
+        if kind == "attest":
+            if not (data.get("secret_name") or "").strip():
+                self.add_error("secret_name", "name the secret")
+            if not data.get("rotated_at") and "rotated_at" not in self.errors:
+                self.add_error("rotated_at", "give the time of the rotation (UTC)")
         if kind in STEP_UP_KINDS and not data.get("password"):
             self.add_error("password", "enter your password to confirm")
         return data

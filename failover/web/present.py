@@ -195,3 +195,57 @@ def _event_row(event: AuditEvent) -> dict:
         "details": details,
         "hash": event.hash[:12],
     }
+
+
+READINESS_ORDER = ("tls", "identity_provider", "secrets", "health")
+
+
+def readiness_rows(latest: dict) -> list[dict]:
+    """The latest readiness check of each kind with the facts a reviewer weighs, in a fixed
+    order: certificates per hostname, the issuer found, each secret's rotation."""
+    rows = []
+    for kind in READINESS_ORDER:
+        check = latest.get(kind)
+        if check is None:
+            continue
+        details = check.details or {}
+        facts = []
+        if kind == "tls":
+            for entry in details.get("hostnames", []):
+                facts.append(
+                    {
+                        "label": entry.get("hostname", ""),
+                        "ok": entry.get("ok"),
+                        "text": entry.get("reason", ""),
+                        "extra": [
+                            f"{name}: {entry[key]}"
+                            for key, name in (
+                                ("subject", "subject"),
+                                ("issuer", "issuer"),
+                                ("not_after", "expires"),
+                                ("sha256", "SHA-256"),
+                            )
+                            if entry.get(key)
+                        ],
+                    }
+                )
+        elif kind == "identity_provider":
+            for key, name in (
+                ("issuer", "expected issuer"),
+                ("discovered_issuer", "issuer found"),
+                ("jwks_uri", "JWKS"),
+                ("jwks_keys", "keys"),
+            ):
+                if details.get(key) not in (None, ""):
+                    facts.append({"label": name, "text": str(details[key])})
+        elif kind == "secrets":
+            for entry in details.get("secrets", []):
+                when = entry.get("rotated_at", "")
+                text = entry.get("reason", "") + (f" (rotated {when[:16]} UTC)" if when else "")
+                facts.append(
+                    {"label": entry.get("secret", ""), "ok": entry.get("ok"), "text": text}
+                )
+        elif kind == "health":
+            facts.append({"label": "URL", "text": details.get("url", "")})
+        rows.append({"check": check, "facts": facts})
+    return rows

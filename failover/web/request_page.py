@@ -7,12 +7,20 @@ from __future__ import annotations
 from django.urls import reverse
 
 from approvals.selectors import decision_facts, verdict_for
+from dnsproviders.readiness_services import latest_checks, required_secrets, vetoes_among
 from failover.chain import authorities_of, authority_chain
 from failover.rollback import DEFAULTS
 from failover.states import OPEN_STATES
 from failover.web.actions import available_actions
 from failover.web.live import version_of
-from failover.web.present import KIND_WORDS, checklist, missing_rows, plan_rows, timeline
+from failover.web.present import (
+    KIND_WORDS,
+    checklist,
+    missing_rows,
+    plan_rows,
+    readiness_rows,
+    timeline,
+)
 
 CRITERIA = {
     "min_minutes_on_target": "Stay on the new target at least",
@@ -29,12 +37,15 @@ class RequestView:
         self.decisions = decision_facts(obj)
         self.chain = authority_chain(obj.service)
         self.authorities = authorities_of(request.user, obj.service)
+        self.readiness = latest_checks(obj.pk)
+        self.system_vetoes = vetoes_among(self.readiness)
         self.actions = available_actions(
             user=request.user,
             request=obj,
             verdict=self.verdict,
             decisions=self.decisions,
             authorities=self.authorities,
+            system_vetoes=self.system_vetoes,
         )
 
     def _live(self, part: str, template: str, context: dict, version=None) -> dict:
@@ -57,6 +68,7 @@ class RequestView:
                 "vetoes": [d for d in self.decisions if d.id in v.standing_vetoes],
                 "blocks": [b.reason for b in v.blocked_by if b.code != "veto"],
                 "missing": missing_rows(self.obj, v, self.chain, self.decisions),
+                "readiness": readiness_rows(self.readiness),
             },
         )
 
@@ -66,7 +78,13 @@ class RequestView:
             focus = failed["key"]
         # Versioned by what can be done, not by the HTML (forms carry a fresh CSRF token per
         # render): a poll replaces the forms only when the viewer's choices really changed.
-        version = version_of(self.obj.state, self.obj.plan_hash, *[a.key for a in self.actions])
+        failing = [row for row in readiness_rows(self.readiness) if not row["check"].ok]
+        version = version_of(
+            self.obj.state,
+            self.obj.plan_hash,
+            *[a.key for a in self.actions],
+            *[row["check"].pk for row in failing],
+        )
         return self._live(
             "actions",
             "web/_request_actions.html",
@@ -77,6 +95,8 @@ class RequestView:
                 "plan_rows": plan_rows(self.obj.plan),
                 "hint_unavailable": bool(hint) and not focus,
                 "hint": hint,
+                "failing_checks": failing,
+                "required_secrets": required_secrets(self.obj.to_target),
             },
             version=version,
         )

@@ -2,7 +2,8 @@
 
 from django.urls import path
 
-from failover.web.views import auth, dashboard, declare, requests, services
+from failover.web.views import auth, breakglass, dashboard, declare, requests, services
+from failover.web.views import report as report_views
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
@@ -23,4 +24,9 @@ urlpatterns = [
     path("requests/<int:pk>/live/status/", requests.request_status, name="request-status"),
     path("requests/<int:pk>/live/actions/", requests.request_actions, name="request-actions"),
     path("requests/<int:pk>/live/record/", requests.request_record, name="request-record"),
+    path("requests/<int:pk>/report/", report_views.report_page, name="request-report"),
+    path("requests/<int:pk>/report.md", report_views.report_markdown, name="request-report-md"),
+    path("requests/<int:pk>/report.json", report_views.report_json, name="request-report-json"),
+    path("requests/<int:pk>/break-glass/", breakglass.break_glass_page, name="break-glass"),
+    path("break-glass/<int:pk>/review/", breakglass.review_page, name="break-glass-review"),
 ]

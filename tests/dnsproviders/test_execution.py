@@ -104,12 +104,21 @@ def test_the_last_approval_executes_and_the_zone_file_changes(shop, zone_dir):
     change.refresh_from_db()
     assert change.provider_change_id == f"example.test@{serial(zone_dir)}"
     assert Target.objects.get(service=shop, active=True).name == "failover"
-    actions = list(
-        AuditEvent.objects.filter(object_type="dnsproviders.dnschange").values_list(
-            "action", flat=True
-        )
-    )
-    assert actions == ["dns.submitted", "dns.insync", "dns.verified"]
+    events = AuditEvent.objects.filter(object_type="dnsproviders.dnschange").order_by("seq")
+    steps = [(e.action, e.data.get("call", "")) for e in events]
+    # Every call to the provider is evidence too: the read before, the submit, the status
+    # poll, the read that verifies.
+    assert steps == [
+        ("dns.provider_call", "read"),
+        ("dns.provider_call", "submit"),
+        ("dns.submitted", ""),
+        ("dns.provider_call", "status"),
+        ("dns.insync", ""),
+        ("dns.provider_call", "read"),
+        ("dns.verified", ""),
+    ]
+    before = events[0].data
+    assert before["ok"] and before["result"] == {"shop.example.test. A": ["198.51.100.1"]}
     assert RollbackCheck.objects.filter(request=request).count() == 1
     assert verify_chain().ok
 
@@ -444,3 +453,32 @@ def test_one_change_in_flight_per_zone(db, route53_account, hosted_zone, proxy, 
     proxy.pending_polls = 0
     assert executor.poll_change(changes[0].pk) == "verified"
     assert executor.apply_change(changes[1].pk) == "verified"
+
+
+def test_break_glass_over_a_named_veto_is_applied_but_a_later_veto_still_stops_it(zone_dir):
+    from approvals.breakglass import break_glass
+
+    shop = make_service("shop")
+    request = declare(shop)
+    veto = record_decision(
+        actor=user("vetoer"), request_id=request.pk, kind="veto", comment="US IdP untested"
+    )
+    break_glass(
+        actor=user("breakglass"),
+        request_id=request.pk,
+        justification="every approver is unreachable and checkout has been down for an hour",
+        veto_justification="overriding vetoer: the US identity provider was tested yesterday",
+    )
+    (change,) = DnsChange.objects.filter(request=request)
+    # A veto the break-glass use did not name (here: made by hand in the database, as the
+    # services refuse vetoes on an executing request) still stops the worker.
+    other = Decision.objects.create(
+        request=request, actor=user("vetoer2"), kind="veto", comment="late", plan_hash=""
+    )
+    assert executor.apply_change(change.pk) == "blocked"
+    Decision.objects.filter(pk=other.pk).delete()
+    DnsChange.objects.filter(pk=change.pk).update(status="queued", error="", error_code="")
+    FailoverRequest.objects.filter(pk=request.pk).update(state="executing")
+    assert executor.apply_change(change.pk) == "verified"
+    assert zone_value(zone_dir, "shop.example.test.") == ["203.0.113.1"]
+    assert not Decision.objects.filter(lifts=veto).exists()  # overridden, not lifted

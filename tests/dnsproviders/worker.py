@@ -146,7 +146,7 @@ class Worker:
                     "failover",
                     "worker",
                     "-Q",
-                    "critical,celery,readiness",
+                    "critical,celery",
                     "--pool=threads",
                     "--concurrency=4",
                     "--without-gossip",

@@ -44,7 +44,8 @@ def worker(tmp_path, zone_dir):
 
 
 def open_action(person, name: str):
-    person.click(person.page.locator("summary", has_text=name))
+    exact = re.compile(rf"^\s*{re.escape(name)}\s*$")
+    person.click(person.page.locator("summary", has_text=exact))
 
 
 def confirm(person, button: str, *, password: bool = False, reason: str = ""):

@@ -174,7 +174,7 @@ def test_a_poll_with_the_current_version_gets_no_content(signed_in, demo):
 def test_service_page_shows_targets_records_signals_and_the_chain(signed_in, demo):
     page = text(signed_in("identity").get("/services/checkout/"))
     for expected in (
-        "https://login.us.example.test/",  # identity profile of the failover target
+        "https://localhost:8450/us",  # identity profile of the failover target
         "Example US Issuing CA",
         "vault://us-east-1/checkout",
         "Data residency</dt><dd>us</dd>",
@@ -258,7 +258,7 @@ def test_declare_page_shows_the_plan_before_submitting(signed_in, demo):
     assert 'value="checkout/failover" selected' in page
     assert '<del class="value">198.51.100.10</del>' in page
     assert '<ins class="value">203.0.113.10</ins>' in page
-    assert "identity provider changes from https://login.eu.example.test/" in page
+    assert "identity provider changes from https://localhost:8450/eu" in page
     assert "Needs: availability approval, identity approval, incident response sign-off" in page
     assert 'value="30"' in page  # rollback defaults
     fragment = text(client.get("/declare/plan/?destination=status-page/backup"))
@@ -325,21 +325,26 @@ def buttons(page: str) -> list[str]:
 def test_each_person_sees_only_the_actions_they_may_take_now(signed_in, demo):
     request = declared()
     url = f"/requests/{request.pk}/"
-    assert buttons(text(signed_in("ic").get(url))) == ["Cancel request"]
+    recheck = "Run the readiness checks again"
+    assert buttons(text(signed_in("ic").get(url))) == ["Cancel request", recheck]
     assert buttons(text(signed_in("avail").get(url))) == [
         "Approve as availability",
         "Reject as availability",
+        recheck,
     ]
     assert buttons(text(signed_in("identity").get(url))) == [
         "Approve as identity",
         "Veto",
         "Reject as identity",
+        "Attest a secret rotation of the target",
+        recheck,
     ]
     assert buttons(text(signed_in("ir").get(url))) == [
         "Sign off for incident response",
         "Reject as incident response",
+        recheck,
     ]
-    assert buttons(text(signed_in("executor").get(url))) == []
+    assert buttons(text(signed_in("executor").get(url))) == [recheck]
     page = text(signed_in("avail").get(url))
     assert f'You approve plan <span class="hash" data-plan-hash="{request.plan_hash}">' in page
     assert 'name="password"' in page

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.urls import reverse
 
+from approvals.breakglass import open_reviews_for
 from failover.web import dashboard as data
 from failover.web.access import login_required, visible_service_ids
 from failover.web.live import live_response, render_live
@@ -23,7 +24,11 @@ def dashboard(request):
     return page(
         request,
         "web/dashboard.html",
-        {"live": render_live(request, **kwargs), "you": kwargs["context"]["you"]},
+        {
+            "live": render_live(request, **kwargs),
+            "you": kwargs["context"]["you"],
+            "break_glass_reviews": open_reviews_for(request.user),
+        },
         nav="dashboard",
     )
 

@@ -4,8 +4,13 @@ from django.contrib import messages
 from django.shortcuts import redirect
 
 from approvals.services import record_decision
+from dnsproviders.readiness_services import (
+    attest_secret,
+    lift_system_veto,
+    request_readiness_checks,
+)
 from dnsproviders.services import execute_request, rollback_request
-from failover.errors import InvalidInput, ServiceError
+from failover.errors import InvalidInput, NotFound, ServiceError
 from failover.models import FailoverRequest
 from failover.services import cancel_request
 from failover.web.access import login_required, request_or_404
@@ -59,13 +64,21 @@ def request_record(request, pk: int):
 
 def _failed(form: ActionForm) -> dict:
     post = form.data
-    key = Action(post.get("kind", ""), "", post.get("role", ""), post.get("veto_id") or None).key
+    key = Action(
+        post.get("kind", ""),
+        "",
+        post.get("role", ""),
+        post.get("veto_id") or None,
+        check_id=post.get("check_id") or None,
+    ).key
     errors = {name: list(errors) for name, errors in form.errors.items()}
     return {
         "key": key,
         "non_field": errors.pop("__all__", []),
         "errors": errors,
         "comment": post.get("comment", ""),
+        "secret_name": post.get("secret_name", ""),
+        "rotated_at": post.get("rotated_at", ""),
     }
 
 
@@ -126,6 +139,21 @@ def _call_service(user, obj: FailoverRequest, data: dict) -> None:
         rollback_request(actor=user, request_id=obj.pk, reason=data["comment"], channel="web")
     elif kind == "cancel":
         cancel_request(actor=user, request_id=obj.pk, reason=data["comment"])
+    elif kind == "lift_system_veto":
+        if not obj.readiness_checks.filter(pk=data["check_id"]).exists():
+            raise NotFound("no such readiness check on this request")
+        lift_system_veto(actor=user, check_id=data["check_id"], reason=data["comment"])
+    elif kind == "recheck":
+        request_readiness_checks(actor=user, request_id=obj.pk)
+    elif kind == "attest":
+        attest_secret(
+            actor=user,
+            target=obj.to_target,
+            secret_name=data["secret_name"],
+            rotated_at=data["rotated_at"],
+            comment=data["comment"],
+        )
+        request_readiness_checks(actor=user, request_id=obj.pk)
 
 
 def _done(kind: str, data: dict, obj: FailoverRequest) -> str:
@@ -139,4 +167,7 @@ def _done(kind: str, data: dict, obj: FailoverRequest) -> str:
         "execute": "Executing: the DNS change is on its way.",
         "rollback": "Rolling back: the previous records are being restored.",
         "cancel": "The request is cancelled.",
+        "lift_system_veto": "The system veto is lifted; your reason is in the audit log.",
+        "recheck": "The readiness checks are running; results appear here in a few seconds.",
+        "attest": "Attestation recorded; the readiness checks are running again.",
     }[kind]

@@ -1,0 +1,221 @@
+"""Benchmark: a burst of signed PagerDuty webhooks against the production-shaped stack.
+
+    .venv/bin/python bench/webhook_intake.py [--rate 200] [--seconds 10] [--workers 3]
+
+gunicorn (sync workers) and a Celery worker (2 processes) with the production settings, a
+PostgreSQL database and a redis broker of the benchmark's own, all on this machine. An
+open-loop generator (bench/loadgen.py, another process on loopback) sends `rate` webhooks a
+second for `seconds` seconds, each a different incident (its own X-Webhook-Id), signed with
+the integration's secret; the door authenticates, rate-limits, stores, audits and answers
+202, and the worker turns each into a signal. Prints the acknowledgement latency p50/p99
+(target: p99 <= 50 ms) against the bare DRF insert endpoint (/bench/insert/) driven at the
+same rate in the same run, then waits for the worker to drain and checks that every delivery
+became exactly one signal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import json
+import math
+import tempfile
+import time
+from pathlib import Path
+
+from common import (
+    Database,
+    Processes,
+    app_env,
+    ms,
+    percentile,
+    record,
+    setup_django,
+)
+from loadgen import burst, request_bytes
+
+SERVICES = 10
+
+
+def seed() -> tuple[str, str]:
+    """Services, the PagerDuty integration mapping to them -> (its secret, a bearer token)."""
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.db import connection
+
+    from approvals.tokens import create_token
+    from failover.bench_views import TABLE
+    from failover.intake.integrations import create_integration
+    from failover.scale import analyze, member, seed_services
+
+    call_command("migrate", verbosity=0)
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TABLE {TABLE} (id bigserial PRIMARY KEY, at timestamptz)")
+    services = seed_services(SERVICES, prefix="pd", team_size=SERVICES)
+    get_user_model().objects.create(username="pager-bot")
+    _, secret = create_integration(
+        actor=None,
+        name="pagerduty",
+        kind="pagerduty",
+        account="pager-bot",
+        rules={
+            "services": {f"PSVC{n}": s.slug for n, s in enumerate(services)},
+            "metric": "error_rate",
+            "value": 100,
+        },
+        rate_limit_per_minute=600000,  # the limit is not what is measured
+    )
+    analyze()
+    reader = get_user_model().objects.get(username=member("pd", 0, "declarer"))
+    return secret, create_token(user=reader, name="bench")[1]
+
+
+def webhooks(url: str, secret: str, count: int) -> list[bytes]:
+    """`count` signed PagerDuty V3 incident.triggered deliveries, each its own incident."""
+    found = []
+    for n in range(count):
+        body = json.dumps(
+            {
+                "event": {
+                    "id": f"01BENCH{n:08d}",
+                    "event_type": "incident.triggered",
+                    "resource_type": "incident",
+                    "occurred_at": "2024-05-01T10:00:00.000Z",
+                    "data": {
+                        "id": f"QBENCH{n:08d}",
+                        "type": "incident",
+                        "title": f"error rate above 5% ({n})",
+                        "service": {"id": f"PSVC{n % SERVICES}", "type": "service_reference"},
+                        "urgency": "high",
+                    },
+                }
+            }
+        ).encode()
+        signature = "v1=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        headers = {
+            "Content-Type": "application/json",
+            "X-PagerDuty-Signature": signature,
+            "X-Webhook-Id": f"bench-{n}",
+        }
+        found.append(request_bytes("POST", url + "/api/v1/integrations/pagerduty/", body, headers))
+    return found
+
+
+def drain(expected: int, timeout: float = 300) -> float:
+    """Wait until every delivery was processed; returns how long that took."""
+    from failover.models import Delivery
+
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        waiting = Delivery.objects.filter(status="received").count()
+        if not waiting and Delivery.objects.count() >= expected:
+            return time.monotonic() - started
+        time.sleep(0.5)
+    raise SystemExit(f"the worker did not drain within {timeout:.0f} s ({waiting} waiting)")
+
+
+def stats(sent) -> dict:
+    latencies = [s.latency for s in sent if not math.isnan(s.latency)]
+    return {
+        "p50": percentile(latencies, 0.5),
+        "p99": percentile(latencies, 0.99),
+        "max_lag": max(s.lag for s in sent),
+        "statuses": {
+            code: sum(1 for s in sent if s.status == code) for code in {s.status for s in sent}
+        },
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=200)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--worker-nice", type=int, default=0, help="the Celery worker's nice")
+    parser.add_argument(
+        "--worker-after", action="store_true", help="start the worker after the burst"
+    )
+    args = parser.parse_args()
+    count = round(args.rate * args.seconds)
+    workdir = Path(tempfile.mkdtemp(prefix="failover-bench-intake-"))
+    database = Database("intake").create()
+    processes = Processes(workdir)
+    from tests.dnsproviders.worker import Broker
+
+    broker = Broker(workdir / "broker").start()
+    env = app_env(workdir, database.url, BENCH_BASELINE="1", CELERY_BROKER_URL=broker.url)
+    try:
+        setup_django(env)
+        secret, token = seed()
+        url = processes.gunicorn(env, workers=args.workers)
+        start_worker = lambda: processes.celery_worker(  # noqa: E731
+            env, queues="celery", concurrency=2, nice=args.worker_nice
+        )
+        if not args.worker_after:
+            start_worker()
+        bare_request = request_bytes(
+            "POST",
+            url + "/bench/insert/",
+            b"{}",
+            {"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+        burst(url, [bare_request] * 20, rate=args.rate)  # warm-up: every worker has started
+        bare = stats(burst(url, [bare_request] * count, rate=args.rate))
+        product = stats(burst(url, webhooks(url, secret, count), rate=args.rate))
+        if args.worker_after:
+            start_worker()
+        drained = drain(count)
+        from failover.models import Delivery, Signal
+
+        signals = Signal.objects.filter(source="pagerduty")
+        distinct = signals.values("external_id").distinct().count()
+        outcomes = {
+            s: Delivery.objects.filter(status=s).count()
+            for s in Delivery.objects.values_list("status", flat=True).distinct()
+        }
+        total_signals = signals.count()
+    finally:
+        processes.stop()
+        broker.stop()
+        from django.db import connection
+
+        connection.close()
+        database.drop()
+
+    exact = total_signals == distinct == count
+    print(
+        f"webhook intake: {count} signed PagerDuty webhooks at {args.rate:g}/s, gunicorn "
+        f"{args.workers} sync workers + a Celery worker (2 processes, nice {args.worker_nice}), "
+        "PostgreSQL"
+    )
+    print(
+        f"  PagerDuty door (202)      : p50 {ms(product['p50']):>9}   p99 {ms(product['p99']):>9}"
+        f"   statuses {product['statuses']}   generator lag max {ms(product['max_lag'])}"
+    )
+    print(
+        f"  bare DRF insert (baseline): p50 {ms(bare['p50']):>9}   p99 {ms(bare['p99']):>9}"
+        f"   statuses {bare['statuses']}   generator lag max {ms(bare['max_lag'])}"
+    )
+    print(
+        f"  p99 ratio door/bare       : {product['p99'] / bare['p99']:.1f}x (target p99 <= 50 ms)"
+    )
+    print(f"  worker drained {drained:.1f} s after the burst; deliveries {outcomes}")
+    print(
+        f"  signals: {total_signals} for {count} webhooks ({distinct} distinct incidents): "
+        + ("exactly one each" if exact else "NOT exactly one each")
+    )
+    accepted = product["statuses"].get(202, 0) == count
+    record(
+        "Webhook intake",
+        result=f"{count} at {args.rate:g}/s: ack p50 {ms(product['p50'])} p99 "
+        f"{ms(product['p99'])}; {total_signals} signals for {count} webhooks",
+        baseline=f"bare insert p50 {ms(bare['p50'])} p99 {ms(bare['p99'])}",
+        target="p99 <= 50 ms, one signal each",
+        met=product["p99"] <= 0.050 and exact and accepted,
+        database="PostgreSQL",
+    )
+
+
+if __name__ == "__main__":
+    main()
