@@ -19,10 +19,8 @@ writes >= 0.3), and appends a row to docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
-import tempfile
-from pathlib import Path
 
-from common import Database, Processes, app_env, ms, record, setup_django, wrk
+from common import Database, Processes, app_env, ms, record, scratch, setup_django, wrk
 
 DETAIL = "/api/v1/failover-requests/%s/"
 DECIDE = "/api/v1/failover-requests/%s/decisions/"
@@ -65,7 +63,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--requests", type=int, default=200, help="pending requests to cycle")
     args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="failover-bench-api-"))
+    workdir = scratch("api")
     database = Database("api").create()
     processes = Processes(workdir)
     from tests.dnsproviders.worker import Broker

@@ -4,12 +4,15 @@ results in docs/benchmarks.md."""
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from datetime import UTC, datetime
@@ -41,6 +44,13 @@ def record(benchmark: str, *, result: str, baseline: str, target: str, met: bool
     with RESULTS.open("a", encoding="utf-8") as out:
         out.write("| " + " | ".join(c.replace("|", "/") for c in cells) + " |\n")
     print(f"  recorded in {RESULTS.relative_to(ROOT)}")
+
+
+def scratch(name: str) -> Path:
+    """A temporary directory for one run (logs, zone files, broker), removed at exit."""
+    path = Path(tempfile.mkdtemp(prefix=f"failover-bench-{name}-"))
+    atexit.register(shutil.rmtree, path, True)
+    return path
 
 
 def free_port() -> int:

@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
-from common import Database, Processes, app_env, record, setup_django
+from common import Database, Processes, app_env, record, scratch, setup_django
 
 from tests.dnsproviders.faultproxy import FaultProxy
 
@@ -154,7 +152,7 @@ def main() -> None:
     parser.add_argument("--zones", type=int, default=10)
     parser.add_argument("--concurrency", type=int, default=4, help="worker processes")
     args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="failover-bench-r53-"))
+    workdir = scratch("r53")
     database = Database("route53").create()
     processes = Processes(workdir)
     aws = {

@@ -21,11 +21,10 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from common import PYTHON, ROOT, Database, app_env, percentile, record
+from common import PYTHON, ROOT, Database, app_env, percentile, record, scratch
 
 SMALL = {"services": 10, "requests": 100, "events": 1000}
 DEFAULT = {"services": 1000, "requests": 10000, "events": 100000}
@@ -150,7 +149,7 @@ def main() -> None:
         return
     size = dict(FULL if args.full else DEFAULT)
     size.update({k: getattr(args, k) for k in size if getattr(args, k) is not None})
-    workdir = Path(tempfile.mkdtemp(prefix="failover-bench-scale-"))
+    workdir = scratch("scale")
     small, large = Database("scale_small"), Database("scale_large")
     try:
         prepare(small, workdir, SMALL)
@@ -176,7 +175,7 @@ def main() -> None:
         a, b = at_small[label], at_large[label]
         ratio = b["p50"] / a["p50"]
         worst = max(worst, ratio)
-        cells.append(f"{label.split()[-1]} {b['p50'] * 1000:.1f} ms ({ratio:.2f}x)")
+        cells.append(f"{label.removeprefix('GET ')} {b['p50'] * 1000:.1f} ms ({ratio:.2f}x)")
         print(
             f"  {label:32}: small p50 {a['p50'] * 1000:7.1f} ms  large p50 "
             f"{b['p50'] * 1000:7.1f} ms (p90 {b['p90'] * 1000:7.1f})  ratio {ratio:5.2f}x"

@@ -20,9 +20,7 @@ import hashlib
 import hmac
 import json
 import math
-import tempfile
 import time
-from pathlib import Path
 
 from common import (
     Database,
@@ -31,6 +29,7 @@ from common import (
     ms,
     percentile,
     record,
+    scratch,
     setup_django,
 )
 from loadgen import burst, request_bytes
@@ -138,7 +137,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     count = round(args.rate * args.seconds)
-    workdir = Path(tempfile.mkdtemp(prefix="failover-bench-intake-"))
+    workdir = scratch("intake")
     database = Database("intake").create()
     processes = Processes(workdir)
     from tests.dnsproviders.worker import Broker

@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.urls import reverse
 
 from approvals.selectors import decision_facts, verdict_for
+from approvals.breakglass import overridden_vetoes
 from dnsproviders.readiness_services import latest_checks, required_secrets, vetoes_among
 from failover.chain import authorities_of, authority_chain
 from failover.rollback import DEFAULTS
@@ -59,13 +60,18 @@ class RequestView:
 
     def status(self) -> dict:
         v = self.verdict
+        overridden = overridden_vetoes(self.obj) if v.standing_vetoes else {}
         return self._live(
             "status",
             "web/_request_status.html",
             {
                 "v": v,
                 "open": self.obj.state in OPEN_STATES,
-                "vetoes": [d for d in self.decisions if d.id in v.standing_vetoes],
+                "vetoes": [
+                    (d, overridden.get(d.id))
+                    for d in self.decisions
+                    if d.id in v.standing_vetoes
+                ],
                 "blocks": [b.reason for b in v.blocked_by if b.code != "veto"],
                 "missing": missing_rows(self.obj, v, self.chain, self.decisions),
                 "readiness": readiness_rows(self.readiness),

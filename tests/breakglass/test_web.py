@@ -127,6 +127,9 @@ def test_a_veto_must_be_named_then_the_glass_breaks(as_, pending):
     assert "Glass broken: executing now." in page
     assert "Break-glass by breakglass" in page
     assert reverse("break-glass-review", args=[used.pk]) in page
+    # The veto stays on the record, marked as overridden rather than as stopping everything.
+    assert "Overridden by break-glass (breakglass" in page
+    assert "Nothing executes until the veto is lifted" not in page
 
 
 def test_the_request_page_links_to_break_glass_for_holders_while_open(as_, pending):
