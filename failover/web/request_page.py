@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from django.urls import reverse
 
-from approvals.selectors import decision_facts, verdict_for
 from approvals.breakglass import overridden_vetoes
+from approvals.selectors import decision_facts, verdict_for
 from dnsproviders.readiness_services import latest_checks, required_secrets, vetoes_among
 from failover.chain import authorities_of, authority_chain
 from failover.rollback import DEFAULTS
@@ -68,9 +68,7 @@ class RequestView:
                 "v": v,
                 "open": self.obj.state in OPEN_STATES,
                 "vetoes": [
-                    (d, overridden.get(d.id))
-                    for d in self.decisions
-                    if d.id in v.standing_vetoes
+                    (d, overridden.get(d.id)) for d in self.decisions if d.id in v.standing_vetoes
                 ],
                 "blocks": [b.reason for b in v.blocked_by if b.code != "veto"],
                 "missing": missing_rows(self.obj, v, self.chain, self.decisions),
