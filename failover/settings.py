@@ -206,6 +206,9 @@ CONTENT_SECURITY_POLICY = {
 SIGNIN_MAX_FAILURES_PER_USER = env_int("SIGNIN_MAX_FAILURES_PER_USER", 5)
 SIGNIN_MAX_FAILURES_PER_ADDRESS = env_int("SIGNIN_MAX_FAILURES_PER_ADDRESS", 20)
 SIGNIN_LOCKOUT_SECONDS = env_int("SIGNIN_LOCKOUT_SECONDS", 900)
+# Behind a proxy every client has the proxy's address: when it appends the client's to
+# X-Forwarded-For, say so, or one visitor's guesses lock the sign-in for everyone.
+SIGNIN_TRUST_X_FORWARDED_FOR = env_bool("SIGNIN_TRUST_X_FORWARDED_FOR")
 
 # --- Celery ---
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://localhost/")

@@ -40,7 +40,14 @@ class Lockout:
 
 
 def client_address(request) -> str:
-    return request.META.get("REMOTE_ADDR", "") if request is not None else ""
+    if request is None:
+        return ""
+    if settings.SIGNIN_TRUST_X_FORWARDED_FOR:
+        # The right-most entry is the one our proxy added; those left of it the client wrote.
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")[-1].strip()
+        if forwarded:
+            return forwarded[:100]
+    return request.META.get("REMOTE_ADDR", "")
 
 
 def _counters(username: str, address: str) -> list[tuple[str, str, int]]:

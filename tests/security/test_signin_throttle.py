@@ -113,3 +113,25 @@ def test_a_non_staff_account_at_the_admin_is_refused_without_counting(client, pe
         response = sign_in(client, "ic", PASSWORD, path="/admin/login/")
         assert "staff account" in response.text
     assert sign_in(client, "ic", PASSWORD).status_code == 302
+
+
+def test_behind_a_trusted_proxy_the_forwarded_address_counts(client, people, settings):
+    settings.SIGNIN_TRUST_X_FORWARDED_FOR = True
+    for n in range(20):
+        client.post(
+            "/login/",
+            {"username": f"nobody{n}", "password": "guess"},
+            REMOTE_ADDR="10.0.0.254",
+            HTTP_X_FORWARDED_FOR=f"198.51.100.{n}, 203.0.113.7",
+        )
+    # Other clients behind the same proxy are not locked out.
+    assert sign_in(client, "ic", PASSWORD, address="10.0.0.254").status_code == 302
+    client.logout()
+    response = client.post(
+        "/login/",
+        {"username": "avail", "password": PASSWORD},
+        REMOTE_ADDR="10.0.0.254",
+        HTTP_X_FORWARDED_FOR="1.2.3.4, 203.0.113.7",  # what a client writes does not help
+    )
+    assert response.status_code == 429
+    assert events("auth.sign_in_throttled")[0].data["ip"] == "203.0.113.7"

@@ -13,12 +13,18 @@ from failover.models import Service
 def _expiry(raw: str | None):
     if not raw:
         return None
-    if raw[-1] in "dh" and raw[:-1].isdigit():
-        amount = int(raw[:-1])
+    amount_text = raw[:-1]
+    if raw[-1] in "dh" and amount_text.isascii() and amount_text.isdigit():
+        amount = int(amount_text)
+        if amount > 3650 * 24:
+            raise CommandError("--expires is at most ten years away")
         return timezone.now() + (
             timedelta(days=amount) if raw[-1] == "d" else timedelta(hours=amount)
         )
-    moment = parse_datetime(raw)
+    try:
+        moment = parse_datetime(raw)
+    except ValueError:
+        moment = None
     if moment is None:
         raise CommandError("--expires takes e.g. 30d, 12h or an ISO 8601 date-time")
     return moment if timezone.is_aware(moment) else timezone.make_aware(moment)
