@@ -30,8 +30,13 @@ def normalise(data: Any) -> Any:
     return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
 
 
+# One encoder for every event: json.dumps with options builds a new encoder per call, which
+# was a third of what verifying the chain cost.
+_ENCODE = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+
 def canonical(payload: dict[str, Any]) -> bytes:
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return _ENCODE(payload).encode()
 
 
 def timestamp(moment: datetime) -> str:

@@ -1,11 +1,24 @@
-"""Walks the chain in order and reports the first event whose hash or link does not hold."""
+"""Walks the chain in order and reports the first event whose hash or link does not hold.
+
+A long chain can be verified in parts by several processes (the `verify_audit` command does
+on PostgreSQL): each part checks its own events' hashes, sequence and links, and the parts are
+stitched by checking that each part's first event names the previous part's last hash. The
+answer is the same as walking the whole chain in one process.
+"""
 
 from __future__ import annotations
 
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+
+from django.db import connection, connections
+from django.db.models import Max
 
 from audit.chain import COLUMNS, GENESIS, event_hash
 from audit.models import AuditEvent, ChainHead
+
+PARALLEL_MIN_EVENTS = 50_000  # below this, starting processes costs more than it saves
 
 
 @dataclass(frozen=True)
@@ -16,16 +29,33 @@ class VerifyResult:
     reason: str = ""
 
 
-def verify_chain(*, chunk_size: int = 2000) -> VerifyResult:
-    expected_prev = GENESIS
-    expected_seq = 1
+@dataclass(frozen=True)
+class _Part:
+    """One seq range, checked on its own: its first link is checked when stitching."""
+
+    first_prev: str | None  # prev_hash of the range's first event (None: no events)
+    last_hash: str
+    verified: int
+    broken_seq: int | None = None
+    reason: str = ""
+
+
+def _verify_range(low: int, high: int | None, *, chunk_size: int) -> _Part:
+    expected_seq = low
+    expected_prev = None  # the first event's link is the caller's to check
+    first_prev = None
     count = 0
-    rows = AuditEvent.objects.order_by("seq").values_list(*COLUMNS).iterator(chunk_size=chunk_size)
+    rows = AuditEvent.objects.filter(seq__gte=low)
+    if high is not None:
+        rows = rows.filter(seq__lte=high)
+    rows = rows.order_by("seq").values_list(*COLUMNS).iterator(chunk_size=chunk_size)
     for seq, created_at, actor_id, actor, action, obj_type, obj_id, data, prev, stored in rows:
         if seq != expected_seq:
-            return VerifyResult(False, count, expected_seq, f"event #{expected_seq} is missing")
-        if prev != expected_prev:
-            return VerifyResult(False, count, seq, "previous-hash link does not match")
+            return _Part(first_prev, expected_prev or "", count, expected_seq, "missing")
+        if expected_prev is None:
+            first_prev = prev
+        elif prev != expected_prev:
+            return _Part(first_prev, expected_prev, count, seq, "link")
         computed = event_hash(
             seq=seq,
             created_at=created_at,
@@ -38,11 +68,68 @@ def verify_chain(*, chunk_size: int = 2000) -> VerifyResult:
             prev_hash=prev,
         )
         if computed != stored:
-            return VerifyResult(False, count, seq, "content does not match its hash")
+            return _Part(first_prev, expected_prev or "", count, seq, "content")
         expected_prev = stored
         expected_seq += 1
         count += 1
+    if high is not None and expected_seq <= high:  # the range ends early: events are missing
+        return _Part(first_prev, expected_prev or "", count, expected_seq, "missing")
+    return _Part(first_prev, expected_prev or "", count)
+
+
+REASONS = {
+    "link": "previous-hash link does not match",
+    "content": "content does not match its hash",
+}
+
+
+def _stitch(parts: list[tuple[int, _Part]]) -> VerifyResult:
+    """Combine parts (each with the seq it starts at) in order into the whole chain's answer."""
+    expected_prev = GENESIS
+    total = 0
+    for low, part in parts:
+        if part.first_prev is not None and part.first_prev != expected_prev:
+            return VerifyResult(False, total, low, REASONS["link"])
+        if part.broken_seq is not None:
+            reason = REASONS.get(part.reason, f"event #{part.broken_seq} is missing")
+            return VerifyResult(False, total + part.verified, part.broken_seq, reason)
+        if part.verified:
+            expected_prev = part.last_hash
+        total += part.verified
     head = ChainHead.objects.filter(pk=1).first()
-    if head is not None and (head.seq != count or head.hash != expected_prev):
-        return VerifyResult(False, count, count + 1, "events after the last one were removed")
-    return VerifyResult(True, count)
+    if head is not None and (head.seq != total or head.hash != expected_prev):
+        return VerifyResult(False, total, total + 1, "events after the last one were removed")
+    return VerifyResult(True, total)
+
+
+def _verify_part(low: int, high: int, chunk_size: int) -> _Part:
+    try:
+        return _verify_range(low, high, chunk_size=chunk_size)
+    finally:
+        connection.close()
+
+
+def verify_chain(
+    *, chunk_size: int = 5000, workers: int = 1, min_parallel: int = PARALLEL_MIN_EVENTS
+) -> VerifyResult:
+    """Verify the whole chain. With `workers` > 1 on PostgreSQL, outside a transaction, a long
+    chain is checked in that many processes (forked: call it from a command, not a web or
+    Celery worker process)."""
+    parallel = workers > 1 and connection.vendor == "postgresql" and not connection.in_atomic_block
+    last = (AuditEvent.objects.aggregate(last=Max("seq"))["last"] or 0) if parallel else 0
+    if not parallel or last < min_parallel:
+        return _stitch([(1, _verify_range(1, None, chunk_size=chunk_size))])
+    step = -(-last // workers)
+    bounds = [(low, min(low + step - 1, last)) for low in range(1, last + 1, step)]
+    bounds[-1] = (bounds[-1][0], last)
+    connections.close_all()  # the children must not share this process's connection
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        parts = list(
+            pool.map(
+                _verify_part,
+                [low for low, _ in bounds],
+                [high for _, high in bounds],
+                [chunk_size] * len(bounds),
+            )
+        )
+    return _stitch([(low, part) for (low, _), part in zip(bounds, parts, strict=True)])
