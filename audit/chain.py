@@ -67,3 +67,8 @@ def event_hash(
         "prev_hash": prev_hash,
     }
     return hashlib.sha256(canonical(payload)).hexdigest()
+
+
+def stored_event_hash(event: Any) -> str:
+    """The hash an event (anything with the hashed columns as attributes) should carry."""
+    return event_hash(**{name: getattr(event, name) for name in COLUMNS[:-1]})

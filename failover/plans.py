@@ -23,6 +23,26 @@ def plan_hash(plan: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def record_facts(record, values: Mapping[str, list[str]]) -> dict[str, Any]:
+    """A governed record as `build_plan` reads it; `values` maps a target name to its values."""
+    return {
+        "id": record.pk,
+        "provider_account": record.provider_account.name,
+        "provider_kind": record.provider_account.kind,
+        "zone": record.zone,
+        "name": record.name,
+        "type": record.rtype,
+        "ttl": record.ttl,
+        "routing": record.routing,
+        "set_identifier": record.set_identifier,
+        "failover_role": record.failover_role,
+        "health_check_id": record.health_check_id,
+        "segment": record.segment,
+        "weight": record.weight,
+        "values": values,
+    }
+
+
 def build_plan(
     *,
     service: str,

@@ -31,7 +31,7 @@ from audit.models import AuditEvent, ChainHead
 from dnsproviders.models import DnsChange, ProviderAccount
 from failover.authorities import AUTHORITIES
 from failover.models import FailoverRequest, GovernedRecord, RecordValue, Service, Target
-from failover.plans import build_plan, plan_hash
+from failover.plans import build_plan, plan_hash, record_facts
 from failover.states import State
 
 BATCH = 2000
@@ -235,24 +235,7 @@ def _plans_of(services: Sequence[Service]) -> dict[int, tuple[dict, str, int, in
             from_target="primary",
             to_target="failover",
             segment="",
-            records=[
-                {
-                    "id": record.pk,
-                    "provider_account": record.provider_account.name,
-                    "provider_kind": record.provider_account.kind,
-                    "zone": record.zone,
-                    "name": record.name,
-                    "type": record.rtype,
-                    "ttl": record.ttl,
-                    "routing": record.routing,
-                    "set_identifier": record.set_identifier,
-                    "failover_role": record.failover_role,
-                    "health_check_id": record.health_check_id,
-                    "segment": record.segment,
-                    "weight": record.weight,
-                    "values": values[record.pk],
-                }
-            ],
+            records=[record_facts(record, values[record.pk])],
         )
         primary, failover = targets[service.pk]["primary"], targets[service.pk]["failover"]
         found[service.pk] = (plan, plan_hash(plan), primary, failover)

@@ -30,7 +30,14 @@ from failover.errors import (
     WrongState,
 )
 from failover.models import FailoverRequest, GovernedRecord, Metric, Service, Signal, Target
-from failover.plans import PlanError, build_plan, by_zone, plan_hash, with_live_values
+from failover.plans import (
+    PlanError,
+    build_plan,
+    by_zone,
+    plan_hash,
+    record_facts,
+    with_live_values,
+)
 from failover.rollback import normalise_criteria
 from failover.states import ACTIVE_STATES, OPEN_STATES, State, can_transition
 
@@ -82,24 +89,8 @@ def _plan_for(service: Service, from_target: Target, to_target: Target, segment:
     accounts = {}
     for record in queryset.prefetch_related("values__target"):
         accounts[record.provider_account.name] = record.provider_account
-        records.append(
-            {
-                "id": record.pk,
-                "provider_account": record.provider_account.name,
-                "provider_kind": record.provider_account.kind,
-                "zone": record.zone,
-                "name": record.name,
-                "type": record.rtype,
-                "ttl": record.ttl,
-                "routing": record.routing,
-                "set_identifier": record.set_identifier,
-                "failover_role": record.failover_role,
-                "health_check_id": record.health_check_id,
-                "segment": record.segment,
-                "weight": record.weight,
-                "values": {v.target.name: list(v.values) for v in record.values.all()},
-            }
-        )
+        values = {v.target.name: list(v.values) for v in record.values.all()}
+        records.append(record_facts(record, values))
     try:
         plan = build_plan(
             service=service.slug,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from audit.chain import GENESIS, event_hash
+from audit.chain import GENESIS, stored_event_hash
 from audit.models import AuditEvent, ChainHead
 from audit.verify import verify_chain
 
@@ -50,18 +50,7 @@ def _own_events(events: Sequence[AuditEvent], head: ChainHead | None) -> dict:
 
 
 def _problem(event: AuditEvent, known: dict, head_seq: int, head_hash: str) -> dict | None:
-    computed = event_hash(
-        seq=event.seq,
-        created_at=event.created_at,
-        actor_id=event.actor_id,
-        actor=event.actor,
-        action=event.action,
-        object_type=event.object_type,
-        object_id=event.object_id,
-        data=event.data,
-        prev_hash=event.prev_hash,
-    )
-    if computed != event.hash:
+    if stored_event_hash(event) != event.hash:
         return {"reason": "content does not match its hash"}
     if event.seq == 1:
         if event.prev_hash != GENESIS:

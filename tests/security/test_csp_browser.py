@@ -86,6 +86,8 @@ def test_the_browser_pages_keep_to_the_policy(demo, visitor):
         "/declare/?service=checkout",
         f"/requests/{request.pk}/",
         f"/requests/{request.pk}/?action=cancel",
+        f"/requests/{request.pk}/break-glass/",
+        f"/requests/{request.pk}/report/",
         "/no-such-page/",
     ]
     for url in pages:
