@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from approvals.policy import SignalFacts, ThresholdFacts, find_breach
@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 PROCESS_TASK = "failover.intake.tasks.process_delivery"
 MAX_BODY = 1024 * 1024
+RECEIVED_AT_EVERY = timedelta(seconds=5)  # how fresh an integration's last_received_at is
 STALE = timedelta(seconds=15)  # a delivery still `received` this long lost its task
 SWEEP_BATCH = 500
 MAX_HEADERS = 60
@@ -181,7 +182,10 @@ def receive(integration: Integration, *, headers: Mapping, body: bytes) -> Deliv
                 f"({external_id}); not processed again",
                 processed_at=now,
             )
-        Integration.objects.filter(pk=integration.pk).update(last_received_at=now)
+        # At most every few seconds: a row lock per delivery would queue a burst behind it.
+        Integration.objects.filter(pk=integration.pk).filter(
+            Q(last_received_at__isnull=True) | Q(last_received_at__lt=now - RECEIVED_AT_EVERY)
+        ).update(last_received_at=now)
         record_event(
             action="intake.delivery_received",
             obj=delivery,

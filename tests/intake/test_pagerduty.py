@@ -163,3 +163,20 @@ def test_without_a_webhook_id_the_event_id_deduplicates(client, pd):
         ("pd:01DEVTQ1ABC", "received"),
         ("", "duplicate"),
     ]
+
+
+def test_last_received_at_is_kept_fresh_without_writing_it_for_every_delivery(client, pd, shop):
+    from datetime import timedelta
+
+    from failover.intake.services import RECEIVED_AT_EVERY
+    from failover.models import Integration
+
+    integration, secret = pd
+    deliver(client, incident(incident_id="Q1"), [secret], webhook_id="wh-a")
+    first = Integration.objects.get(pk=integration.pk).last_received_at
+    deliver(client, incident(incident_id="Q2"), [secret], webhook_id="wh-b")
+    assert Integration.objects.get(pk=integration.pk).last_received_at == first
+    older = first - RECEIVED_AT_EVERY - timedelta(seconds=1)
+    Integration.objects.filter(pk=integration.pk).update(last_received_at=older)
+    deliver(client, incident(incident_id="Q3"), [secret], webhook_id="wh-c")
+    assert Integration.objects.get(pk=integration.pk).last_received_at > first
