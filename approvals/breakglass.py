@@ -310,13 +310,3 @@ def open_reviews_for(user) -> list[BreakGlass]:
 def may_break_glass(user, request: FailoverRequest) -> bool:
     """Whether to offer the break-glass link: the service layer stays the only gate."""
     return request.state in OPEN_STATES and holds(user, request.service, "break_glass")
-
-
-def overridden_vetoes(request: FailoverRequest) -> dict[int, BreakGlass]:
-    """Veto decision id -> the break-glass use that named and overrode it."""
-    found = {}
-    for use in request.break_glass_uses.select_related("actor").order_by("created_at"):
-        for item in use.overridden:
-            if item.get("kind") == "veto" and item.get("id"):
-                found.setdefault(item["id"], use)
-    return found

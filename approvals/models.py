@@ -168,6 +168,16 @@ class BreakGlassQuerySet(models.QuerySet):
         """The uses whose time box still lets `actor` act on `request` (execute, roll back)."""
         return self.filter(request=request, actor=actor, expires_at__gt=now or timezone.now())
 
+    def overridden_vetoes(self, request_id: int) -> dict[int, BreakGlass]:
+        """Veto decision id -> the first of these uses on the request that named and overrode
+        it (with its veto justification)."""
+        found: dict[int, BreakGlass] = {}
+        for use in self.filter(request_id=request_id).select_related("actor").order_by("pk"):
+            for item in use.overridden:
+                if item.get("kind") == "veto" and item.get("id"):
+                    found.setdefault(item["id"], use)
+        return found
+
 
 class BreakGlass(models.Model):
     """One use of break-glass: a holder executed a request without the normal approvals.

@@ -151,20 +151,10 @@ def _gate(change: DnsChange) -> str | None:
                 request_id=request.pk, kind=Decision.Kind.VETO, lifted_by__isnull=True
             ).values_list("pk", flat=True)
         )
-        if vetoed - _overridden_vetoes(request.pk, change.plan_hash):
+        overridden = BreakGlass.objects.filter(plan_hash=change.plan_hash)
+        if vetoed - set(overridden.overridden_vetoes(request.pk)):
             return "a veto stands on the request"
     return None
-
-
-def _overridden_vetoes(request_id: int, plan_hash: str) -> set[int]:
-    """Vetoes a break-glass use of this plan named and overrode (with its justification)."""
-    uses = BreakGlass.objects.filter(request_id=request_id, plan_hash=plan_hash)
-    return {
-        item["id"]
-        for overridden in uses.values_list("overridden", flat=True)
-        for item in overridden
-        if item.get("kind") == "veto" and item.get("id")
-    }
 
 
 def apply_change(change_id: int) -> str:

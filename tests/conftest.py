@@ -1,8 +1,10 @@
 import pytest
+import trustme
 from django.db import connection
 
 from tests import secrets_registry
 from tests.factories import make_service, user
+from tests.readiness.servers import SECRETS, ca_file
 
 
 def pytest_collection_modifyitems(config, items):
@@ -96,3 +98,18 @@ def people(db, service):
 @pytest.fixture
 def is_postgres():
     return connection.vendor == "postgresql"
+
+
+# Readiness checks against local HTTPS targets (tests/readiness/servers.py).
+@pytest.fixture
+def ca():
+    return trustme.CA()
+
+
+@pytest.fixture
+def readiness_settings(settings, ca, tmp_path):
+    """The target's certificate trust ("US CA" in tests/factories.py) pins `ca`."""
+    settings.READINESS_CA_BUNDLES = {"US CA": ca_file(ca, tmp_path)}
+    settings.READINESS_REQUIRED_SECRETS = SECRETS
+    settings.READINESS_TIMEOUT = 3
+    return settings

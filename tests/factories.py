@@ -6,7 +6,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
 from approvals.models import Policy
-from dnsproviders.models import ProviderAccount
+from dnsproviders import executor
+from dnsproviders.models import DnsChange, ProviderAccount
 from dnsproviders.zones import publish_zone_files
 from failover.authorities import AUTHORITIES
 from failover.models import GovernedRecord, RecordValue, Service, Target, Threshold
@@ -112,3 +113,20 @@ def make_service(
                     actor=admin, service=service, authority=authority, user=user(username)
                 )
     return service
+
+
+def run_worker(request) -> None:
+    """Drive every DNS change of the request to an outcome, calling the executor's steps as a
+    worker would."""
+    for _ in range(50):
+        pending = DnsChange.objects.filter(request=request).exclude(
+            status__in=("verified", "failed")
+        )
+        if not pending.exists():
+            return
+        for change in pending:
+            if change.status in ("queued", "submitting"):
+                executor.apply_change(change.pk)
+            else:
+                executor.poll_change(change.pk)
+    raise AssertionError("changes did not settle")

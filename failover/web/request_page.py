@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django.urls import reverse
 
-from approvals.breakglass import overridden_vetoes
+from approvals.models import BreakGlass
 from approvals.selectors import decision_facts, verdict_for
 from dnsproviders.readiness_services import latest_checks, required_secrets, vetoes_among
 from failover.chain import authorities_of, authority_chain
@@ -60,7 +60,7 @@ class RequestView:
 
     def status(self) -> dict:
         v = self.verdict
-        overridden = overridden_vetoes(self.obj) if v.standing_vetoes else {}
+        overridden = BreakGlass.objects.overridden_vetoes(self.obj.pk) if v.standing_vetoes else {}
         return self._live(
             "status",
             "web/_request_status.html",

@@ -20,8 +20,8 @@ from dnsproviders.services import rollback_request
 from failover.errors import Conflict, InvalidInput, NotAuthorised, PlanChanged, WrongState
 from failover.models import FailoverRequest
 from failover.services import cancel_request, grant_authority, revoke_authority
-from tests.breakglass.conftest import JUSTIFICATION, run_worker, use, veto
-from tests.factories import user
+from tests.breakglass.conftest import JUSTIFICATION, use, veto
+from tests.factories import run_worker, user
 
 pytestmark = pytest.mark.django_db
 

@@ -14,8 +14,8 @@ from approvals.breakglass import record_review
 from approvals.models import BreakGlass
 from dnsproviders.models import DnsChange
 from failover.models import FailoverRequest
-from tests.breakglass.conftest import JUSTIFICATION, run_worker, use, veto
-from tests.factories import user
+from tests.breakglass.conftest import JUSTIFICATION, use, veto
+from tests.factories import run_worker, user
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "correct horse"

@@ -21,7 +21,7 @@ from dnsproviders.sweeper import sweep
 from failover.errors import Blocked, NotAuthorised, WrongState
 from failover.models import FailoverRequest, Target
 from failover.services import declare_request, record_signal, resolve_signal
-from tests.factories import make_service, user
+from tests.factories import make_service, run_worker, user
 
 pytestmark = pytest.mark.django_db
 
@@ -58,22 +58,6 @@ def approve_all(request, *, with_ir=True):
             role=role,
             plan_hash=request.plan_hash,
         )
-
-
-def run_worker(request) -> None:
-    """Drive every change of the request to an outcome, as a worker would."""
-    for _ in range(50):
-        pending = DnsChange.objects.filter(request=request).exclude(
-            status__in=("verified", "failed")
-        )
-        if not pending.exists():
-            return
-        for change in pending:
-            if change.status in ("queued", "submitting"):
-                executor.apply_change(change.pk)
-            else:
-                executor.poll_change(change.pk)
-    raise AssertionError("changes did not settle")
 
 
 def refreshed(request) -> FailoverRequest:

@@ -7,6 +7,9 @@ import trustme
 
 from failover import demo_targets
 
+HOST = "shop.example.test"
+SECRETS = ["tls_private_key", "oidc_client_secret"]
+
 
 class HTTPSServer(demo_targets.HTTPSServer):
     """`with HTTPSServer(cert_chain_pem, key_pem, routes, tmp=tmp_path) as srv:`."""
@@ -34,3 +37,26 @@ def ca_file(ca: trustme.CA, tmp) -> str:
     path = tmp / f"ca-{id(ca)}.pem"
     path.write_bytes(ca.cert_pem.bytes())
     return str(path)
+
+
+def serve(ca: trustme.CA, tmp, *, expired: bool = False) -> HTTPSServer:
+    """A failover target: HOST's certificate (expired if asked), a health URL and an OIDC
+    issuer with one key, all on one local port."""
+    chain, key = expired_leaf(ca, HOST) if expired else leaf(ca, HOST, "127.0.0.1")
+    server = HTTPSServer(chain, key, {"/healthz": (200, {"ok": True})}, tmp=tmp)
+    server.routes["/.well-known/openid-configuration"] = (
+        200,
+        {"issuer": server.url("/"), "jwks_uri": server.url("/jwks")},
+    )
+    server.routes["/jwks"] = (200, {"keys": [{"kid": "k1", "kty": "EC"}]})
+    return server
+
+
+def point_target(target, server):
+    """Make `target` (a Target row) live at `server`."""
+    target.address = server.address
+    target.certificate_hostnames = [HOST]
+    target.oidc_issuer = server.url("/")
+    target.health_url = server.url("/healthz")
+    target.save()
+    return target

@@ -9,14 +9,7 @@ import trustme
 
 from dnsproviders import readiness
 from dnsproviders.readiness.base import split_address
-from tests.readiness.servers import HTTPSServer, ca_file, expired_leaf, leaf
-
-HOST = "shop.example.test"
-
-
-@pytest.fixture
-def ca():
-    return trustme.CA()
+from tests.readiness.servers import HOST, HTTPSServer, ca_file, expired_leaf, leaf
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import re
 from datetime import timedelta
 
 import pytest
-import trustme
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -22,50 +21,27 @@ from dnsproviders.services import execute_request
 from failover.errors import Blocked
 from failover.models import FailoverRequest
 from failover.services import declare_request
-from tests.readiness.servers import HTTPSServer, ca_file, expired_leaf, leaf
+from tests.readiness.servers import SECRETS, point_target, serve
 
 pytestmark = pytest.mark.django_db
 
-HOST = "shop.example.test"
-SECRETS = ["tls_private_key", "oidc_client_secret"]
-
-
-@pytest.fixture
-def ca():
-    return trustme.CA()
-
 
 @pytest.fixture(autouse=True)
-def gate_on(settings, ca, tmp_path):
-    settings.READINESS_SYSTEM_VETO = True
-    settings.READINESS_CA_BUNDLES = {"US CA": ca_file(ca, tmp_path)}
-    settings.READINESS_REQUIRED_SECRETS = SECRETS
-    settings.READINESS_TIMEOUT = 3
+def gate_on(readiness_settings):
+    readiness_settings.READINESS_SYSTEM_VETO = True
 
 
 @pytest.fixture
 def target_server(ca, tmp_path, request):
     """A local HTTPS target; `@pytest.mark.parametrize("target_server", ["expired"], indirect=True)`
     serves an expired certificate."""
-    expired = getattr(request, "param", "") == "expired"
-    chain, key = expired_leaf(ca, HOST) if expired else leaf(ca, HOST, "127.0.0.1")
-    with HTTPSServer(chain, key, {"/healthz": (200, {"ok": True})}, tmp=tmp_path) as server:
-        server.routes["/.well-known/openid-configuration"] = (
-            200,
-            {"issuer": server.url("/"), "jwks_uri": server.url("/jwks")},
-        )
-        server.routes["/jwks"] = (200, {"keys": [{"kid": "k1", "kty": "EC"}]})
+    with serve(ca, tmp_path, expired=getattr(request, "param", "") == "expired") as server:
         yield server
 
 
 @pytest.fixture
 def declared(service, people, target_server):
-    target = service.targets.get(name="failover")
-    target.address = target_server.address
-    target.certificate_hostnames = [HOST]
-    target.oidc_issuer = target_server.url("/")
-    target.health_url = target_server.url("/healthz")
-    target.save()
+    target = point_target(service.targets.get(name="failover"), target_server)
     for name in SECRETS:
         svc.attest_secret(
             actor=people["identity"],

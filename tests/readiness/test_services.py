@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-import trustme
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -14,46 +13,13 @@ from dnsproviders.models import ReadinessCheck, SecretAttestation
 from dnsproviders.readiness_tasks import run_readiness
 from failover.errors import Conflict, InvalidInput, NotAuthorised
 from failover.services import declare_request
-from tests.readiness.servers import HTTPSServer, ca_file, expired_leaf, leaf
+from tests.readiness.servers import HOST, SECRETS, point_target, serve
 
-pytestmark = pytest.mark.django_db
-
-HOST = "shop.example.test"
-SECRETS = ["tls_private_key", "oidc_client_secret"]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("readiness_settings")]
 
 
-@pytest.fixture
-def ca():
-    return trustme.CA()
-
-
-@pytest.fixture(autouse=True)
-def readiness_settings(settings, ca, tmp_path):
-    settings.READINESS_CA_BUNDLES = {"US CA": ca_file(ca, tmp_path)}
-    settings.READINESS_REQUIRED_SECRETS = SECRETS
-    settings.READINESS_TIMEOUT = 3
-    return settings
-
-
-def serve(ca, tmp_path, *, expired=False):
-    chain, key = expired_leaf(ca, HOST) if expired else leaf(ca, HOST, "127.0.0.1")
-    server = HTTPSServer(chain, key, {"/healthz": (200, {"ok": True})}, tmp=tmp_path)
-    server.routes["/.well-known/openid-configuration"] = (
-        200,
-        {"issuer": server.url("/"), "jwks_uri": server.url("/jwks")},
-    )
-    server.routes["/jwks"] = (200, {"keys": [{"kid": "k1", "kty": "EC"}]})
-    return server
-
-
-def point_target(request, server):
-    target = request.to_target
-    target.address = server.address
-    target.certificate_hostnames = [HOST]
-    target.oidc_issuer = server.url("/")
-    target.health_url = server.url("/healthz")
-    target.save()
-    return target
+def point_request(request, server):
+    return point_target(request.to_target, server)
 
 
 def attest_all(people, target, age_days=1):
@@ -75,7 +41,7 @@ def request_(service, people):
 
 def test_passing_target_stores_evidence_and_no_system_veto(ca, tmp_path, request_, people):
     with serve(ca, tmp_path) as server:
-        target = point_target(request_, server)
+        target = point_request(request_, server)
         attest_all(people, target)
         rows = run_readiness(request_.pk)
     assert rows == 4
@@ -93,7 +59,7 @@ def test_expired_certificate_places_a_system_veto_only_a_veto_holder_lifts(
     ca, tmp_path, request_, people
 ):
     with serve(ca, tmp_path, expired=True) as server:
-        target = point_target(request_, server)
+        target = point_request(request_, server)
         attest_all(people, target)
         svc.run_readiness_checks(request_id=request_.pk)
     # The identity provider is served with the same expired certificate: it fails too.
@@ -126,7 +92,7 @@ def test_expired_certificate_places_a_system_veto_only_a_veto_holder_lifts(
 
 def test_a_passing_check_cannot_be_lifted(ca, tmp_path, request_, people):
     with serve(ca, tmp_path) as server:
-        point_target(request_, server)
+        point_request(request_, server)
         svc.run_readiness_checks(request_id=request_.pk)
     tls = svc.latest_checks(request_.pk)["tls"]
     assert tls.ok
@@ -136,7 +102,7 @@ def test_a_passing_check_cannot_be_lifted(ca, tmp_path, request_, people):
 
 def test_a_newer_passing_check_clears_the_system_veto(ca, tmp_path, request_, people):
     with serve(ca, tmp_path) as server:
-        target = point_target(request_, server)
+        target = point_request(request_, server)
         svc.run_readiness_checks(request_id=request_.pk)  # no attestations yet
         assert [v.kind for v in svc.system_vetoes(request_.pk)] == ["secrets"]
         attest_all(people, target)
@@ -148,7 +114,7 @@ def test_a_newer_passing_check_clears_the_system_veto(ca, tmp_path, request_, pe
 def test_secret_attestation_older_than_the_limit_fails(ca, tmp_path, request_, people, settings):
     settings.READINESS_SECRET_MAX_AGE_DAYS = 90
     with serve(ca, tmp_path) as server:
-        target = point_target(request_, server)
+        target = point_request(request_, server)
         attest_all(people, target, age_days=91)
         svc.run_readiness_checks(request_id=request_.pk)
     (veto,) = svc.system_vetoes(request_.pk)

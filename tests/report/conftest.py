@@ -8,40 +8,19 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-import trustme
 from django.db import connection
 from django.utils import timezone
 
 from approvals.services import record_decision
-from dnsproviders import executor
-from dnsproviders.models import DnsChange
 from dnsproviders.readiness_services import attest_secret
 from dnsproviders.readiness_tasks import run_readiness
 from dnsproviders.services import execute_request
 from failover.models import FailoverRequest
 from failover.services import declare_request
-from tests.factories import user
-from tests.readiness.servers import HTTPSServer, ca_file, leaf
+from tests.factories import run_worker, user
+from tests.readiness.servers import SECRETS, point_target, serve
 
-HOST = "shop.example.test"
-SECRETS = ["tls_private_key", "oidc_client_secret"]
 CRITERIA = {"min_minutes_on_target": 0, "primary_healthy_minutes": 0, "notes": "EU back first"}
-
-
-def run_worker(request) -> None:
-    """Drive every change of the request to an outcome, as a worker would."""
-    for _ in range(50):
-        pending = DnsChange.objects.filter(request=request).exclude(
-            status__in=("verified", "failed")
-        )
-        if not pending.exists():
-            return
-        for change in pending:
-            if change.status in ("queued", "submitting"):
-                executor.apply_change(change.pk)
-            else:
-                executor.poll_change(change.pk)
-    raise AssertionError("changes did not settle")
 
 
 def tamper(sql: str, params: list) -> None:
@@ -55,34 +34,10 @@ def tamper(sql: str, params: list) -> None:
 
 
 @pytest.fixture
-def ca():
-    return trustme.CA()
-
-
-@pytest.fixture
-def target_server(ca, tmp_path, settings):
+def target_server(readiness_settings, ca, tmp_path):
     """A healthy failover target: valid certificate, OIDC discovery, health URL."""
-    settings.READINESS_CA_BUNDLES = {"US CA": ca_file(ca, tmp_path)}
-    settings.READINESS_REQUIRED_SECRETS = SECRETS
-    settings.READINESS_TIMEOUT = 3
-    chain, key = leaf(ca, HOST, "127.0.0.1")
-    server = HTTPSServer(chain, key, {"/healthz": (200, {"ok": True})}, tmp=tmp_path)
-    server.routes["/.well-known/openid-configuration"] = (
-        200,
-        {"issuer": server.url("/"), "jwks_uri": server.url("/jwks")},
-    )
-    server.routes["/jwks"] = (200, {"keys": [{"kid": "k1", "kty": "EC"}]})
-    with server:
+    with serve(ca, tmp_path) as server:
         yield server
-
-
-def point_target(request, server) -> None:
-    target = request.to_target
-    target.address = server.address
-    target.certificate_hostnames = [HOST]
-    target.oidc_issuer = server.url("/")
-    target.health_url = server.url("/healthz")
-    target.save()
 
 
 def declare(service, **extra) -> FailoverRequest:
@@ -120,7 +75,7 @@ APPROVALS = (
 def applied(service, people, target_server):
     """The request after a real failover: applied, target active, rollback check scheduled."""
     request = declare(service)
-    point_target(request, target_server)
+    point_target(request.to_target, target_server)
     for name in SECRETS:
         attest_secret(
             actor=people["identity"],

@@ -145,21 +145,12 @@ def test_an_edited_event_of_the_request_shows_as_broken_evidence(applied):
 
 def test_an_event_re_hashed_to_hide_an_edit_is_caught_by_its_neighbour(applied):
     """Someone who recomputes the edited event's own hash still breaks the next link."""
-    from audit.chain import event_hash
+    from audit.chain import stored_event_hash
 
     victim = AuditEvent.objects.get(action="decision.approve", data__role="availability")
     data = {**victim.data, "comment": "rewritten"}
-    forged = event_hash(
-        seq=victim.seq,
-        created_at=victim.created_at,
-        actor_id=victim.actor_id,
-        actor=victim.actor,
-        action=victim.action,
-        object_type=victim.object_type,
-        object_id=victim.object_id,
-        data=data,
-        prev_hash=victim.prev_hash,
-    )
+    victim.data = data
+    forged = stored_event_hash(victim)
     tamper(
         "UPDATE audit_auditevent SET data = %s, hash = %s WHERE id = %s",
         [json.dumps(data), forged, victim.pk],

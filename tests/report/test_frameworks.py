@@ -22,16 +22,8 @@ from failover.report import frameworks
 from failover.report.evidence import build_report
 from failover.services import cancel_request, declare_request, grant_authority, record_signal
 from tests.factories import make_service, user
-from tests.readiness.servers import HTTPSServer, ca_file, expired_leaf
-from tests.report.conftest import (
-    APPROVALS,
-    HOST,
-    SECRETS,
-    approve,
-    declare,
-    point_target,
-    run_worker,
-)
+from tests.readiness.servers import SECRETS, point_target, serve
+from tests.report.conftest import APPROVALS, approve, declare, run_worker
 
 pytestmark = pytest.mark.django_db
 
@@ -266,15 +258,13 @@ def test_an_overprivileged_shared_long_lived_machine_identity_leaves_gaps(servic
     assert "made by service account pager-bot" in lines_of(report, "NHI10")
 
 
-def test_a_lifted_system_veto_shows_who_lifted_it_and_why(service, people, ca, tmp_path, settings):
-    settings.READINESS_SYSTEM_VETO = True
-    settings.READINESS_CA_BUNDLES = {"US CA": ca_file(ca, tmp_path)}
-    settings.READINESS_REQUIRED_SECRETS = SECRETS
-    settings.READINESS_TIMEOUT = 3
-    chain, key = expired_leaf(ca, HOST)
-    with HTTPSServer(chain, key, {"/healthz": (200, {"ok": True})}, tmp=tmp_path) as server:
+def test_a_lifted_system_veto_shows_who_lifted_it_and_why(
+    service, people, ca, tmp_path, readiness_settings
+):
+    readiness_settings.READINESS_SYSTEM_VETO = True
+    with serve(ca, tmp_path, expired=True) as server:
         request = declare(service)
-        point_target(request, server)
+        point_target(request.to_target, server)
         for name in SECRETS:
             attest_secret(
                 actor=people["identity"],
