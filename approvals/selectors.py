@@ -43,8 +43,10 @@ def decision_facts(request: FailoverRequest) -> list[engine.DecisionFacts]:
     return decision_facts_by_request([request.pk])[request.pk]
 
 
-def verdict_for(request: FailoverRequest, *, now: datetime | None = None) -> engine.Verdict:
-    return verdicts_for([request], now=now)[request.pk]
+def verdict_for(
+    request: FailoverRequest, *, now: datetime | None = None, readiness=None
+) -> engine.Verdict:
+    return verdicts_for([request], now=now, readiness=readiness)[request.pk]
 
 
 FACT_FIELDS = (
@@ -75,9 +77,12 @@ def decision_facts_by_request(request_ids) -> dict[int, list[engine.DecisionFact
     return found
 
 
-def verdicts_for(requests, *, now: datetime | None = None) -> dict[int, engine.Verdict]:
+def verdicts_for(
+    requests, *, now: datetime | None = None, readiness=None
+) -> dict[int, engine.Verdict]:
     """Verdicts of many requests in a fixed number of queries (for lists). Load the requests
-    with select_related("service__policy", "from_target", "to_target")."""
+    with select_related("service__policy", "from_target", "to_target"). `readiness`: the
+    latest readiness checks by request, when the caller has read them already."""
     from collections import defaultdict
 
     from failover.chain import authority_chains
@@ -103,7 +108,7 @@ def verdicts_for(requests, *, now: datetime | None = None) -> dict[int, engine.V
             engine.SignalFacts(s.pk, s.metric, s.value, s.status, s.received_at)
         )
     chains = authority_chains(services.values())
-    system = system_blocks_by_request(requests)
+    system = system_blocks_by_request(requests, readiness)
     return {
         r.pk: engine.evaluate(
             request=engine.RequestFacts(
@@ -125,7 +130,7 @@ def verdicts_for(requests, *, now: datetime | None = None) -> dict[int, engine.V
     }
 
 
-def system_blocks_by_request(requests) -> dict[int, list[engine.SystemBlockFacts]]:
+def system_blocks_by_request(requests, readiness=None) -> dict[int, list[engine.SystemBlockFacts]]:
     """What the target's readiness checks hold against each open request: one block per
     failing identity-critical check not lifted, or one `pending` block while no check has
     reported yet. Off when READINESS_SYSTEM_VETO is false."""
@@ -138,7 +143,7 @@ def system_blocks_by_request(requests) -> dict[int, list[engine.SystemBlockFacts
     open_ids = [r.pk for r in requests if r.state in engine.OPEN_STATES]
     if not open_ids:
         return {}
-    latest = latest_checks_by_request(open_ids)
+    latest = readiness if readiness is not None else latest_checks_by_request(open_ids)
     found: dict[int, list[engine.SystemBlockFacts]] = {}
     for request_id in open_ids:
         by_kind = latest.get(request_id, {})

@@ -321,8 +321,8 @@ class FailoverRequestViewSet(
 
     def _present(self, requests):
         requests = list(requests)
-        verdicts = verdicts_for(requests)
         checks = latest_checks_by_request(r.pk for r in requests)
+        verdicts = verdicts_for(requests, readiness=checks)
         return [present.request(r, verdicts[r.pk], checks.get(r.pk, {}).values()) for r in requests]
 
     def _one(self, pk):

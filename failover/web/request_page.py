@@ -34,11 +34,11 @@ class RequestView:
     def __init__(self, request, obj):
         self.request = request
         self.obj = obj
-        self.verdict = verdict_for(obj)
+        self.readiness = latest_checks(obj.pk)
+        self.verdict = verdict_for(obj, readiness={obj.pk: self.readiness})
         self.decisions = decision_facts(obj)
         self.chain = authority_chain(obj.service)
         self.authorities = authorities_of(request.user, obj.service)
-        self.readiness = latest_checks(obj.pk)
         self.system_vetoes = vetoes_among(self.readiness)
         self.actions = available_actions(
             user=request.user,
