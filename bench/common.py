@@ -105,8 +105,17 @@ def app_env(workdir: Path, database_url: str, **extra: str) -> dict[str, str]:
         "DNS_ZONE_DIR": str(workdir / "var" / "zones"),
         "LOG_LEVEL": "WARNING",
         "PYTHONPATH": str(ROOT),
+        **_shared_cache(extra.get("CELERY_BROKER_URL", "")),
         **extra,
     }
+
+
+def _shared_cache(broker_url: str) -> dict[str, str]:
+    """As docker-compose: the web processes share a Redis cache (database 1 of the broker's
+    redis-server), which counts the intake and sign-in limits."""
+    if not broker_url.startswith("redis://"):
+        return {}
+    return {"CACHE_URL": broker_url.rsplit("/", 1)[0] + "/1"}
 
 
 def setup_django(env: dict[str, str]) -> None:

@@ -79,7 +79,7 @@ class Server:
             subprocess.Popen(
                 [
                     *(PYTHON, "-m", "celery", "-A", "failover", "worker"),
-                    *("-Q", "critical,celery", "--pool=threads", "--concurrency=2"),
+                    *("-Q", "critical,celery,intake", "--pool=threads", "--concurrency=2"),
                     *("--without-gossip", "--without-mingle", "--without-heartbeat"),
                 ],
                 cwd=ROOT,

@@ -1,7 +1,12 @@
 """A token bucket in the database, shared by every worker process and host.
 
 Route 53 allows an account 5 requests/s sustained with bursts; we keep the whole fleet under
-the configured rate so throttling errors never reach a request.
+the configured rate so throttling errors never reach a request. The intake doors use the same
+bucket per integration.
+
+A token is taken by compare-and-set (read the row, write it back only if nobody changed it
+since) rather than under a row lock: a lock held across a read, a computation and a write
+queued every request of a burst behind the one holding it.
 """
 
 from __future__ import annotations
@@ -13,27 +18,47 @@ from django.utils import timezone
 
 from dnsproviders.models import RateBucket
 
+ATTEMPTS = 20  # compare-and-set rounds lost to other takers before taking the lock instead
+
 
 def take(key: str, *, rate: float, burst: float) -> float:
     """Take one token if there is one; otherwise return how long to wait for the next."""
-    with transaction.atomic():
-        now = timezone.now()
-        try:
-            bucket = RateBucket.objects.select_for_update().get(key=key)
-        except RateBucket.DoesNotExist:
+    for _ in range(ATTEMPTS):
+        row = RateBucket.objects.filter(key=key).values_list("tokens", "updated_at").first()
+        if row is None:
             try:
                 with transaction.atomic():
-                    RateBucket.objects.create(key=key, tokens=burst - 1, updated_at=now)
+                    RateBucket.objects.create(key=key, tokens=burst - 1, updated_at=timezone.now())
                 return 0.0
-            except IntegrityError:  # another worker created it first
-                bucket = RateBucket.objects.select_for_update().get(key=key)
-        elapsed = max(0.0, (now - bucket.updated_at).total_seconds())
-        tokens = min(burst, bucket.tokens + elapsed * rate)
-        if tokens >= 1:
-            bucket.tokens, bucket.updated_at = tokens - 1, now
-            bucket.save(update_fields=["tokens", "updated_at"])
+            except IntegrityError:  # another taker created it first
+                continue
+        stored, updated = row
+        tokens, now = _refilled(stored, updated, rate=rate, burst=burst)
+        if tokens < 1:
+            return (1 - tokens) / rate
+        won = RateBucket.objects.filter(key=key, tokens=stored, updated_at=updated).update(
+            tokens=tokens - 1, updated_at=now
+        )
+        if won:
             return 0.0
-        return (1 - tokens) / rate
+    return _take_locked(key, rate=rate, burst=burst)
+
+
+def _refilled(stored: float, updated, *, rate: float, burst: float):
+    """The tokens in the bucket now, and now (never before the last take: clocks differ)."""
+    now = max(timezone.now(), updated)
+    return min(burst, stored + (now - updated).total_seconds() * rate), now
+
+
+def _take_locked(key: str, *, rate: float, burst: float) -> float:
+    with transaction.atomic():
+        bucket = RateBucket.objects.select_for_update().get(key=key)
+        tokens, now = _refilled(bucket.tokens, bucket.updated_at, rate=rate, burst=burst)
+        if tokens < 1:
+            return (1 - tokens) / rate
+        bucket.tokens, bucket.updated_at = tokens - 1, now
+        bucket.save(update_fields=["tokens", "updated_at"])
+        return 0.0
 
 
 def acquire(key: str, *, rate: float, burst: float, timeout: float = 60.0) -> None:

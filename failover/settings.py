@@ -241,9 +241,12 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0.1, "in
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 # DNS work has its own queue so nothing else can delay a failover.
 # Readiness checks wait on other people's servers: their own queue keeps them off both.
+# Turning webhook deliveries into signals is the bulk of a flood: its own queue lets that
+# worker run at a lower CPU priority than the web doors acknowledging the deliveries.
 CELERY_TASK_ROUTES = {
     "dnsproviders.tasks.*": {"queue": "critical"},
     "dnsproviders.readiness_tasks.*": {"queue": "readiness"},
+    "failover.intake.tasks.process_delivery": {"queue": "intake"},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {

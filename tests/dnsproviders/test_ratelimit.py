@@ -41,3 +41,27 @@ def test_acquire_gives_up_after_its_timeout():
     take("tiny", rate=0.01, burst=1)
     with pytest.raises(TimeoutError):
         acquire("tiny", rate=0.01, burst=1, timeout=0.5)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_contending_takers_never_get_more_than_the_rate_allows():
+    # Compare-and-set must not hand the same token to two takers: 6 threads take as fast as
+    # they can for 1 s at 50/s with a burst of 10; at most 10 + 50 x elapsed are granted.
+    granted = []
+    started = time.monotonic()
+
+    def worker():
+        try:
+            while time.monotonic() - started < 1.0:
+                if take("contended", rate=50, burst=10) == 0:
+                    granted.append(1)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - started
+    assert 10 <= len(granted) <= 10 + 50 * elapsed + 1

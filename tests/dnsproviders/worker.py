@@ -146,7 +146,7 @@ class Worker:
                     "failover",
                     "worker",
                     "-Q",
-                    "critical,celery",
+                    "critical,celery,intake",
                     "--pool=threads",
                     "--concurrency=4",
                     "--without-gossip",

@@ -2,6 +2,7 @@
 idempotent processing, and a clear 4xx (never a 500) for anything a caller can send."""
 
 import json
+import shutil
 
 import pytest
 
@@ -10,7 +11,7 @@ from failover.intake import services
 from failover.intake.services import process_delivery, sweep
 from failover.models import Delivery, FailoverRequest, Signal
 from tests.dnsproviders.bind import free_port
-from tests.dnsproviders.worker import _repoint
+from tests.dnsproviders.worker import Broker, _repoint
 from tests.intake.conftest import make_integration, post, process_all, sign
 
 pytestmark = pytest.mark.django_db
@@ -31,6 +32,27 @@ FIRING = {
 }
 
 
+@pytest.fixture(params=["database", "redis"])
+def limits(request, tmp_path, settings):
+    """Where the intake limits are counted: the database bucket (local-memory cache) or the
+    shared cache, a real Redis."""
+    if request.param == "database":
+        yield request.param
+        return
+    if not shutil.which("redis-server"):
+        pytest.skip("needs redis-server (Debian package redis-server)")
+    broker = Broker(tmp_path).start()
+    url = broker.url.rsplit("/", 1)[0] + "/1"
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+    }
+    try:
+        assert services.shared_cache()
+        yield request.param
+    finally:
+        broker.stop()
+
+
 @pytest.fixture
 def am(shop):
     return make_integration("alertmanager", "am", rate_limit_per_minute=2)
@@ -40,7 +62,7 @@ def send(client, secret, payload=FIRING, **extra):
     return post(client, "alertmanager", payload, HTTP_AUTHORIZATION=f"Bearer {secret}", **extra)
 
 
-def test_past_the_integrations_limit_it_answers_429_naming_the_limit(client, am):
+def test_past_the_integrations_limit_it_answers_429_naming_the_limit(client, am, limits):
     _, secret = am
     assert send(client, secret).status_code == 202
     assert send(client, secret).status_code == 202
@@ -55,7 +77,7 @@ def test_past_the_integrations_limit_it_answers_429_naming_the_limit(client, am)
     assert Delivery.objects.count() == 2  # nothing stored for the throttled one
 
 
-def test_unauthenticated_requests_do_not_use_up_the_limit(client, am):
+def test_unauthenticated_requests_do_not_use_up_the_limit(client, am, limits):
     _, secret = am
     for _ in range(5):
         assert send(client, "wrong-secret-0123456789").status_code == 401

@@ -1,5 +1,6 @@
 """PagerDuty Webhooks V3: signatures (with rotation), replays, incident events -> signals."""
 
+import hashlib
 import json
 
 import pytest
@@ -63,10 +64,13 @@ def test_a_signed_delivery_is_stored_answered_and_processed_into_a_signal(client
     assert json.loads(delivery.body)["event"]["data"]["id"] == "Q1ABC"
     integration.refresh_from_db()
     assert integration.last_received_at is not None
-    assert AuditEvent.objects.filter(action="intake.delivery_received").count() == 1
 
     process_all()
     delivery.refresh_from_db()
+    # The task audits the receipt (the door does not wait for the audit chain), once.
+    receipt = AuditEvent.objects.get(action="intake.delivery_received")
+    assert receipt.data["body_sha256"] == hashlib.sha256(delivery.body.encode()).hexdigest()
+    assert receipt.data["status"] == "received" and receipt.object_id == str(delivery.pk)
     assert delivery.status == "processed", delivery.outcome
     signal = Signal.objects.get()
     assert (signal.service, signal.metric, signal.value, signal.status) == (
