@@ -77,6 +77,35 @@ def decision_facts_by_request(request_ids) -> dict[int, list[engine.DecisionFact
     return found
 
 
+def _decision_facts(requests) -> dict[int, list[engine.DecisionFacts]]:
+    """From the decisions prefetched with their actors when every request has them (the API
+    and the request page do), else in one query."""
+    actor = Decision._meta.get_field("actor")
+    if not all(
+        "decisions" in getattr(r, "_prefetched_objects_cache", {})
+        and all(actor.is_cached(d) for d in r.decisions.all())
+        for r in requests
+    ):
+        return decision_facts_by_request(r.pk for r in requests)
+    return {
+        r.pk: [
+            engine.DecisionFacts(
+                d.pk,
+                d.actor_id,
+                d.actor.username,
+                d.kind,
+                d.role,
+                d.plan_hash,
+                d.created_at,
+                d.comment,
+                d.lifts_id,
+            )
+            for d in sorted(r.decisions.all(), key=lambda d: (d.created_at, d.pk))
+        ]
+        for r in requests
+    }
+
+
 def verdicts_for(
     requests, *, now: datetime | None = None, readiness=None
 ) -> dict[int, engine.Verdict]:
@@ -85,7 +114,7 @@ def verdicts_for(
     latest readiness checks by request, when the caller has read them already."""
     from collections import defaultdict
 
-    from failover.chain import authority_chains
+    from failover.chain import missing_authorities
     from failover.models import Signal, Threshold
 
     requests = list(requests)
@@ -93,21 +122,31 @@ def verdicts_for(
         return {}
     now = now or timezone.now()
     services = {r.service_id: r.service for r in requests}
-    decisions = decision_facts_by_request(r.pk for r in requests)
+    decisions = _decision_facts(requests)
+    # Thresholds and signals count only where a breach pre-approves (always the same two
+    # queries, whatever the mix of modes: lists cost the same however many rows).
+    preapproving = {
+        pk: s for pk, s in services.items() if s.governance_mode == engine.PREAPPROVED_THRESHOLDS
+    }
     thresholds: dict[int, list] = defaultdict(list)
-    for t in Threshold.objects.filter(service__in=services):
+    for t in Threshold.objects.filter(
+        service__in=services, service__governance_mode=engine.PREAPPROVED_THRESHOLDS
+    ):
         thresholds[t.service_id].append(
             engine.ThresholdFacts(t.pk, t.metric, t.comparison, t.value)
         )
-    longest = max(rules_of(s).signal_window for s in services.values())
+    longest = max((rules_of(s).signal_window for s in preapproving.values()), default=timedelta())
     signals: dict[int, list] = defaultdict(list)
     for s in Signal.objects.filter(
-        service__in=services, status="firing", received_at__gte=now - longest
+        service__in=services,
+        service__governance_mode=engine.PREAPPROVED_THRESHOLDS,
+        status="firing",
+        received_at__gte=now - longest,
     ):
         signals[s.service_id].append(
             engine.SignalFacts(s.pk, s.metric, s.value, s.status, s.received_at)
         )
-    chains = authority_chains(services.values())
+    missing = missing_authorities(services.values())
     system = system_blocks_by_request(requests, readiness)
     return {
         r.pk: engine.evaluate(
@@ -122,7 +161,7 @@ def verdicts_for(
             rules=rules_of(r.service),
             thresholds=thresholds[r.service_id],
             signals=signals[r.service_id],
-            chain_missing=chains[r.service_id].missing,
+            chain_missing=missing[r.service_id],
             system_blocks=system.get(r.pk, ()),
             now=now,
         )

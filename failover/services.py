@@ -50,7 +50,7 @@ def lock_request(request_id: int) -> FailoverRequest:
     try:
         return (
             FailoverRequest.objects.select_for_update(of=("self",))
-            .select_related("service", "from_target", "to_target", "requester")
+            .select_related("service__policy", "from_target", "to_target", "requester")
             .get(pk=request_id)
         )
     except (FailoverRequest.DoesNotExist, ValueError, TypeError):

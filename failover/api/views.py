@@ -34,7 +34,7 @@ from dnsproviders.readiness_services import latest_checks_by_request
 from dnsproviders.services import execute_request, rollback_request
 from failover.api import present
 from failover.api import serializers as s
-from failover.api.access import require_action, visible_service_ids
+from failover.api.access import require_action, visible_service_ids, visible_services
 from failover.api.base import ApiViewMixin
 from failover.api.readiness import ReadinessActions
 from failover.chain import authority_chain, authority_chains
@@ -309,7 +309,7 @@ class FailoverRequestViewSet(
 
     def get_queryset(self):
         queryset = FailoverRequest.objects.filter(
-            service__in=visible_service_ids(self.request)
+            service__in=visible_services(self.request)
         ).select_related("service__policy", "from_target", "to_target", "requester")
         return queryset.prefetch_related(
             Prefetch(
@@ -360,7 +360,7 @@ class FailoverRequestViewSet(
 
     def _visible(self, pk) -> FailoverRequest:
         return get_object_or_404(
-            FailoverRequest.objects.filter(service__in=visible_service_ids(self.request)), pk=pk
+            FailoverRequest.objects.filter(service__in=visible_services(self.request)), pk=pk
         )
 
     @extend_schema(
