@@ -172,6 +172,7 @@ class Worker:
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(10)
+        self._hand_log_to_leak_scan()
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -180,6 +181,14 @@ class Worker:
                 self.process.wait(15)
             except subprocess.TimeoutExpired:
                 self.kill()
+        self._hand_log_to_leak_scan()
+
+    def _hand_log_to_leak_scan(self) -> None:
+        """The worker's log lines are log lines too: the test's leak check searches them."""
+        from tests.secrets_registry import REGISTRY
+
+        if self.log.exists():
+            REGISTRY.record(self.log.read_text(errors="replace"), f"worker log {self.log.name}")
 
 
 def wait_for(check, timeout: float = 30, what: str = "condition"):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 
+from approvals.breakglass import break_glass
 from failover.models import Service
 from failover.services import declare_request
 from tests.web.conftest import PASSWORD
@@ -75,6 +76,11 @@ def test_the_browser_pages_keep_to_the_policy(demo, visitor):
         target="failover",
         reason="eu-west-1 <style>*{display:none}</style> failing",
     )
+    use = break_glass(
+        actor=users.get(username="ic"),
+        request_id=request.pk,
+        justification="checkout down for everyone, approvers unreachable <b>now</b>",
+    )
     anonymous = visitor()
     assert anonymous.visit("/login/") == 200
     ic = visitor()
@@ -88,10 +94,12 @@ def test_the_browser_pages_keep_to_the_policy(demo, visitor):
         f"/requests/{request.pk}/?action=cancel",
         f"/requests/{request.pk}/break-glass/",
         f"/requests/{request.pk}/report/",
+        f"/break-glass/{use.pk}/review/",
         "/no-such-page/",
     ]
     for url in pages:
         ic.visit(url)
+    assert ic.visit(f"/break-glass/{use.pk}/review/") == 200
     ic.visit(f"/requests/{request.pk}/", settle_ms=2500)  # the htmx polls swap fragments in
     assert anonymous.violations == [], "\n".join(anonymous.violations)
     assert ic.violations == [], "\n".join(ic.violations)

@@ -16,6 +16,7 @@ from audit.services import record_event
 from dnsproviders.rfc2136.provider import Rfc2136Provider
 from failover.models import NotificationEndpoint
 from failover.secrets import encrypt
+from tests.dnsproviders.worker import Worker
 from tests.factories import make_service, user
 from tests.intake.conftest import make_integration
 from tests.secrets_registry import REGISTRY, audit_leaks
@@ -53,6 +54,15 @@ def test_a_secret_in_a_log_line_is_found():
         f"log failover.tests.leaky: API token {token[:6]}… in "
         f"'WARNING failover.tests.leaky token {token} rejected'"
     ]
+
+
+def test_a_secret_in_a_worker_processs_log_is_found(tmp_path):
+    _, token = create_token(user=user("ic"), name="pager")
+    worker = Worker.__new__(Worker)  # its log, without starting a celery process
+    worker.process, worker.log = None, tmp_path / "worker-1.log"
+    worker.log.write_text(f"[INFO/ForkPoolWorker-1] calling with {token}\n")
+    worker.stop()
+    assert [leak.split(":")[0] for leak in REGISTRY.leaks()] == ["worker log worker-1.log"]
 
 
 def test_a_secret_in_a_traceback_is_found():
