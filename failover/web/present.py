@@ -76,8 +76,9 @@ def blocks(verdict: Verdict) -> tuple[list[str], list[str]]:
     return vetoes, others
 
 
-def checklist(request, verdict, chain, decisions) -> list[dict]:
-    """Each required approval or sign-off: how many, given by whom and when, who else can."""
+def checklist(request, verdict, chain, decisions, break_glass=None) -> list[dict]:
+    """Each required approval or sign-off: how many, given by whom and when, who else can, or
+    the break-glass use that went without it."""
     rows = []
     for role, needed in verdict.required.items():
         given = [d for d in decisions if d.id in verdict.counted and verdict.counted[d.id] == role]
@@ -88,6 +89,8 @@ def checklist(request, verdict, chain, decisions) -> list[dict]:
             for reason in [r.reason for r in verdict.discounted if r.decision_id == d.id]
         ]
         waived = verdict.preapproved and role in ("availability", "identity")
+        done = len(given) >= needed or waived
+        skipped = not done and break_glass is not None and role in break_glass.skipped_roles
         rows.append(
             {
                 "role": role,
@@ -95,8 +98,9 @@ def checklist(request, verdict, chain, decisions) -> list[dict]:
                 "kind": "approval" if role in ("availability", "identity") else "sign-off",
                 "needed": needed,
                 "have": len(given),
-                "done": len(given) >= needed or waived,
+                "done": done,
                 "waived": waived,
+                "skipped_by": break_glass if skipped else None,
                 "given": given,
                 "not_counting": not_counting,
                 "holders": who_can_give(role, chain, request, verdict, decisions),

@@ -114,7 +114,13 @@ class RequestView:
             {
                 "v": v,
                 "plan_rows": plan_rows(obj.plan),
-                "checklist": checklist(obj, v, self.chain, self.decisions),
+                "checklist": checklist(
+                    obj,
+                    v,
+                    self.chain,
+                    self.decisions,
+                    obj.break_glass_uses.select_related("actor").order_by("created_at").first(),
+                ),
                 "decisions": [
                     {"d": d, "verb": KIND_WORDS.get(d.kind, d.kind), "counts": d.id in v.counted}
                     for d in self.decisions

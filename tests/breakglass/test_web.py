@@ -130,6 +130,10 @@ def test_a_veto_must_be_named_then_the_glass_breaks(as_, pending):
     # The veto stays on the record, marked as overridden rather than as stopping everything.
     assert "Overridden by break-glass (breakglass" in page
     assert "Nothing executes until the veto is lifted" not in page
+    # The approvals it went without say so, rather than waiting for them.
+    assert "○ Waiting" not in page
+    assert page.count("⚠ Skipped") == len(used.skipped_roles) >= 2
+    assert "Went without it: break-glass by breakglass" in page
 
 
 def test_the_request_page_links_to_break_glass_for_holders_while_open(as_, pending):
