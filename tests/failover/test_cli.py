@@ -62,3 +62,37 @@ def test_service_account_and_grant_commands():
     assert not holds(account, checkout, "declare")
     with pytest.raises(CommandError, match="unknown authority"):
         call_command("grant_authority", "checkout", "godmode", "--group", "Executors")
+
+
+def test_break_glass_from_the_command_line(zone_dir):
+    from approvals.models import BreakGlass
+
+    call_command("seed_demo")
+    run("declare", "checkout", "failover", "--reason", "EU down", "--as", "ic")
+    request = FailoverRequest.objects.get()
+    run("decide", str(request.pk), "veto", "--comment", "EU sessions break", "--as", "identity")
+    with pytest.raises(CommandError, match="at least 20"):
+        run("break-glass", str(request.pk), "--justification", "now", "--as", "ic")
+    with pytest.raises(CommandError, match="veto of identity"):
+        run(
+            "break-glass",
+            str(request.pk),
+            "--justification",
+            "checkout down everywhere, approvers unreachable",
+            "--as",
+            "ic",
+        )
+    assert not BreakGlass.objects.exists()
+    out = run(
+        "break-glass",
+        str(request.pk),
+        "--justification",
+        "checkout down everywhere, approvers unreachable",
+        "--veto-justification",
+        "identity's concern about EU sessions is accepted for the outage",
+        "--as",
+        "ic",
+    )
+    use = BreakGlass.objects.get()
+    assert f"break-glass #{use.pk}: went without availability, identity" in out
+    assert "[executing]" in out

@@ -9,6 +9,7 @@ import json
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from approvals.breakglass import break_glass
 from approvals.selectors import verdict_for
 from approvals.services import record_decision
 from dnsproviders.services import execute_request, rollback_request
@@ -38,6 +39,15 @@ class Command(BaseCommand):
         decide.add_argument("--role", default="")
         decide.add_argument("--comment", default="")
         decide.add_argument("--plan-hash", help="the plan you reviewed (default: current)")
+        glass = sub.add_parser(
+            "break-glass", help="execute without the missing approvals (break_glass holders)"
+        )
+        glass.add_argument("id", type=int)
+        glass.add_argument("--justification", required=True, help="why (at least 20 characters)")
+        glass.add_argument(
+            "--veto-justification", default="", help="naming each standing veto it overrides"
+        )
+        glass.add_argument("--plan-hash", help="the plan you reviewed (default: current)")
         for name in ("execute", "rollback", "cancel"):
             cmd = sub.add_parser(name)
             cmd.add_argument("id", type=int)
@@ -54,9 +64,11 @@ class Command(BaseCommand):
             if actor is None:
                 raise CommandError(f"no active user {username!r}")
         try:
-            request = getattr(self, f"do_{action}")(actor, **options)
+            request = getattr(self, f"do_{action.replace('-', '_')}")(actor, **options)
         except ServiceError as exc:
-            raise CommandError(exc.message) from None
+            fields = getattr(exc, "fields", None) or {}
+            details = "".join(f"\n  {field}: {why}" for field, why in fields.items())
+            raise CommandError(exc.message + details) from None
         if request is not None:
             self.show(request)
 
@@ -101,6 +113,22 @@ class Command(BaseCommand):
             comment=comment,
             plan_hash=plan_hash or request.plan_hash,
             channel="cli",
+        )
+        return self._get(id)
+
+    def do_break_glass(self, actor, id, justification, veto_justification, plan_hash, **options):
+        request = self._get(id)
+        use = break_glass(
+            actor=actor,
+            request_id=id,
+            justification=justification,
+            veto_justification=veto_justification,
+            plan_hash=plan_hash or request.plan_hash,
+            channel="cli",
+        )
+        self.stdout.write(
+            f"break-glass #{use.pk}: went without {', '.join(use.skipped_roles) or 'nothing'}; "
+            f"announced, and open for review by two others until closed"
         )
         return self._get(id)
 
