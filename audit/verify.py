@@ -8,6 +8,7 @@ answer is the same as walking the whole chain in one process.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -40,15 +41,36 @@ class _Part:
     reason: str = ""
 
 
+def _rows(low: int, high: int | None, chunk_size: int):
+    """The events from `low` to `high` in order, as COLUMNS tuples. On PostgreSQL straight
+    from a server-side cursor: the ORM's per-row machinery was a fifth of verifying."""
+    if connection.vendor != "postgresql":
+        rows = AuditEvent.objects.filter(seq__gte=low)
+        if high is not None:
+            rows = rows.filter(seq__lte=high)
+        yield from rows.order_by("seq").values_list(*COLUMNS).iterator(chunk_size=chunk_size)
+        return
+    columns = ", ".join(AuditEvent._meta.get_field(name).column for name in COLUMNS)
+    sql = f"SELECT {columns} FROM {AuditEvent._meta.db_table} WHERE seq >= %s"
+    params = [low]
+    if high is not None:
+        sql, params = sql + " AND seq <= %s", [low, high]
+    data_at = COLUMNS.index("data")
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql + " ORDER BY seq", params)
+        while chunk := cursor.fetchmany(chunk_size):
+            for row in chunk:
+                if isinstance(row[data_at], str):  # Django has psycopg hand jsonb over as text
+                    row = (*row[:data_at], json.loads(row[data_at]), *row[data_at + 1 :])
+                yield row
+
+
 def _verify_range(low: int, high: int | None, *, chunk_size: int) -> _Part:
     expected_seq = low
     expected_prev = None  # the first event's link is the caller's to check
     first_prev = None
     count = 0
-    rows = AuditEvent.objects.filter(seq__gte=low)
-    if high is not None:
-        rows = rows.filter(seq__lte=high)
-    rows = rows.order_by("seq").values_list(*COLUMNS).iterator(chunk_size=chunk_size)
+    rows = _rows(low, high, chunk_size)
     for seq, created_at, actor_id, actor, action, obj_type, obj_id, data, prev, stored in rows:
         if seq != expected_seq:
             return _Part(first_prev, expected_prev or "", count, expected_seq, "missing")
