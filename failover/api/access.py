@@ -7,7 +7,7 @@ from django.db.models import Exists, Q, QuerySet
 from rest_framework import exceptions
 
 from approvals.models import ApiToken
-from failover.chain import service_pks_with_authority
+from failover.chain import service_pks_with_authority, services_with_authority
 
 
 def token_of(request) -> ApiToken | None:
@@ -16,14 +16,22 @@ def token_of(request) -> ApiToken | None:
 
 def visible_service_ids(request) -> set[int]:
     cached = getattr(request, "_visible_service_ids", None)
-    if cached is None:
-        cached = request._visible_service_ids = set(visible_services(request))
-    return cached
+    if cached is not None:
+        return cached
+    ids = services_with_authority(request.user)
+    token = token_of(request)
+    if token is not None:
+        scoped = set(token.services.values_list("pk", flat=True))
+        if scoped:
+            ids &= scoped
+    request._visible_service_ids = ids
+    return ids
 
 
 def visible_services(request) -> QuerySet:
-    """The visible services' primary keys as a subquery: a caller's query filters by it in the
-    same round trip (a token scoped to no service is scoped to all of the user's)."""
+    """The visible services' primary keys as a subquery, for reading one row: its query
+    checks visibility in the same round trip (a token scoped to no service is scoped to all
+    of the user's). Lists filter by `visible_service_ids`."""
     pks = service_pks_with_authority(request.user)
     token = token_of(request)
     if token is None:

@@ -308,9 +308,12 @@ class FailoverRequestViewSet(
     lookup_value_regex = "[0-9]+"
 
     def get_queryset(self):
-        queryset = FailoverRequest.objects.filter(
-            service__in=visible_services(self.request)
-        ).select_related("service__policy", "from_target", "to_target", "requester")
+        return self._presentable().filter(service__in=visible_service_ids(self.request))
+
+    def _presentable(self):
+        queryset = FailoverRequest.objects.select_related(
+            "service__policy", "from_target", "to_target", "requester"
+        )
         return queryset.prefetch_related(
             Prefetch(
                 "decisions", Decision.objects.select_related("actor").order_by("created_at", "id")
@@ -326,7 +329,8 @@ class FailoverRequestViewSet(
         return [present.request(r, verdicts[r.pk], checks.get(r.pk, {}).values()) for r in requests]
 
     def _one(self, pk):
-        return self._present([get_object_or_404(self.get_queryset(), pk=pk)])[0]
+        one = self._presentable().filter(service__in=visible_services(self.request))
+        return self._present([get_object_or_404(one, pk=pk)])[0]
 
     def list(self, request, *args, **kwargs):
         require_action(request, "read")
