@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import argparse
 
-from common import Database, Processes, app_env, ms, record, scratch, setup_django, wrk
+from common import ms, record, stack, wrk
 
 DETAIL = "/api/v1/failover-requests/%s/"
 DECIDE = "/api/v1/failover-requests/%s/decisions/"
@@ -69,15 +69,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--requests", type=int, default=200, help="pending requests to cycle")
     args = parser.parse_args()
-    workdir = scratch("api")
-    database = Database("api").create()
-    processes = Processes(workdir)
-    from tests.dnsproviders.worker import Broker
-
-    broker = Broker(workdir / "broker").start()
-    env = app_env(workdir, database.url, BENCH_BASELINE="1", CELERY_BROKER_URL=broker.url)
-    try:
-        setup_django(env)
+    with stack("api", BENCH_BASELINE="1") as (workdir, env, processes):
         ids, token = seed(args.requests)
         url = processes.gunicorn(env, workers=args.workers)
         runs = {}
@@ -110,13 +102,6 @@ def main() -> None:
         from approvals.models import Decision
 
         decisions = Decision.objects.count()
-    finally:
-        processes.stop()
-        broker.stop()
-        from django.db import connection
-
-        connection.close()
-        database.drop()
 
     ratio = {k: runs[k]["rps"] / runs[f"bare_{k}"]["rps"] for k in ("reads", "writes")}
     floor = {k: runs[k]["rps"] / runs[f"floor_{k}"]["rps"] for k in ("reads", "writes")}

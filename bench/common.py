@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -116,6 +117,30 @@ def _shared_cache(broker_url: str) -> dict[str, str]:
     if not broker_url.startswith("redis://"):
         return {}
     return {"CACHE_URL": broker_url.rsplit("/", 1)[0] + "/1"}
+
+
+@contextmanager
+def stack(name: str, database: str = "", **extra: str):
+    """One run's workdir, PostgreSQL database and redis broker, this process's Django set up
+    on them, and the processes the run starts: all stopped and dropped at the end.
+    -> (workdir, env, processes)"""
+    from tests.dnsproviders.worker import Broker
+
+    workdir = scratch(name)
+    db = Database(database or name).create()
+    processes = Processes(workdir)
+    broker = Broker(workdir / "broker").start()
+    env = app_env(workdir, db.url, CELERY_BROKER_URL=broker.url, **extra)
+    try:
+        setup_django(env)
+        yield workdir, env, processes
+    finally:
+        processes.stop()
+        broker.stop()
+        from django.db import connection
+
+        connection.close()
+        db.drop()
 
 
 def setup_django(env: dict[str, str]) -> None:

@@ -19,8 +19,9 @@ import argparse
 import logging
 import time
 import uuid
+from contextlib import contextmanager
 
-from common import Database, Processes, app_env, record, scratch, setup_django
+from common import record, stack
 
 from tests.dnsproviders.faultproxy import FaultProxy
 
@@ -146,15 +147,20 @@ def execute_all(ids: list[int], timeout: float) -> tuple[float, dict]:
     return (last.timestamp() if last else time.time()) - started, states
 
 
+@contextmanager
+def closing_server(server):
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--failovers", type=int, default=100)
     parser.add_argument("--zones", type=int, default=10)
     parser.add_argument("--concurrency", type=int, default=4, help="worker processes")
     args = parser.parse_args()
-    workdir = scratch("r53")
-    database = Database("route53").create()
-    processes = Processes(workdir)
     aws = {
         "AWS_ACCESS_KEY_ID": "bench",
         "AWS_SECRET_ACCESS_KEY": "bench",
@@ -163,22 +169,13 @@ def main() -> None:
     import boto3
     from moto.server import ThreadedMotoServer
 
-    from tests.dnsproviders.worker import Broker
-
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
     host, port = moto.get_host_and_port()
-    broker = Broker(workdir / "broker").start()
-    env = app_env(
-        workdir,
-        database.url,
-        CELERY_BROKER_URL=broker.url,
-        READINESS_SYSTEM_VETO="false",  # the seeded targets are not real servers
-        **aws,
-    )
-    try:
-        setup_django(env)
+    # The seeded targets are not real servers: no readiness veto.
+    run = stack("r53", database="route53", READINESS_SYSTEM_VETO="false", **aws)
+    with closing_server(moto), run as (_, env, processes):
         from django.conf import settings
 
         rate, burst = settings.ROUTE53_RATE_PER_SECOND, settings.ROUTE53_BURST
@@ -202,14 +199,6 @@ def main() -> None:
         )
         reached = sum(failed_calls.get(code, 0) for code in THROTTLING)
         reached += DnsChange.objects.filter(error_code__in=THROTTLING).count()
-    finally:
-        processes.stop()
-        broker.stop()
-        moto.stop()
-        from django.db import connection
-
-        connection.close()
-        database.drop()
 
     served = calls - throttled
     floor = max(0.0, served - burst) / rate

@@ -23,16 +23,7 @@ import json
 import math
 import time
 
-from common import (
-    Database,
-    Processes,
-    app_env,
-    ms,
-    percentile,
-    record,
-    scratch,
-    setup_django,
-)
+from common import ms, percentile, record, stack
 from loadgen import burst, request_bytes
 
 SERVICES = 10
@@ -143,15 +134,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     count = round(args.rate * args.seconds)
-    workdir = scratch("intake")
-    database = Database("intake").create()
-    processes = Processes(workdir)
-    from tests.dnsproviders.worker import Broker
-
-    broker = Broker(workdir / "broker").start()
-    env = app_env(workdir, database.url, BENCH_BASELINE="1", CELERY_BROKER_URL=broker.url)
-    try:
-        setup_django(env)
+    with stack("intake", BENCH_BASELINE="1") as (_, env, processes):
         secret, token = seed()
         url = processes.gunicorn(env, workers=args.workers)
         start_worker = lambda: processes.celery_worker(  # noqa: E731
@@ -180,13 +163,6 @@ def main() -> None:
             for s in Delivery.objects.values_list("status", flat=True).distinct()
         }
         total_signals = signals.count()
-    finally:
-        processes.stop()
-        broker.stop()
-        from django.db import connection
-
-        connection.close()
-        database.drop()
 
     exact = total_signals == distinct == count
     print(

@@ -133,18 +133,24 @@ def missing_authorities(services) -> dict[int, tuple[str, ...]]:
     return {s.pk: tuple(a for a in required_in_order if a not in held[str(s.pk)]) for s in services}
 
 
+def _grants(user):
+    """The user's object permissions on services, direct and through groups (two querysets),
+    or None for a user who holds nothing whatever the grants say."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return None
+    ct = _service_ct()
+    direct = UserObjectPermission.objects.filter(user=user, content_type=ct)
+    via_groups = GroupObjectPermission.objects.filter(group__user=user, content_type=ct)
+    return direct, via_groups
+
+
 def services_with_authority(user) -> set[int]:
     """Primary keys of the services on which the user holds any authority (one query, on the
     permission tables' user and group indexes)."""
-    if user is None or not user.is_authenticated or not user.is_active:
+    grants = _grants(user)
+    if grants is None:
         return set()
-    ct = _service_ct()
-    direct = UserObjectPermission.objects.filter(user=user, content_type=ct).values_list(
-        "object_pk", flat=True
-    )
-    via_groups = GroupObjectPermission.objects.filter(
-        group__user=user, content_type=ct
-    ).values_list("object_pk", flat=True)
+    direct, via_groups = (g.values_list("object_pk", flat=True) for g in grants)
     return {int(pk) for pk in direct.union(via_groups)}
 
 
@@ -152,14 +158,11 @@ def service_pks_with_authority(user) -> QuerySet:
     """The same as a subquery of service primary keys, for a caller's query of one row to
     filter by (a detail read checks visibility inside its one query). Not for lists: the
     planner cannot turn its OR of subqueries into an index lookup."""
-    if user is None or not user.is_authenticated or not user.is_active:
+    grants = _grants(user)
+    if grants is None:
         return Service.objects.none().values_list("pk", flat=True)
-    ct = _service_ct()
     as_int = Cast("object_pk", output_field=IntegerField())
-    direct = UserObjectPermission.objects.filter(user=user, content_type=ct).values(pk=as_int)
-    via_groups = GroupObjectPermission.objects.filter(group__user=user, content_type=ct).values(
-        pk=as_int
-    )
+    direct, via_groups = (g.values(pk=as_int) for g in grants)
     return Service.objects.filter(Q(pk__in=direct) | Q(pk__in=via_groups)).values_list(
         "pk", flat=True
     )

@@ -30,6 +30,7 @@ from failover.report.frameworks import assess
 from failover.report.redact import redact
 from failover.report.verification import verify_report_events
 from failover.rollback import DEFAULTS
+from failover.web.present import KIND_WORDS
 
 REPORT_VERSION = 1
 
@@ -118,15 +119,6 @@ def _events(obj, changes, checks, uses) -> list[AuditEvent]:
         )
     )
     return list(AuditEvent.objects.filter(scope).order_by("seq"))
-
-
-KIND_WORDS = {
-    "approve": "approved",
-    "sign_off": "signed off",
-    "veto": "vetoed",
-    "lift_veto": "lifted a veto",
-    "reject": "rejected",
-}
 
 
 def _summary_line(event: AuditEvent) -> str:
