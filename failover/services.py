@@ -17,6 +17,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 from audit.context import acting_as
 from audit.services import record_event
 from dnsproviders.base import ProviderError
+from dnsproviders.models import ProviderAccount
 from dnsproviders.registry import provider_for
 from failover.authorities import AUTHORITIES
 from failover.chain import authority_chain, holds
@@ -36,6 +37,7 @@ from failover.plans import (
     by_zone,
     plan_hash,
     record_facts,
+    target_facts,
     with_live_values,
 )
 from failover.rollback import normalise_criteria
@@ -82,23 +84,47 @@ def transition(
     )
 
 
+def registry_records(service_ids) -> dict[int, list[dict]]:
+    """Each service's governed records as `build_plan` reads them, in two queries."""
+    found: dict[int, list[dict]] = {pk: [] for pk in service_ids}
+    queryset = (
+        GovernedRecord.objects.filter(service_id__in=list(found))
+        .select_related("provider_account")
+        .prefetch_related("values__target")
+    )
+    for record in queryset:
+        values = {v.target.name: list(v.values) for v in record.values.all()}
+        found[record.service_id].append(record_facts(record, values))
+    return found
+
+
+def registry_plan(
+    service: Service, from_target: Target, to_target: Target, segment: str, records=None
+) -> dict:
+    """The plan from the registry alone (`expected` is the from-target's registry values);
+    raises PlanError. `records` as from `registry_records`, read here when not given."""
+    if records is None:
+        records = registry_records([service.pk])[service.pk]
+    return build_plan(
+        service=service.slug,
+        from_target=from_target.name,
+        to_target=to_target.name,
+        segment=segment,
+        records=records,
+        targets={"from": target_facts(from_target), "to": target_facts(to_target)},
+    )
+
+
 def _plan_for(service: Service, from_target: Target, to_target: Target, segment: str) -> dict:
     """The plan from the registry, its `expected` values read live from the providers."""
-    records = []
-    queryset = GovernedRecord.objects.filter(service=service).select_related("provider_account")
-    accounts = {}
-    for record in queryset.prefetch_related("values__target"):
-        accounts[record.provider_account.name] = record.provider_account
-        values = {v.target.name: list(v.values) for v in record.values.all()}
-        records.append(record_facts(record, values))
     try:
-        plan = build_plan(
-            service=service.slug,
-            from_target=from_target.name,
-            to_target=to_target.name,
-            segment=segment,
-            records=records,
-        )
+        plan = registry_plan(service, from_target, to_target, segment)
+        accounts = {
+            a.name: a
+            for a in ProviderAccount.objects.filter(
+                name__in={c["provider_account"] for c in plan["changes"]}
+            )
+        }
         return with_live_values(plan, _read_live(plan, accounts))
     except PlanError as exc:
         raise InvalidInput(str(exc), {"target": str(exc)}) from None
@@ -231,9 +257,14 @@ def _may_manage(actor, request: FailoverRequest) -> bool:
     return actor.pk == request.requester_id or holds(actor, request.service, "declare")
 
 
-def replan_request(*, actor, request_id: int) -> FailoverRequest:
-    """Recompute the plan from the records as they are now. A changed plan voids every
-    approval made against the old one (they were approving a different change)."""
+def replan_request(
+    *, actor, request_id: int, reason: str = "", channel: str = "web"
+) -> FailoverRequest:
+    """Recompute the plan from the registry and the live records as they are now (needs
+    `declare`). A changed plan voids every approval made against the old one (they bind to
+    its hash: they were approving a different change); an unchanged plan changes nothing."""
+    from failover.drift import registry_drift
+
     request = (
         FailoverRequest.objects.select_related("service", "from_target", "to_target")
         .filter(pk=request_id)
@@ -241,10 +272,14 @@ def replan_request(*, actor, request_id: int) -> FailoverRequest:
     )
     if request is None:
         raise NotFound(f"no failover request {request_id}")
-    if not _may_manage(actor, request):
+    if not holds(actor, request.service, "declare"):
         raise NotAuthorised("declare", request.service.slug)
     if request.state not in OPEN_STATES:
         raise WrongState(request.state, "re-plan")
+    reason = (reason or "").strip()
+    if len(reason) > MAX_REASON:
+        raise InvalidInput("the reason is too long", {"reason": f"at most {MAX_REASON} characters"})
+    differences = registry_drift(request)
     plan = _plan_for(request.service, request.from_target, request.to_target, request.segment)
     new_hash = plan_hash(plan)
     with transaction.atomic():
@@ -260,11 +295,31 @@ def replan_request(*, actor, request_id: int) -> FailoverRequest:
             action="request.replanned",
             obj=request,
             actor=actor,
-            data={"old_plan_hash": old_hash, "plan_hash": new_hash},
+            data={
+                "old_plan_hash": old_hash,
+                "plan_hash": new_hash,
+                "registry_changes": differences,
+                "voided_decisions": _decisions_on(request, old_hash),
+                "reason": reason,
+                "channel": channel,
+            },
         )
         if request.state == State.APPROVED:
             transition(request, State.PENDING, actor=actor, reason="plan changed; approvals void")
     return request
+
+
+def _decisions_on(request: FailoverRequest, old_hash: str) -> list[int]:
+    """The approvals and sign-offs given against the old plan: they stop counting."""
+    from approvals.models import Decision
+
+    return list(
+        Decision.objects.filter(
+            request=request,
+            plan_hash=old_hash,
+            kind__in=(Decision.Kind.APPROVE, Decision.Kind.SIGN_OFF),
+        ).values_list("pk", flat=True)
+    )
 
 
 @transaction.atomic

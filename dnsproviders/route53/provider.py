@@ -2,6 +2,9 @@
 
 A change batch is all-or-nothing and a DELETE must match the live record set exactly, so
 DELETE(expected) + CREATE(new) in one batch swaps only if nothing changed since the plan.
+The DELETE is the live record set as read right before submitting, once its values are checked
+to be the plan's expected ones: a TTL (or health check) set outside the registry cannot make
+every swap fail, while a change of values between that read and the batch still fails it.
 Credentials come from the standard AWS chain; `role_arn` (with `external_id`) assumes a role
 for zones in another account. Throttling is retried here with jittered exponential backoff.
 """
@@ -25,6 +28,7 @@ from dnsproviders.base import (
     DriftError,
     Provider,
     ProviderError,
+    check_expected,
     normalise_values,
     record_key,
 )
@@ -55,6 +59,10 @@ _zone_ids: dict[tuple, str] = {}  # hosted zone ids never change: look each up o
 class Route53Provider(Provider):
     """settings: hosted_zone_id (or looked up by zone name), role_arn, external_id,
     endpoint_url (tests and VPC endpoints), max_attempts (default 5), base_delay (0.2 s)."""
+
+    def __init__(self, settings, *, acquire=None):
+        super().__init__(settings, acquire=acquire)
+        self._live_sets: dict[tuple, dict | None] = {}  # the last read, for submit's DELETE
 
     def _client(self, service: str = "route53", credentials: dict | None = None):
         """A client per endpoint and credentials, made once per process (clients are
@@ -141,8 +149,13 @@ class Route53Provider(Provider):
         raise ProviderError(f"no Route 53 hosted zone named {zone}", permanent=True)
 
     def read(self, zone: str, changes: Sequence[Change]) -> dict[tuple, list[str]]:
+        return {key: _values(rrset) for key, rrset in self._read_sets(zone, changes).items()}
+
+    def _read_sets(self, zone: str, changes: Sequence[Change]) -> dict[tuple, dict | None]:
+        """The live record sets the changes touch, as Route 53 returns them (None if absent).
+        Remembered, so `submit` can delete exactly what was just read."""
         client, zone_id = self._route53(), self._zone_id(zone)
-        live: dict[tuple, list[str]] = {record_key(c): [] for c in changes}
+        live: dict[tuple, dict | None] = {record_key(c): None for c in changes}
         for name, rtype in sorted({(c["name"], c["type"]) for c in changes}):
             response = self._call(
                 lambda name=name, rtype=rtype: client.list_resource_record_sets(
@@ -157,16 +170,22 @@ class Route53Provider(Provider):
                     continue
                 key = (name.lower(), rtype, rrset.get("SetIdentifier", ""))
                 if key in live:
-                    values = [r["Value"] for r in rrset.get("ResourceRecords", [])]
-                    live[key] = normalise_values(rtype, values)
+                    live[key] = rrset
+        self._live_sets.update(live)
         return live
 
     def submit(self, zone: str, changes: Sequence[Change], *, comment: str) -> str:
         client, zone_id = self._route53(), self._zone_id(zone)
+        unread = [c for c in changes if record_key(c) not in self._live_sets]
+        if unread:
+            self._read_sets(zone, unread)
+        live = {record_key(c): self._live_sets[record_key(c)] for c in changes}
+        check_expected({key: _values(rrset) for key, rrset in live.items()}, changes)
         batch = []
         for change in changes:
             if change["expected"]:
-                batch.append({"Action": "DELETE", "ResourceRecordSet": _rrset(change, "expected")})
+                # Delete exactly what was read, TTL included: its values are the plan's.
+                batch.append({"Action": "DELETE", "ResourceRecordSet": live[record_key(change)]})
             if change["new"]:
                 batch.append({"Action": "CREATE", "ResourceRecordSet": _rrset(change, "new")})
         response = self._call(
@@ -181,6 +200,12 @@ class Route53Provider(Provider):
         client = self._route53()
         response = self._call(lambda: client.get_change(Id=change_id))
         return INSYNC if response["ChangeInfo"]["Status"] == "INSYNC" else PENDING
+
+
+def _values(rrset: dict | None) -> list[str]:
+    if rrset is None:
+        return []
+    return normalise_values(rrset["Type"], [r["Value"] for r in rrset.get("ResourceRecords", [])])
 
 
 def _rrset(change: Change, side: str) -> dict:

@@ -160,3 +160,61 @@ def test_drift_error_names_what_changed():
 
     with pytest.raises(DriftError, match=r"reads 192\.0\.2\.9, plan expected 192\.0\.2\.1"):
         check_expected({("w.", "A", ""): ["192.0.2.9"]}, [change("w.", ["192.0.2.1"], ["1.1.1.1"])])
+
+
+def live_rrset(hosted_zone, name):
+    sets = hosted_zone["client"].list_resource_record_sets(
+        HostedZoneId=hosted_zone["id"], StartRecordName=name, StartRecordType="A"
+    )
+    return next(s for s in sets["ResourceRecordSets"] if s["Name"] == name)
+
+
+def test_a_live_ttl_other_than_the_registry_ttl_still_swaps(r53, hosted_zone):
+    # Someone set TTL 300 in the console; the registry (and so the plan) says 60. Route 53's
+    # DELETE must match the live set exactly: it is deleted as read, values checked first.
+    name = f"www.{hosted_zone['name']}"
+    upsert(hosted_zone, name, ["192.0.2.1"], TTL=300)
+    changes = [change(name, ["192.0.2.1"], ["192.0.2.2"])]
+    assert r53.read(hosted_zone["name"], changes) == {(name, "A", ""): ["192.0.2.1"]}
+    r53.submit(hosted_zone["name"], changes, comment="ttl drift")
+    rrset = live_rrset(hosted_zone, name)
+    assert (rrset["ResourceRecords"], rrset["TTL"]) == ([{"Value": "192.0.2.2"}], 60)
+
+
+def test_submit_without_a_read_reads_the_live_ttl_itself(r53, hosted_zone):
+    name = f"www.{hosted_zone['name']}"
+    upsert(hosted_zone, name, ["192.0.2.1", "192.0.2.5"], TTL=3600)
+    r53.submit(
+        hosted_zone["name"], [change(name, ["192.0.2.5", "192.0.2.1"], ["192.0.2.2"])], comment="t"
+    )
+    assert live_values(hosted_zone, name) == ["192.0.2.2"]
+
+
+def test_a_ttl_other_than_the_registry_does_not_hide_a_value_change(r53, hosted_zone, proxy):
+    # Compare-and-swap stays on values: a changed value with a changed TTL is refused before
+    # anything is sent, and the out-of-band record stays.
+    name = f"www.{hosted_zone['name']}"
+    upsert(hosted_zone, name, ["192.0.2.9"], TTL=300)
+    with pytest.raises(DriftError, match=r"reads 192\.0\.2\.9, plan expected 192\.0\.2\.1"):
+        r53.submit(hosted_zone["name"], [change(name, ["192.0.2.1"], ["192.0.2.2"])], comment="t")
+    assert live_values(hosted_zone, name) == ["192.0.2.9"]
+    assert live_rrset(hosted_zone, name)["TTL"] == 300
+
+
+def test_a_weighted_record_with_its_own_ttl_keeps_its_routing(r53, hosted_zone):
+    zone = hosted_zone["name"]
+    name = f"app.{zone}"
+    upsert(hosted_zone, name, ["192.0.2.50"], SetIdentifier="enterprise", Weight=100, TTL=120)
+    changes = [
+        change(
+            name,
+            ["192.0.2.50"],
+            ["198.51.100.50"],
+            set_identifier="enterprise",
+            routing="weighted",
+            weight=100,
+        )
+    ]
+    r53.read(zone, changes)
+    r53.submit(zone, changes, comment="t")
+    assert live_values(hosted_zone, name, "enterprise") == ["198.51.100.50"]

@@ -1,0 +1,204 @@
+"""Registry drift: a request says what changed in the registry since its plan, a `declare`
+holder re-plans (approvals of the old plan stop counting), and nothing else clears it."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from approvals.selectors import verdict_for
+from approvals.services import record_decision
+from audit.models import AuditEvent
+from failover.drift import drift_by_request, registry_drift
+from failover.errors import NotAuthorised, WrongState
+from failover.models import FailoverRequest, GovernedRecord, RecordValue, Target
+from failover.services import cancel_request, declare_request, replan_request
+from tests.factories import make_service, user
+
+pytestmark = pytest.mark.django_db
+
+
+def declare(service, **kwargs):
+    return declare_request(
+        actor=user("declarer"), service=service, target="failover", reason="down", **kwargs
+    )
+
+
+def approve(request, who="avail", role="availability"):
+    record_decision(
+        actor=user(who),
+        request_id=request.pk,
+        kind="approve",
+        role=role,
+        plan_hash=request.plan_hash,
+    )
+
+
+def refreshed(request) -> FailoverRequest:
+    return FailoverRequest.objects.select_related("service", "from_target", "to_target").get(
+        pk=request.pk
+    )
+
+
+def test_a_fresh_plan_has_no_drift(service):
+    request = declare(service)
+    assert registry_drift(request) == []
+    assert (
+        request.plan["inputs"]["targets"]["to"]["oidc_issuer"] == "https://login.us.example.test/"
+    )
+
+
+def test_an_edited_record_value_is_drift(service):
+    request = declare(service)
+    value = RecordValue.objects.get(record__service=service, target__name="failover")
+    value.values = ["203.0.113.99"]
+    value.save()
+    assert registry_drift(refreshed(request)) == [
+        "shop.example.test. A: the value for target failover changed from 203.0.113.1 "
+        "to 203.0.113.99"
+    ]
+
+
+def test_ttl_routing_and_records_added_or_removed_are_drift(service):
+    request = declare(service)
+    record = GovernedRecord.objects.get(service=service)
+    GovernedRecord.objects.filter(pk=record.pk).update(ttl=300)
+    targets = {t.name: t for t in service.targets.all()}
+    extra = GovernedRecord.objects.create(
+        service=service,
+        provider_account=record.provider_account,
+        zone=record.zone,
+        name=f"api.{record.zone}",
+        rtype="A",
+    )
+    RecordValue.objects.create(record=extra, target=targets["primary"], values=["198.51.100.2"])
+    RecordValue.objects.create(record=extra, target=targets["failover"], values=["203.0.113.2"])
+    assert registry_drift(refreshed(request)) == [
+        "api.example.test. A: now a governed record in scope",
+        "shop.example.test. A: TTL changed from 60 to 300",
+    ]
+    record.delete()
+    drift = registry_drift(refreshed(request))
+    assert "shop.example.test. A: no longer a governed record in scope" in drift
+
+
+@pytest.mark.parametrize(
+    "field, value, words",
+    [
+        ("oidc_issuer", "https://evil.example.test/", "OIDC issuer"),
+        ("certificate_trust", "Other CA", "certificate trust"),
+        ("data_residency_region", "apac", "data residency region"),
+        ("address", "192.0.2.200", "address"),
+        ("certificate_hostnames", ["shop.example.test"], "expected certificate hostnames"),
+    ],
+)
+def test_target_attributes_the_rules_read_are_drift(service, field, value, words):
+    request = declare(service)
+    Target.objects.filter(service=service, name="failover").update(**{field: value})
+    (difference,) = registry_drift(refreshed(request))
+    assert difference.startswith(f"target failover: {words} changed from ")
+
+
+def test_a_registry_that_no_longer_gives_a_plan_says_why(service):
+    request = declare(service)
+    RecordValue.objects.filter(record__service=service, target__name="failover").delete()
+    drift = registry_drift(refreshed(request))
+    assert drift[0] == (
+        "the registry no longer gives a plan: governed record shop.example.test. A has no "
+        "value for target failover"
+    )
+
+
+def test_ended_requests_show_no_drift(service):
+    request = declare(service)
+    cancel_request(actor=user("declarer"), request_id=request.pk)
+    GovernedRecord.objects.filter(service=service).update(ttl=5)
+    assert registry_drift(refreshed(request)) == []
+
+
+def test_a_version_1_plan_is_compared_by_its_changes(service):
+    request = declare(service)
+    plan = {k: v for k, v in request.plan.items() if k != "inputs"}
+    FailoverRequest.objects.filter(pk=request.pk).update(plan={**plan, "version": 1})
+    assert registry_drift(refreshed(request)) == []
+    RecordValue.objects.filter(record__service=service, target__name="failover").update(
+        values=["203.0.113.7"]
+    )
+    assert registry_drift(refreshed(request)) == [
+        "shop.example.test. A: the value for target failover changed from 203.0.113.1 "
+        "to 203.0.113.7"
+    ]
+
+
+def test_drift_of_a_list_costs_the_same_queries_for_one_or_many(db):
+    requests = []
+    for slug in ("one", "two", "three"):
+        service = make_service(slug)
+        requests.append(refreshed(declare(service)))
+        GovernedRecord.objects.filter(service=service).update(ttl=120)
+    counts = []
+    for batch in (requests[:1], requests):
+        with CaptureQueriesContext(connection) as queries:
+            drifts = drift_by_request(batch)
+        counts.append(len(queries))
+        for r in batch:
+            assert drifts[r.pk] == [f"{r.service.slug}.example.test. A: TTL changed from 60 to 120"]
+    assert counts[0] == counts[1]
+
+
+def test_replan_clears_drift_voids_approvals_and_is_audited(service):
+    request = declare(service)
+    approve(request)
+    approve(request, "identity", "identity")
+    record_decision(
+        actor=user("ir"),
+        request_id=request.pk,
+        kind="sign_off",
+        role="incident_response",
+        plan_hash=request.plan_hash,
+    )
+    assert refreshed(request).state == "approved"
+    Target.objects.filter(service=service, name="failover").update(certificate_trust="Other CA")
+    RecordValue.objects.filter(record__service=service, target__name="failover").update(
+        values=["203.0.113.50"]
+    )
+    drift = registry_drift(refreshed(request))
+    assert len(drift) == 2
+    replanned = replan_request(
+        actor=user("declarer"), request_id=request.pk, reason="registry edited", channel="api"
+    )
+    assert replanned.plan_hash != request.plan_hash
+    assert replanned.plan["changes"][0]["new"] == ["203.0.113.50"]
+    assert registry_drift(refreshed(request)) == []
+    after = refreshed(request)
+    assert after.state == "pending"
+    verdict = verdict_for(after)
+    assert {"availability", "identity", "incident_response"} <= {m.role for m in verdict.missing}
+    event = AuditEvent.objects.get(action="request.replanned")
+    assert event.actor == "declarer"
+    assert event.data["registry_changes"] == drift
+    assert len(event.data["voided_decisions"]) == 3
+    assert (event.data["reason"], event.data["channel"]) == ("registry edited", "api")
+    assert AuditEvent.objects.filter(
+        action="request.state_changed", data__to="pending", object_id=str(request.pk)
+    ).exists()
+
+
+@pytest.mark.parametrize("who", ["avail", "executor", "root"])
+def test_only_a_declare_holder_replans(service, people, who):
+    if who == "root":
+        user("root", is_superuser=True, is_staff=True)
+    request = declare(service)
+    RecordValue.objects.filter(record__service=service, target__name="failover").update(
+        values=["203.0.113.50"]
+    )
+    with pytest.raises(NotAuthorised):
+        replan_request(actor=user(who), request_id=request.pk)
+    assert refreshed(request).plan_hash == request.plan_hash
+    assert not AuditEvent.objects.filter(action="request.replanned").exists()
+
+
+def test_a_closed_request_is_not_replanned(service):
+    request = declare(service)
+    cancel_request(actor=user("declarer"), request_id=request.pk)
+    with pytest.raises(WrongState):
+        replan_request(actor=user("declarer"), request_id=request.pk)
