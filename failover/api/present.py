@@ -89,7 +89,8 @@ def readiness_check(row) -> dict:
     }
 
 
-def request(obj, verdict, readiness=()) -> dict:
+def request(obj, verdict, readiness=(), drift=()) -> dict:
+    """`drift`: what changed in the registry since the plan (failover.drift), in words."""
     return {
         "id": obj.pk,
         "service": obj.service.slug,
@@ -103,6 +104,7 @@ def request(obj, verdict, readiness=()) -> dict:
         "rollback_criteria": obj.rollback_criteria,
         "plan": obj.plan,
         "plan_hash": obj.plan_hash,
+        "drift": list(drift),
         "missing": [
             {"role": m.role, "authority": m.authority, "needed": m.needed, "have": m.have}
             for m in verdict.missing

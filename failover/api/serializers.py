@@ -230,6 +230,12 @@ class FailoverRequestOut(serializers.Serializer):
     rollback_criteria = serializers.DictField()
     plan = serializers.DictField()
     plan_hash = serializers.CharField()
+    drift = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="what changed in the registry (governed records, target identity, residency, "
+        "address) since the plan, in words; while not empty the plan does not go out: a "
+        "`declare` holder re-plans (POST …/replan/). Empty once the request is past execution",
+    )
     missing = MissingOut(many=True)
     blocked_by = BlockOut(many=True)
     readiness = ReadinessCheckOut(many=True, help_text="the latest readiness check per kind")

@@ -4,13 +4,14 @@ from rest_framework.routers import DefaultRouter
 
 from failover.api.breakglass import BreakGlassViewSet, RequestBreakGlassView
 from failover.api.docs import docs_view
+from failover.api.replan import FailoverRequests
 from failover.api.report import RequestReportView
-from failover.api.views import AuditEventViewSet, FailoverRequestViewSet, ServiceViewSet
+from failover.api.views import AuditEventViewSet, ServiceViewSet
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
 router.register("services", ServiceViewSet, basename="service")
-router.register("failover-requests", FailoverRequestViewSet, basename="failover-request")
+router.register("failover-requests", FailoverRequests, basename="failover-request")
 router.register("audit-events", AuditEventViewSet, basename="audit-event")
 router.register("break-glass", BreakGlassViewSet, basename="break-glass")
 

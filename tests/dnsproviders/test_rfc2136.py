@@ -127,3 +127,18 @@ def test_a_failover_executes_through_bind(server, monkeypatch):
     run_worker(request)
     assert refreshed(request).state == "applied"
     assert server.query(WWW) == ["203.0.113.1"]
+
+
+def test_a_live_ttl_other_than_the_plan_still_swaps(provider, server):
+    # The prerequisites compare values only (RFC 2136 §2.4.2: their TTL is zero), so a TTL
+    # changed on the server outside the registry never blocks the swap.
+    import dns.query
+    import dns.tsigkeyring
+    import dns.update
+
+    keyring = dns.tsigkeyring.from_text({server.key_name: server.secret})
+    update = dns.update.UpdateMessage(ZONE, keyring=keyring, keyalgorithm="hmac-sha256")
+    update.replace(WWW, 3600, "A", "192.0.2.1")
+    dns.query.tcp(update, "127.0.0.1", port=server.port, timeout=5)
+    provider.submit(ZONE, [change(["192.0.2.1"], ["192.0.2.2"])], comment="ttl")
+    assert server.query(WWW) == ["192.0.2.2"]

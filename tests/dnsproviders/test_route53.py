@@ -218,3 +218,37 @@ def test_a_weighted_record_with_its_own_ttl_keeps_its_routing(r53, hosted_zone):
     r53.read(zone, changes)
     r53.submit(zone, changes, comment="t")
     assert live_values(hosted_zone, name, "enterprise") == ["198.51.100.50"]
+
+
+def test_a_failover_whose_live_ttl_differs_from_the_registry_is_applied(
+    db, route53_account, hosted_zone, proxy
+):
+    # The registry says TTL 60; Route 53 holds 300 (set in the console). Re-planning would
+    # build the same plan, so the swap itself must not depend on the TTL.
+    from approvals.services import record_decision
+    from dnsproviders.services import execute_request
+    from failover.models import FailoverRequest
+    from failover.services import declare_request
+    from tests.factories import make_service, run_worker, user
+
+    zone = hosted_zone["name"]
+    service = make_service("ttl", account=route53_account, zone=zone, auth_change=False)
+    name = f"ttl.{zone}"
+    upsert(hosted_zone, name, ["198.51.100.1"], TTL=300)
+    request = declare_request(
+        actor=user("declarer"), service=service, target="failover", reason="x"
+    )
+    for who, role in (("avail", "availability"), ("identity", "identity")):
+        record_decision(
+            actor=user(who),
+            request_id=request.pk,
+            kind="approve",
+            role=role,
+            plan_hash=request.plan_hash,
+        )
+    execute_request(actor=user("executor"), request_id=request.pk)
+    run_worker(request)
+    request = FailoverRequest.objects.get(pk=request.pk)
+    assert request.state == "applied", [c.error for c in request.changes.all()]
+    rrset = live_rrset(hosted_zone, name)
+    assert (rrset["ResourceRecords"], rrset["TTL"]) == ([{"Value": "203.0.113.1"}], 60)

@@ -110,3 +110,18 @@ def test_seeding_never_overwrites(tmp_path):
     )
     text = path.read_text()
     assert "192.0.2.1" in text and "192.0.2.99" not in text and "192.0.2.2" in text
+
+
+def test_a_live_ttl_other_than_the_plan_still_swaps(tmp_path):
+    # Compare-and-swap is on values: a TTL set by hand in the zone never blocks the swap; the
+    # record leaves with the registry's TTL.
+    import dns.zone
+
+    path = tmp_path / "example.test.zone"
+    seed_zone(path, ZONE, {("www.example.test.", "A"): (300, ["192.0.2.1"])})
+    provider = ZoneFileProvider({"path": str(tmp_path)})
+    provider.submit(ZONE, [change(["192.0.2.1"], ["192.0.2.2"])], comment="ttl")
+    rdataset = dns.zone.from_file(str(path), origin=ZONE, relativize=False).get_rdataset(
+        "www.example.test.", "A"
+    )
+    assert ([r.to_text() for r in rdataset], rdataset.ttl) == (["192.0.2.2"], 60)

@@ -202,3 +202,144 @@ def test_a_closed_request_is_not_replanned(service):
     cancel_request(actor=user("declarer"), request_id=request.pk)
     with pytest.raises(WrongState):
         replan_request(actor=user("declarer"), request_id=request.pk)
+
+
+# --- the API door ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def api():
+    from rest_framework.test import APIClient
+
+    def as_user(username, **scope):
+        from approvals.tokens import create_token
+
+        client = APIClient()
+        _, plain = create_token(user=user(username), name="drift", **scope)
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {plain}")
+        return client
+
+    return as_user
+
+
+def edit_failover_value(service, value="203.0.113.50"):
+    RecordValue.objects.filter(record__service=service, target__name="failover").update(
+        values=[value]
+    )
+
+
+def test_api_reads_show_the_drift(service, api):
+    request = declare(service)
+    client = api("declarer")
+    url = f"/api/v1/failover-requests/{request.pk}/"
+    assert client.get(url).json()["drift"] == []
+    edit_failover_value(service)
+    expected = [
+        "shop.example.test. A: the value for target failover changed from 203.0.113.1 "
+        "to 203.0.113.50"
+    ]
+    assert client.get(url).json()["drift"] == expected
+    (row,) = client.get("/api/v1/failover-requests/").json()["results"]
+    assert row["drift"] == expected
+
+
+def test_api_replan_by_a_declare_holder_gives_the_new_plan(service, api):
+    request = declare(service)
+    approve(request)
+    edit_failover_value(service)
+    response = api("declarer").post(
+        f"/api/v1/failover-requests/{request.pk}/replan/",
+        {"reason": "registry edited"},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["plan_hash"] != request.plan_hash
+    assert body["plan"]["changes"][0]["new"] == ["203.0.113.50"]
+    assert body["drift"] == []
+    assert "availability" in [m["role"] for m in body["missing"]]
+    assert not [d for d in body["decisions"] if d["counts"]]
+    assert AuditEvent.objects.get(action="request.replanned").data["channel"] == "api"
+
+
+@pytest.mark.parametrize(
+    "who, scope, status",
+    [
+        ("avail", {}, 403),  # holds no declare
+        ("declarer", {"actions": ["read"]}, 403),  # a read token cannot re-plan
+        ("other", {}, 404),  # another service's people do not see it
+    ],
+)
+def test_api_replan_refusals_change_nothing(service, people, api, who, scope, status):
+    request = declare(service)
+    edit_failover_value(service)
+    response = api(who, **scope).post(
+        f"/api/v1/failover-requests/{request.pk}/replan/", {}, format="json"
+    )
+    assert response.status_code == status, response.content
+    assert set(response.json()["error"]) >= {"code", "message"}
+    assert refreshed(request).plan_hash == request.plan_hash
+    assert not AuditEvent.objects.filter(action="request.replanned").exists()
+
+
+def test_api_replan_of_a_cancelled_request_is_a_conflict(service, api):
+    request = declare(service)
+    cancel_request(actor=user("declarer"), request_id=request.pk)
+    response = api("declarer").post(f"/api/v1/failover-requests/{request.pk}/replan/")
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "wrong_state"
+
+
+def test_api_replan_refuses_unknown_fields(service, api):
+    request = declare(service)
+    response = api("declarer").post(
+        f"/api/v1/failover-requests/{request.pk}/replan/", {"plan": {}}, format="json"
+    )
+    assert response.status_code == 400
+    assert "plan" in str(response.json()["error"])
+
+
+# --- execution refuses a stale plan until it is re-planned ----------------------------------
+
+
+def approve_all(request):
+    approve(request)
+    approve(request, "identity", "identity")
+    record_decision(
+        actor=user("ir"),
+        request_id=request.pk,
+        kind="sign_off",
+        role="incident_response",
+        plan_hash=request.plan_hash,
+    )
+
+
+def test_an_approved_plan_edited_in_the_registry_does_not_go_out_until_replanned(service, zone_dir):
+    import dns.zone
+
+    from dnsproviders.services import execute_request
+    from failover.errors import Blocked
+    from tests.factories import run_worker
+
+    request = declare(service)
+    approve_all(request)
+    assert refreshed(request).state == "approved"
+    edit_failover_value(service)
+    with pytest.raises(Blocked) as refused:
+        execute_request(actor=user("executor"), request_id=request.pk)
+    assert "the registry changed since the plan" in refused.value.message
+    assert "203.0.113.50" in refused.value.message
+    assert refreshed(request).state == "approved"
+    assert not request.changes.exists()
+
+    request = replan_request(actor=user("declarer"), request_id=request.pk)
+    assert refreshed(request).state == "pending"
+    approve_all(request)
+    execute_request(actor=user("executor"), request_id=request.pk)
+    run_worker(request)
+    assert refreshed(request).state == "applied"
+    zone = dns.zone.from_file(
+        str(zone_dir / "example.test.zone"), origin="example.test.", relativize=False
+    )
+    values = [r.to_text() for r in zone.get_rdataset("shop.example.test.", "A")]
+    assert values == ["203.0.113.50"]
