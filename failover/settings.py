@@ -130,6 +130,13 @@ LOGIN_URL = "login"
 
 # --- API ---
 CACHES = {"default": environ.Env().cache_url("CACHE_URL", default="locmemcache://")}
+# A dead or unreachable Redis must cost a request milliseconds, not a TCP timeout: past this,
+# the limits fall back to a count per process (failover/degrade.py) and /readyz says degraded.
+CACHE_SOCKET_TIMEOUT = env_float("CACHE_SOCKET_TIMEOUT", 0.5)
+if CACHES["default"]["BACKEND"].endswith("redis.RedisCache"):
+    CACHES["default"].setdefault("OPTIONS", {}).update(
+        socket_connect_timeout=CACHE_SOCKET_TIMEOUT, socket_timeout=CACHE_SOCKET_TIMEOUT
+    )
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "failover.api.auth.BearerTokenAuthentication",
@@ -201,14 +208,29 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": ["'none'"],
     },
 }
-# Sign-in throttling (failover/web/signin_throttle.py): failures counted per username and per
-# client address in the cache; past the limit, sign-in is refused until the lockout ends.
+# Sign-in throttling (failover/web/signin_throttle.py), counted in the cache:
+# - a username is locked at one client address after SIGNIN_MAX_FAILURES_PER_USER failures
+#   from there (elsewhere, its owner still signs in), for SIGNIN_LOCKOUT_SECONDS;
+# - across addresses, past that many failures the username slows down (a growing wait between
+#   attempts, at most SIGNIN_MAX_DELAY_SECONDS), except from an address it signed in from;
+# - an address slows down the same way past SIGNIN_MAX_FAILURES_PER_ADDRESS failures;
+# - failures are audited at most once per SIGNIN_LOCKOUT_SECONDS per username and address,
+#   each event counting the attempts since the previous one.
 SIGNIN_MAX_FAILURES_PER_USER = env_int("SIGNIN_MAX_FAILURES_PER_USER", 5)
 SIGNIN_MAX_FAILURES_PER_ADDRESS = env_int("SIGNIN_MAX_FAILURES_PER_ADDRESS", 20)
 SIGNIN_LOCKOUT_SECONDS = env_int("SIGNIN_LOCKOUT_SECONDS", 900)
-# Behind a proxy every client has the proxy's address: when it appends the client's to
-# X-Forwarded-For, say so, or one visitor's guesses lock the sign-in for everyone.
-SIGNIN_TRUST_X_FORWARDED_FOR = env_bool("SIGNIN_TRUST_X_FORWARDED_FOR")
+SIGNIN_MAX_DELAY_SECONDS = env_int("SIGNIN_MAX_DELAY_SECONDS", 60)
+# Behind a proxy every client has the proxy's address: X-Forwarded-For is read (right to left,
+# skipping our own proxies) when the connection comes from SIGNIN_TRUSTED_PROXIES. On by default
+# behind the documented TLS proxy (TRUST_X_FORWARDED_PROTO); a client connecting from elsewhere
+# cannot choose its address by writing the header.
+SIGNIN_TRUST_X_FORWARDED_FOR = env_bool(
+    "SIGNIN_TRUST_X_FORWARDED_FOR", default=env_bool("TRUST_X_FORWARDED_PROTO")
+)
+SIGNIN_TRUSTED_PROXIES = env_list(
+    "SIGNIN_TRUSTED_PROXIES",
+    ["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"],
+)
 
 # --- Celery ---
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://localhost/")
