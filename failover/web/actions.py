@@ -28,6 +28,7 @@ KINDS = (
     "lift_system_veto",
     "recheck",
     "attest",
+    "replan",
 )
 ROLE_NAMES = {
     "availability": "availability",
@@ -49,6 +50,7 @@ CONFIRM = {
     "lift_system_veto": "Confirm lifting the system veto",
     "recheck": "Run the checks now",
     "attest": "Record the attestation",
+    "replan": "Re-plan now",
 }
 VERBS = {"approve": "approve", "sign_off": "sign off", "reject": "reject", "execute": "execute"}
 
@@ -98,6 +100,7 @@ def available_actions(
     decisions: Sequence[DecisionFacts],
     authorities: set[str],
     system_vetoes: Sequence = (),
+    drift: Sequence[str] = (),
 ) -> list[Action]:
     own = user.pk == request.requester_id
     actions: list[Action] = []
@@ -114,6 +117,8 @@ def available_actions(
             actions.append(Action("execute", f"Execute failover{how}", reason="none"))
         if own or "declare" in authorities:
             actions.append(Action("cancel", "Cancel request", danger=True))
+        if drift and "declare" in authorities:  # a new plan from the registry; approvals void
+            actions.append(Action("replan", "Re-plan: the registry changed"))
         if "approve_identity" in authorities:
             actions.append(Action("attest", "Attest a secret rotation of the target"))
         if authorities:

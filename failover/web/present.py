@@ -127,6 +127,17 @@ def plan_rows(plan: dict) -> list[dict]:
     ]
 
 
+def replanned_message(before: FailoverRequest) -> str:
+    """What re-planning did, told against the plan the page showed before it."""
+    now = FailoverRequest.objects.filter(pk=before.pk).values_list("plan_hash", flat=True).first()
+    if now == before.plan_hash:
+        return "The plan already matches the registry and the live records: nothing changed."
+    return (
+        f"Re-planned: plan {now[:12]} replaces {before.plan_hash[:12]}. Approvals and "
+        "sign-offs given for the old plan no longer count: ask for them again."
+    )
+
+
 def chain_rows(chain: AuthorityChain, names: dict[str, str]) -> list[dict]:
     return [
         {

@@ -10,6 +10,7 @@ from approvals.models import BreakGlass
 from approvals.selectors import decision_facts, verdict_for
 from dnsproviders.readiness_services import latest_checks, required_secrets, vetoes_among
 from failover.chain import authorities_of, authority_chain
+from failover.drift import registry_drift
 from failover.rollback import DEFAULTS
 from failover.states import OPEN_STATES
 from failover.web.actions import available_actions
@@ -40,6 +41,8 @@ class RequestView:
         self.chain = authority_chain(obj.service)
         self.authorities = authorities_of(request.user, obj.service)
         self.system_vetoes = vetoes_among(self.readiness)
+        # What changed in the registry since the plan: shown, and offered a re-plan for.
+        self.drift = registry_drift(obj) if obj.state in OPEN_STATES else []
         self.actions = available_actions(
             user=request.user,
             request=obj,
@@ -47,6 +50,7 @@ class RequestView:
             decisions=self.decisions,
             authorities=self.authorities,
             system_vetoes=self.system_vetoes,
+            drift=self.drift,
         )
 
     def _live(self, part: str, template: str, context: dict, version=None) -> dict:
@@ -71,6 +75,7 @@ class RequestView:
                     (d, overridden.get(d.id)) for d in self.decisions if d.id in v.standing_vetoes
                 ],
                 "blocks": [b.reason for b in v.blocked_by if b.code != "veto"],
+                "drift": self.drift,
                 "missing": missing_rows(self.obj, v, self.chain, self.decisions),
                 "readiness": readiness_rows(self.readiness),
             },
@@ -87,6 +92,7 @@ class RequestView:
             self.obj.state,
             self.obj.plan_hash,
             *[a.key for a in self.actions],
+            *self.drift,
             *[row["check"].pk for row in failing],
         )
         return self._live(
@@ -100,6 +106,7 @@ class RequestView:
                 "hint_unavailable": bool(hint) and not focus,
                 "hint": hint,
                 "failing_checks": failing,
+                "drift": self.drift,
                 "required_secrets": required_secrets(self.obj.to_target),
             },
             version=version,

@@ -343,3 +343,80 @@ def test_an_approved_plan_edited_in_the_registry_does_not_go_out_until_replanned
     )
     values = [r.to_text() for r in zone.get_rdataset("shop.example.test.", "A")]
     assert values == ["203.0.113.50"]
+
+
+# --- the request page -------------------------------------------------------------------------
+
+
+def page_of(client, who, request):
+    client.force_login(user(who))
+    return client.get(f"/requests/{request.pk}/")
+
+
+def test_the_request_page_shows_drift_and_offers_a_replan_to_declare_holders(service, client):
+    request = declare(service)
+    html = page_of(client, "declarer", request).content.decode()
+    assert 'id="registry-drift"' not in html
+    assert 'name="kind" value="replan"' not in html  # nothing to re-plan for
+    edit_failover_value(service)
+    html = page_of(client, "declarer", request).content.decode()
+    assert 'id="registry-drift"' in html
+    assert "the value for target failover changed from 203.0.113.1 to 203.0.113.50" in html
+    assert 'name="kind" value="replan"' in html
+    html = page_of(client, "avail", request).content.decode()
+    assert 'id="registry-drift"' in html
+    assert 'name="kind" value="replan"' not in html
+
+
+def test_replanning_from_the_request_page(service, client):
+    request = declare(service)
+    approve(request)
+    edit_failover_value(service)
+    client.force_login(user("declarer"))
+    url = f"/requests/{request.pk}/"
+    response = client.post(url, {"kind": "replan", "comment": "value moved"}, follow=True)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "no longer count" in html
+    assert 'id="registry-drift"' not in html
+    after = refreshed(request)
+    assert after.plan["changes"][0]["new"] == ["203.0.113.50"]
+    event = AuditEvent.objects.get(action="request.replanned")
+    assert (event.data["channel"], event.data["reason"]) == ("web", "value moved")
+
+
+def test_a_forged_replan_from_someone_without_declare_changes_nothing(service, client):
+    request = declare(service)
+    edit_failover_value(service)
+    client.force_login(user("avail"))
+    response = client.post(f"/requests/{request.pk}/", {"kind": "replan"})
+    assert response.status_code == 403
+    assert refreshed(request).plan_hash == request.plan_hash
+    assert not AuditEvent.objects.filter(action="request.replanned").exists()
+
+
+# --- the command line -----------------------------------------------------------------------
+
+
+def run_cli(*args) -> str:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("request", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_replan_from_the_command_line(service):
+    from django.core.management.base import CommandError
+
+    request = declare(service)
+    assert "nothing changed" in run_cli("replan", str(request.pk), "--as", "declarer")
+    edit_failover_value(service)
+    with pytest.raises(CommandError, match="'declare' authority"):
+        run_cli("replan", str(request.pk), "--as", "avail")
+    out = run_cli("replan", str(request.pk), "--as", "declarer", "--reason", "moved")
+    assert "registry changed: shop.example.test. A: the value for target failover" in out
+    assert "re-planned" in out and "203.0.113.50" in out
+    assert AuditEvent.objects.get(action="request.replanned").data["channel"] == "cli"

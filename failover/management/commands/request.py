@@ -13,9 +13,10 @@ from approvals.breakglass import break_glass
 from approvals.selectors import verdict_for
 from approvals.services import record_decision
 from dnsproviders.services import execute_request, rollback_request
+from failover.drift import registry_drift
 from failover.errors import ServiceError
 from failover.models import FailoverRequest, Service
-from failover.services import cancel_request, declare_request
+from failover.services import cancel_request, declare_request, replan_request
 
 
 class Command(BaseCommand):
@@ -48,7 +49,7 @@ class Command(BaseCommand):
             "--veto-justification", default="", help="naming each standing veto it overrides"
         )
         glass.add_argument("--plan-hash", help="the plan you reviewed (default: current)")
-        for name in ("execute", "rollback", "cancel"):
+        for name in ("execute", "rollback", "cancel", "replan"):
             cmd = sub.add_parser(name)
             cmd.add_argument("id", type=int)
             cmd.add_argument("--reason", default="")
@@ -140,6 +141,22 @@ class Command(BaseCommand):
 
     def do_cancel(self, actor, id, reason, **options):
         return cancel_request(actor=actor, request_id=id, reason=reason)
+
+    def do_replan(self, actor, id, reason, **options):
+        """Rebuild the plan from the registry (needs `declare`); says what changed."""
+        before = self._get(id)
+        drift = registry_drift(before)
+        request = replan_request(actor=actor, request_id=id, reason=reason, channel="cli")
+        if request.plan_hash == before.plan_hash:
+            self.stdout.write("the plan already matches the registry: nothing changed")
+        else:
+            for difference in drift:
+                self.stdout.write(f"registry changed: {difference}")
+            self.stdout.write(
+                f"re-planned: {before.plan_hash[:12]} -> {request.plan_hash[:12]}; approvals "
+                "and sign-offs of the old plan no longer count"
+            )
+        return request
 
     @staticmethod
     def _get(request_id: int) -> FailoverRequest:

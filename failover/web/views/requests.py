@@ -12,12 +12,13 @@ from dnsproviders.readiness_services import (
 from dnsproviders.services import execute_request, rollback_request
 from failover.errors import InvalidInput, NotFound, ServiceError
 from failover.models import FailoverRequest
-from failover.services import cancel_request
+from failover.services import cancel_request, replan_request
 from failover.web.access import login_required, request_or_404
 from failover.web.actions import ROLE_NAMES, STEP_UP_KINDS, Action
 from failover.web.errors import status_for
 from failover.web.forms import ActionForm
 from failover.web.live import live_response, render_live
+from failover.web.present import replanned_message
 from failover.web.request_page import RequestView
 from failover.web.stepup import StepUpError, confirm_password
 from failover.web.views.common import page
@@ -145,6 +146,8 @@ def _call_service(user, obj: FailoverRequest, data: dict) -> None:
         lift_system_veto(actor=user, check_id=data["check_id"], reason=data["comment"])
     elif kind == "recheck":
         request_readiness_checks(actor=user, request_id=obj.pk)
+    elif kind == "replan":
+        replan_request(actor=user, request_id=obj.pk, reason=data["comment"], channel="web")
     elif kind == "attest":
         attest_secret(
             actor=user,
@@ -157,6 +160,8 @@ def _call_service(user, obj: FailoverRequest, data: dict) -> None:
 
 
 def _done(kind: str, data: dict, obj: FailoverRequest) -> str:
+    if kind == "replan":
+        return replanned_message(obj)
     role = ROLE_NAMES.get(data["role"], data["role"])
     return {
         "approve": f"You approved as {role} (plan {obj.plan_hash[:12]}).",
