@@ -115,7 +115,9 @@ class ServiceAccount(models.Model):
 class ApiToken(models.Model):
     """A bearer token, shown once and stored as a digest; optionally scoped and expiring."""
 
-    ACTIONS = ("read", "declare", "decide", "execute", "rollback", "cancel", "audit")
+    # What each action lets a token do through the API (failover/api/access.py maps every
+    # route to one): "configure" changes the registry itself (e.g. registers a service).
+    ACTIONS = ("read", "declare", "decide", "execute", "rollback", "cancel", "audit", "configure")
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
@@ -145,9 +147,15 @@ class ApiToken(models.Model):
 
 
 class IdempotencyKey(models.Model):
-    """The first response to a POST with an Idempotency-Key, replayed for the same key and body."""
+    """The first response to a POST with an Idempotency-Key, replayed for the same key and body.
+
+    A key belongs to the token that sent it (or, for session callers, to the user), so one
+    token's replay never hands out what another credential of the same user was answered."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    token = models.ForeignKey(
+        ApiToken, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     key = models.CharField(max_length=200)
     method = models.CharField(max_length=10)
     path = models.CharField(max_length=500)
@@ -157,7 +165,18 @@ class IdempotencyKey(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_once")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "key"],
+                condition=models.Q(token__isnull=True),
+                name="idempotency_once_per_session_user",
+            ),
+            models.UniqueConstraint(
+                fields=["token", "key"],
+                condition=models.Q(token__isnull=False),
+                name="idempotency_once_per_token",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.method} {self.path} [{self.key}]"

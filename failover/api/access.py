@@ -1,17 +1,43 @@
-"""Who may see what through the API: services where the caller holds some authority,
-narrowed by the token's scopes. Everything else is 404, so existence does not leak."""
+"""Who may see and do what through the API: services where the caller holds some authority,
+narrowed by the token's scopes. Everything else is 404, so existence does not leak.
+
+A token's scopes are two limits: the actions it may do (every route names the one it needs,
+`token_scopes` on the view; a route that names none refuses every token) and the services it
+may see (everywhere: lists, one-row reads, the audit log, exports, reports, break-glass,
+readiness). A session caller has no such limits beyond the user's own authority."""
 
 from __future__ import annotations
 
-from django.db.models import Exists, Q, QuerySet
-from rest_framework import exceptions
+from collections.abc import Iterator
 
+from django.db.models import CharField, Exists, Q, QuerySet
+from django.db.models.functions import Cast
+from rest_framework import exceptions
+from rest_framework.permissions import BasePermission
+
+from approvals.breakglass import uses_for
 from approvals.models import ApiToken
+from audit.chain import COLUMNS
+from dnsproviders.models import DnsChange, ReadinessCheck, SecretAttestation
 from failover.chain import service_pks_with_authority, services_with_authority
+from failover.models import FailoverRequest, NotificationEndpoint, Service, Signal, Target
 
 
 def token_of(request) -> ApiToken | None:
     return request.auth if isinstance(request.auth, ApiToken) else None
+
+
+def token_service_ids(request) -> set[int] | None:
+    """The services the caller's token is limited to, or None when it is not limited (a
+    session, or a token scoped to no service)."""
+    token = token_of(request)
+    if token is None:
+        return None
+    cached = getattr(request, "_token_service_ids", False)
+    if cached is False:
+        cached = set(token.services.values_list("pk", flat=True)) or None
+        request._token_service_ids = cached
+    return cached
 
 
 def visible_service_ids(request) -> set[int]:
@@ -19,11 +45,9 @@ def visible_service_ids(request) -> set[int]:
     if cached is not None:
         return cached
     ids = services_with_authority(request.user)
-    token = token_of(request)
-    if token is not None:
-        scoped = set(token.services.values_list("pk", flat=True))
-        if scoped:
-            ids &= scoped
+    scoped = token_service_ids(request)
+    if scoped is not None:
+        ids &= scoped
     request._visible_service_ids = ids
     return ids
 
@@ -48,3 +72,102 @@ def require_action(request, action: str) -> None:
             f"this token is not scoped for '{action}' (it allows {', '.join(token.actions)})",
             code="token_scope",
         )
+
+
+def route_scope(view, request) -> str | None:
+    """The token action a view's handler needs: `token_scopes` keyed by the viewset action
+    (or the HTTP method of a plain view). Describing a route (OPTIONS) is reading it."""
+    key = getattr(view, "action", None) or request.method.lower()
+    if key in ("metadata", "options"):
+        return "read"
+    if key == "head":
+        key = "get"
+    return getattr(view, "token_scopes", {}).get(key)
+
+
+class TokenScope(BasePermission):
+    """Every API route needs the token action that says what it does; a route that declares
+    none refuses tokens, so a new route is closed until someone decides its scope."""
+
+    def has_permission(self, request, view) -> bool:
+        if token_of(request) is None:
+            return True
+        needed = route_scope(view, request)
+        if needed is None:
+            raise exceptions.PermissionDenied(
+                "this route declares no token scope, so no token may use it",
+                code="token_scope",
+            )
+        require_action(request, needed)
+        return True
+
+
+def refuse_if_service_limited(request, what: str) -> None:
+    """Acts that reach beyond any one service (registering a new one, verifying the whole
+    audit chain) are refused to a token limited to services."""
+    if token_service_ids(request) is not None:
+        raise exceptions.PermissionDenied(
+            f"{what} reaches beyond this token's services; use a token not limited to services",
+            code="token_scope",
+        )
+
+
+def _objects_of_services(ids) -> dict[str, QuerySet]:
+    """Audit object type -> the rows of that type that belong to these services. Events about
+    anything else (integrations, tokens, users, groups, global endpoints) belong to no one
+    service and are left out."""
+    return {
+        "failover.service": Service.objects.filter(pk__in=ids),
+        "failover.failoverrequest": FailoverRequest.objects.filter(service__in=ids),
+        "failover.target": Target.objects.filter(service__in=ids),
+        "failover.signal": Signal.objects.filter(service__in=ids),
+        "failover.notificationendpoint": NotificationEndpoint.objects.filter(service__in=ids),
+        "dnsproviders.dnschange": DnsChange.objects.filter(request__service__in=ids),
+        "dnsproviders.readinesscheck": ReadinessCheck.objects.filter(request__service__in=ids),
+        "dnsproviders.secretattestation": SecretAttestation.objects.filter(target__service__in=ids),
+    }
+
+
+def audit_events_of_services(ids) -> Q:
+    """The audit events about these services' objects, as a filter."""
+    condition = Q(pk__in=[])
+    for object_type, rows in _objects_of_services(ids).items():
+        keys = rows.annotate(key=Cast("pk", CharField())).values("key")
+        condition |= Q(object_type=object_type, object_id__in=keys)
+    return condition
+
+
+def exported_rows_of_services(rows, ids) -> Iterator[tuple]:
+    """The same events as `audit_events_of_services`, taken from a stream of exported rows
+    (audit.export.events): the export keeps its own query, this keeps the rule."""
+    keys = {
+        (object_type, str(pk))
+        for object_type, found in _objects_of_services(ids).items()
+        for pk in found.values_list("pk", flat=True)
+    }
+    at_type, at_id = COLUMNS.index("object_type"), COLUMNS.index("object_id")
+    return (row for row in rows if (row[at_type], row[at_id]) in keys)
+
+
+def replay_visible(request, view, record) -> bool:
+    """Whether the caller may still see what a stored response is about, so a replay never
+    hands out what the caller could not get now (an authority removed since, say). The view
+    names the object its POSTs act on: `replay_object` = "request" (the URL's or the new
+    request's id), "break_glass" (the URL's use) or "new_service" (registering needs the
+    permission still). A view that names nothing replays only refusals that name nothing."""
+    data = record.response if isinstance(record.response, dict) else {}
+    pk = view.kwargs.get("pk")
+    kind = view.replay_object
+    if kind == "request":
+        pk = pk if pk is not None else data.get("id")
+        if pk is None:
+            return record.status_code >= 400  # a refused declaration: nothing was made
+        return FailoverRequest.objects.filter(pk=pk, service__in=visible_services(request)).exists()
+    if kind == "break_glass":
+        uses = uses_for(request.user, service_ids=visible_service_ids(request))
+        return uses.filter(pk=pk).exists()
+    if kind == "new_service":
+        if record.status_code >= 400:
+            return True  # a refused registration names nothing the caller did not send
+        return request.user.has_perm("failover.add_service") and token_service_ids(request) is None
+    return pk is None and record.status_code >= 400

@@ -8,10 +8,12 @@ import re
 
 from django.db import IntegrityError
 from rest_framework import exceptions
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from approvals.models import IdempotencyKey
+from failover.api.access import TokenScope, replay_visible, token_of
 from failover.api.errors import error_response
 
 KEY_PATTERN = re.compile(r"[ -~]*[!-~][ -~]*")  # the schema documents the same pattern
@@ -28,9 +30,15 @@ class _Refused(Exception):
 
 
 class ApiViewMixin:
-    """`Idempotency-Key` on a POST: the same key and body get the first response again; the
-    same key with another body or path gets 422; the key is per caller."""
+    """Token scopes (`token_scopes`: the token action each handler needs, checked before
+    anything else) and `Idempotency-Key` on a POST: the same key and body get the first
+    response again; the same key with another body or path gets 422. A key belongs to the
+    token that sent it (a session's to its user), and a replay is refused with 404 when the
+    caller may no longer see what the first response was about (`replay_object`)."""
 
+    permission_classes = [IsAuthenticated, TokenScope]
+    token_scopes: dict[str, str] = {}
+    replay_object: str | None = None
     _idempotency: IdempotencyKey | None = None
 
     def initial(self, request, *args, **kwargs):
@@ -44,14 +52,14 @@ class ApiViewMixin:
                 {"Idempotency-Key": ["1 to 200 printable ASCII characters, not only spaces"]}
             )
         body_hash = hashlib.sha256(request.body).hexdigest()
+        owner = {"user": request.user, "token": token_of(request), "key": key}
         try:
             record, created = IdempotencyKey.objects.get_or_create(
-                user=request.user,
-                key=key,
+                **owner,
                 defaults={"method": request.method, "path": request.path, "body_hash": body_hash},
             )
         except IntegrityError:
-            record, created = IdempotencyKey.objects.get(user=request.user, key=key), False
+            record, created = IdempotencyKey.objects.get(**owner), False
         if created:
             self._idempotency = record
             return
@@ -71,6 +79,8 @@ class ApiViewMixin:
                     "a request with this Idempotency-Key is still being processed",
                 )
             )
+        if not replay_visible(request, self, record):
+            raise exceptions.NotFound("no such object among those you may see")
         raise _Replay(record)
 
     def handle_exception(self, exc):

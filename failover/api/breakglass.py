@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from approvals.breakglass import MAX_TEXT, break_glass, record_review, uses_for
-from failover.api.access import require_action, visible_service_ids
+from failover.api.access import visible_service_ids
 from failover.api.base import ApiViewMixin
 from failover.api.serializers import StrictInput, Text
 from failover.api.views import IDEMPOTENCY, Pages, errors
@@ -120,6 +120,9 @@ def _visible_uses(request):
 
 
 class RequestBreakGlassView(ApiViewMixin, APIView):
+    token_scopes = {"post": "execute"}
+    replay_object = "request"
+
     @extend_schema(
         summary="Execute without the missing approvals (needs `break_glass`; people only)",
         description="Overrides standing vetoes only when `veto_justification` names each one. "
@@ -139,7 +142,6 @@ class RequestBreakGlassView(ApiViewMixin, APIView):
         ],
     )
     def post(self, request, pk: int):
-        require_action(request, "execute")
         get_object_or_404(
             FailoverRequest.objects.filter(service__in=visible_service_ids(request)), pk=pk
         )
@@ -169,12 +171,13 @@ class BreakGlassViewSet(
     pagination_class = Pages
     serializer_class = BreakGlassOut
     lookup_value_regex = "[0-9]+"
+    token_scopes = {"list": "read", "retrieve": "read", "reviews": "decide"}
+    replay_object = "break_glass"
 
     def get_queryset(self):
         return _visible_uses(self.request)
 
     def list(self, request, *args, **kwargs):
-        require_action(request, "read")
         raw = request.query_params.get("open")
         if raw not in (None, "true", "false"):
             raise exceptions.ValidationError({"open": ["true or false"]})
@@ -187,7 +190,6 @@ class BreakGlassViewSet(
         return self.get_paginated_response([present(u) for u in page])
 
     def retrieve(self, request, *args, **kwargs):
-        require_action(request, "read")
         return Response(present(self.get_object()))
 
     @extend_schema(
@@ -198,7 +200,6 @@ class BreakGlassViewSet(
     )
     @action(detail=True, methods=["post"])
     def reviews(self, request, pk=None):
-        require_action(request, "decide")
         self.get_object()
         data = _valid(ReviewIn, request)
         record_review(actor=request.user, break_glass_id=int(pk), **data)

@@ -18,7 +18,6 @@ from dnsproviders.readiness_services import (
 )
 from failover.api import present
 from failover.api import serializers as s
-from failover.api.access import require_action
 from failover.api.errors import error_response
 
 _ERRORS = {
@@ -39,7 +38,20 @@ def _errors(*codes):
 
 
 class ReadinessActions:
-    """Needs `_visible(pk)`, `_valid` style input checking and `_one(pk)` from the viewset."""
+    """Needs `_visible(pk)`, `_valid` style input checking and `_one(pk)` from the viewset.
+
+    Token scopes: reading the evidence is `read`. Running the checks again is `decide`, not
+    `read`: a run makes this server fetch the target's endpoints and its results set or clear
+    the system vetoes and the readiness block, so it changes whether the request may execute,
+    which only an act on the request's decision should. Lifting a system veto and attesting a
+    secret rotation are decisions too (a veto lift; the identity lead's validation)."""
+
+    token_scopes = {
+        "readiness": "read",
+        "readiness_run": "decide",
+        "readiness_lift": "decide",
+        "secret_attestations": "decide",
+    }
 
     @extend_schema(
         summary="Readiness evidence of the request's target: latest per kind and history",
@@ -47,7 +59,6 @@ class ReadinessActions:
     )
     @action(detail=True, methods=["get"])
     def readiness(self, request, pk=None):
-        require_action(request, "read")
         obj = self._visible(pk)
         history = ReadinessCheck.objects.filter(request=obj).select_related("lifted_by")
         return Response(
@@ -61,7 +72,8 @@ class ReadinessActions:
         )
 
     @extend_schema(
-        summary="Run the readiness checks of the target again (any authority on the service)",
+        summary="Run the readiness checks of the target again (any authority on the service; "
+        "a token needs `decide`)",
         request=None,
         responses={
             202: OpenApiResponse(description="queued; results appear under readiness"),
@@ -70,7 +82,6 @@ class ReadinessActions:
     )
     @action(detail=True, methods=["post"], url_path="readiness/run")
     def readiness_run(self, request, pk=None):
-        require_action(request, "read")
         self._visible(pk)
         request_readiness_checks(actor=request.user, request_id=int(pk))
         return Response(
@@ -85,7 +96,6 @@ class ReadinessActions:
     )
     @action(detail=True, methods=["post"], url_path="readiness/lift")
     def readiness_lift(self, request, pk=None):
-        require_action(request, "decide")
         self._visible(pk)
         serializer = s.LiftSystemVetoIn(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -103,7 +113,6 @@ class ReadinessActions:
     )
     @action(detail=True, methods=["post"], url_path="secret-attestations")
     def secret_attestations(self, request, pk=None):
-        require_action(request, "decide")
         obj = self._visible(pk)
         serializer = s.SecretAttestationIn(data=request.data)
         serializer.is_valid(raise_exception=True)

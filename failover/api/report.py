@@ -1,5 +1,6 @@
 """REST door onto the post-incident report: the same evidence as the report page, as JSON or
-(`?as=md`) Markdown. Readable by whoever may read the request (a token needs `read`)."""
+(`?as=md`) Markdown. Readable by whoever may read the request, and by audit.view holders;
+a token needs `read`, and one limited to services reads only those services' reports."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from failover.api.access import require_action, visible_service_ids
+from failover.api.access import token_service_ids, visible_service_ids
 from failover.api.base import ApiViewMixin
 from failover.api.views import errors
 from failover.models import FailoverRequest
@@ -67,6 +68,8 @@ class ReportOut(serializers.Serializer):
 
 
 class RequestReportView(ApiViewMixin, APIView):
+    token_scopes = {"get": "read"}
+
     @extend_schema(
         summary="Post-incident report: timeline, decisions, DNS changes, readiness, "
         "break-glass, audit verification and framework mapping",
@@ -82,13 +85,14 @@ class RequestReportView(ApiViewMixin, APIView):
         },
     )
     def get(self, request, pk: int):
-        require_action(request, "read")
         kind = request.query_params.get("as", "json")  # not "format": DRF reserves it
         if kind not in FORMATS:
             raise exceptions.ValidationError({"as": ["json or md"]})
         readable = FailoverRequest.objects.all()
         if not request.user.has_perm("audit.view_auditevent"):  # auditors read every report
             readable = readable.filter(service__in=visible_service_ids(request))
+        elif (scoped := token_service_ids(request)) is not None:  # ... their token lets them
+            readable = readable.filter(service__in=scoped)
         obj = get_object_or_404(readable, pk=pk)
         report = build_report(obj)
         if kind == "md":

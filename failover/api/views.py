@@ -34,7 +34,15 @@ from dnsproviders.readiness_services import latest_checks_by_request
 from dnsproviders.services import execute_request, rollback_request
 from failover.api import present
 from failover.api import serializers as s
-from failover.api.access import require_action, visible_service_ids, visible_services
+from failover.api.access import (
+    audit_events_of_services,
+    exported_rows_of_services,
+    refuse_if_service_limited,
+    require_action,
+    token_service_ids,
+    visible_service_ids,
+    visible_services,
+)
 from failover.api.base import ApiViewMixin
 from failover.api.readiness import ReadinessActions
 from failover.chain import authority_chain, authority_chains
@@ -191,6 +199,13 @@ class ServiceViewSet(
     lookup_value_regex = "[-a-zA-Z0-9_]+"
     pagination_class = Pages
     serializer_class = s.ServiceOut
+    token_scopes = {
+        "list": "read",
+        "retrieve": "read",
+        "authority_chain": "read",
+        "create": "configure",  # changes the registry
+    }
+    replay_object = "new_service"
 
     def get_queryset(self):
         return (
@@ -206,15 +221,14 @@ class ServiceViewSet(
         return [present.service(x, chains[x.pk], mine.get(x.pk, set())) for x in services]
 
     def list(self, request, *args, **kwargs):
-        require_action(request, "read")
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(self._present(page))
 
     def retrieve(self, request, *args, **kwargs):
-        require_action(request, "read")
         return Response(self._present([self.get_object()])[0])
 
     def create(self, request, *args, **kwargs):
+        refuse_if_service_limited(request, "registering a service")
         if not request.user.has_perm("failover.add_service"):
             raise exceptions.PermissionDenied("registering a service needs failover.add_service")
         data = _valid(s.ServiceIn, request)
@@ -228,7 +242,6 @@ class ServiceViewSet(
     )
     @action(detail=True, methods=["get"], url_path="authority-chain")
     def authority_chain(self, request, slug=None):
-        require_action(request, "read")
         return Response(present.chain(authority_chain(self.get_object())))
 
 
@@ -306,6 +319,17 @@ class FailoverRequestViewSet(
     pagination_class = RequestCursor
     serializer_class = s.FailoverRequestOut
     lookup_value_regex = "[0-9]+"
+    token_scopes = {
+        "list": "read",
+        "retrieve": "read",
+        "create": "declare",
+        "decisions": "decide",
+        "execute": "execute",
+        "rollback": "rollback",
+        "cancel": "cancel",
+        **ReadinessActions.token_scopes,
+    }
+    replay_object = "request"
 
     def get_queryset(self):
         return self._presentable().filter(service__in=visible_service_ids(self.request))
@@ -333,7 +357,6 @@ class FailoverRequestViewSet(
         return self._present([get_object_or_404(one, pk=pk)])[0]
 
     def list(self, request, *args, **kwargs):
-        require_action(request, "read")
         queryset = self.get_queryset()
         params = request.query_params
         if slug := params.get("service"):
@@ -348,11 +371,9 @@ class FailoverRequestViewSet(
         return self.get_paginated_response(self._present(page))
 
     def retrieve(self, request, *args, **kwargs):
-        require_action(request, "read")
         return Response(self._one(kwargs["pk"]))
 
     def create(self, request, *args, **kwargs):
-        require_action(request, "declare")
         data = _valid(s.DeclareIn, request)
         service = Service.objects.filter(
             slug=data.pop("service"), pk__in=visible_service_ids(request)
@@ -406,7 +427,6 @@ class FailoverRequestViewSet(
     )
     @action(detail=True, methods=["post"])
     def execute(self, request, pk=None):
-        require_action(request, "execute")
         self._visible(pk)
         execute_request(actor=request.user, request_id=int(pk), channel="api")
         return Response(self._one(pk))
@@ -419,7 +439,6 @@ class FailoverRequestViewSet(
     )
     @action(detail=True, methods=["post"])
     def rollback(self, request, pk=None):
-        require_action(request, "rollback")
         self._visible(pk)
         data = _valid(s.ReasonIn, request)
         rollback_request(actor=request.user, request_id=int(pk), channel="api", **data)
@@ -433,7 +452,6 @@ class FailoverRequestViewSet(
     )
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
-        require_action(request, "cancel")
         self._visible(pk)
         data = _valid(s.ReasonIn, request)
         cancel_request(actor=request.user, request_id=int(pk), **data)
@@ -476,9 +494,9 @@ AUDIT_FILTERS = [
 class AuditEventViewSet(ApiViewMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     pagination_class = AuditCursor
     serializer_class = s.AuditEventOut
+    token_scopes = {"list": "audit", "export": "audit", "verify": "audit"}
 
     def _check(self, request):
-        require_action(request, "audit")
         if not request.user.has_perm("audit.view_auditevent"):
             raise exceptions.PermissionDenied("reading the audit log needs audit.view_auditevent")
 
@@ -487,6 +505,8 @@ class AuditEventViewSet(ApiViewMixin, mixins.ListModelMixin, viewsets.GenericVie
         for field in ("action", "actor", "object_type", "object_id"):
             if value := self.request.query_params.get(field):
                 queryset = queryset.filter(**{field: value})
+        if (scoped := token_service_ids(self.request)) is not None:
+            queryset = queryset.filter(audit_events_of_services(scoped))
         return queryset
 
     def list(self, request, *args, **kwargs):
@@ -528,6 +548,8 @@ class AuditEventViewSet(ApiViewMixin, mixins.ListModelMixin, viewsets.GenericVie
         if problems:
             raise exceptions.ValidationError(problems)
         rows = export.events(**scope)
+        if (scoped := token_service_ids(request)) is not None:
+            rows = exported_rows_of_services(rows, scoped)
         body, content_type = (
             (export.jsonl(rows), "application/x-ndjson")
             if kind == "jsonl"
@@ -544,6 +566,7 @@ class AuditEventViewSet(ApiViewMixin, mixins.ListModelMixin, viewsets.GenericVie
     @action(detail=False, methods=["get"])
     def verify(self, request):
         self._check(request)
+        refuse_if_service_limited(request, "verifying the whole audit chain")
         result = verify_chain()
         return Response(
             {

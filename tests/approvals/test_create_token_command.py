@@ -30,3 +30,16 @@ def test_the_server_error_page_needs_no_inline_style(rf):
 
     page = server_error(rf.get("/")).content.decode()
     assert "style=" not in page and "failover/app.css" in page
+
+
+def test_configure_is_an_action_a_token_can_be_limited_to(capsys):
+    user("registrar")
+    call_command("create_token", "registrar", "--action", "configure", "--action", "read")
+    assert ApiToken.objects.get().actions == ["configure", "read"]
+
+
+def test_an_unknown_action_is_refused_and_nothing_is_made():
+    user("registrar")
+    with pytest.raises(CommandError, match="configure"):
+        call_command("create_token", "registrar", "--action", "admin")
+    assert not ApiToken.objects.exists()

@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from approvals.models import ApiToken
 from approvals.tokens import create_token
 from failover.errors import ServiceError
 from failover.models import Service
@@ -42,7 +43,8 @@ class Command(BaseCommand):
             "--action",
             action="append",
             default=[],
-            help="limit to read/declare/decide/execute/rollback/cancel/audit",
+            choices=ApiToken.ACTIONS,
+            help="limit to these actions (repeat): " + ", ".join(ApiToken.ACTIONS),
         )
 
     def handle(self, username, name, expires, service, action, **options):

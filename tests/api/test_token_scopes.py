@@ -1,0 +1,86 @@
+"""Token scopes as the issue found them leaking: each case as it was reported, through the API
+(the authorisation matrix covers every route x every scope; these keep the reports)."""
+
+import json
+
+import pytest
+from django.contrib.auth.models import Permission
+
+from failover.models import FailoverRequest, Service
+from failover.services import declare_request
+from tests.factories import user
+
+pytestmark = pytest.mark.django_db
+
+NEW = {"slug": "payments", "name": "Payments", "governance_mode": "dual_approval"}
+
+
+def _auditor():
+    auditor = user("auditor")
+    auditor.user_permissions.add(
+        Permission.objects.get(content_type__app_label="audit", codename="view_auditevent")
+    )
+    return auditor
+
+
+def test_a_read_token_of_an_admin_registers_nothing(shop, as_user):
+    user("root", is_superuser=True, is_staff=True)
+    refused = as_user("root", actions=["read"]).post("/api/v1/services/", NEW, format="json")
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "token_scope"
+    assert "configure" in refused.json()["error"]["message"]
+    limited = as_user("root", actions=["configure"], services=[shop])
+    assert limited.post("/api/v1/services/", NEW, format="json").status_code == 403
+    assert not Service.objects.filter(slug="payments").exists()
+    created = as_user("root", actions=["configure"]).post("/api/v1/services/", NEW, format="json")
+    assert created.status_code == 201
+
+
+def test_an_auditors_service_token_reads_only_that_services_reports_and_events(
+    shop, elsewhere, as_user
+):
+    _auditor()
+    theirs = declare_request(
+        actor=user("other"), service=elsewhere, target="failover", reason="other team"
+    )
+    mine = declare_request(actor=user("declarer"), service=shop, target="failover", reason="x")
+    client = as_user("auditor", services=[shop])
+    assert client.get(f"/api/v1/failover-requests/{theirs.pk}/report/").status_code == 404
+    assert client.get(f"/api/v1/failover-requests/{mine.pk}/report/").status_code == 200
+    events = client.get("/api/v1/audit-events/?page_size=1000").json()["results"]
+    requests = {e["object_id"] for e in events if e["object_type"] == "failover.failoverrequest"}
+    assert requests == {str(mine.pk)}
+    exported = client.get("/api/v1/audit-events/export/")
+    rows = [json.loads(x) for x in b"".join(exported.streaming_content).decode().splitlines()]
+    assert str(theirs.pk) not in {r["object_id"] for r in rows if "request" in r["object_type"]}
+    assert {r["object_id"] for r in rows if r["object_type"] == "failover.service"} == {
+        str(shop.pk)
+    }
+    verify = client.get("/api/v1/audit-events/verify/")
+    assert verify.status_code == 403 and verify.json()["error"]["code"] == "token_scope"
+    # The same auditor without a service limit reads both.
+    assert (
+        as_user("auditor").get(f"/api/v1/failover-requests/{theirs.pk}/report/").status_code == 200
+    )
+
+
+def test_running_readiness_needs_more_than_read(shop, as_user):
+    request = declare_request(actor=user("declarer"), service=shop, target="failover", reason="x")
+    url = f"/api/v1/failover-requests/{request.pk}/readiness/run/"
+    refused = as_user("avail", actions=["read"]).post(url)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "token_scope"
+    assert as_user("avail", actions=["decide"]).post(url).status_code == 202
+
+
+def test_a_replayed_key_answers_only_its_own_token(shop, as_user):
+    body = {"service": "shop", "target": "failover", "reason": "x"}
+    first = as_user("declarer").post(
+        "/api/v1/failover-requests/", body, format="json", HTTP_IDEMPOTENCY_KEY="same"
+    )
+    assert first.status_code == 201
+    # A token of the same user limited to another service: no replay of the first answer.
+    other = Service.objects.create(slug="other-svc", name="Other")
+    second = as_user("declarer", services=[other]).post(
+        "/api/v1/failover-requests/", body, format="json", HTTP_IDEMPOTENCY_KEY="same"
+    )
+    assert second.status_code == 404 and not second.has_header("Idempotent-Replayed")
+    assert FailoverRequest.objects.count() == 1
