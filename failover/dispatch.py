@@ -1,6 +1,11 @@
 """The one place that hands work to Celery: after the transaction commits, by task name (so
 services never import tasks), and never failing the caller when the broker is down — the
-row the task would act on is already committed and the sweeper re-sends it."""
+row the task would act on is already committed and the sweeper re-sends it (the outbox).
+
+While the broker is known down, work enqueued on commit by a request is left for the sweeper
+for a few seconds instead of each request waiting for a connect timeout (send_now, which the
+sweepers and the worker call, always tries). The outage is logged once when it starts and
+once when it ends (failover/degrade.py), not once per request."""
 
 from __future__ import annotations
 
@@ -9,28 +14,60 @@ import logging
 from django.db import transaction
 from kombu.exceptions import KombuError
 
+from failover.degrade import BROKER
+
 logger = logging.getLogger(__name__)
 
 CRITICAL_QUEUE = "critical"
 
+_connection_errors: tuple[type[BaseException], ...] | None = None
+
+
+def _broker_errors(app) -> tuple[type[BaseException], ...]:
+    """What the transport raises when the broker cannot be reached (redis-py's own errors
+    are not OSErrors, and kombu re-raises them once its retries are spent)."""
+    global _connection_errors
+    if _connection_errors is None:
+        connection = app.connection_for_write()
+        try:
+            transport = (*connection.connection_errors, *connection.channel_errors)
+        finally:
+            connection.release()
+        _connection_errors = (KombuError, OSError, *transport)
+    return _connection_errors
+
 
 def send_now(task: str, *args, countdown: float | None = None) -> bool:
+    """Send the task; False (and nothing raised) when it could not be sent."""
     from failover.celery import app
 
+    errors = _broker_errors(app)
     try:
-        app.send_task(task, args=args, countdown=countdown)
-        return True
-    except (KombuError, OSError):
-        pass
-    # A pooled connection can be stale after the broker restarted: try once on a fresh one.
-    try:
-        with app.connection_for_write() as connection:
-            app.send_task(task, args=args, countdown=countdown, connection=connection)
-        return True
-    except (KombuError, OSError) as exc:
-        logger.warning("could not enqueue %s%r (%s); the sweeper will re-send it", task, args, exc)
+        try:
+            app.send_task(task, args=args, countdown=countdown)
+        except errors:
+            # A pooled connection can be stale after the broker restarted: once more, fresh.
+            with app.connection_for_write() as connection:
+                app.send_task(task, args=args, countdown=countdown, connection=connection)
+    except errors as exc:
+        BROKER.failed(exc)
+        logger.debug("could not enqueue %s%r; the sweeper will re-send it", task, args)
         return False
+    except Exception:  # not the broker's fault, but the caller's work is committed: log it
+        logger.exception("could not enqueue %s%r; the sweeper will re-send it", task, args)
+        return False
+    BROKER.worked()
+    return True
 
 
 def enqueue(task: str, *args, countdown: float | None = None) -> None:
-    transaction.on_commit(lambda: send_now(task, *args, countdown=countdown))
+    """Send the task once the caller's transaction commits (at once outside one)."""
+
+    def send() -> None:
+        if BROKER.skip():
+            logger.debug("broker down: %s%r left for the sweeper", task, args)
+            return
+        send_now(task, *args, countdown=countdown)
+
+    # robust: whatever happens in the send, the committed request must still get its answer.
+    transaction.on_commit(send, robust=True)

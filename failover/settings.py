@@ -258,6 +258,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 120
 CELERY_TASK_SOFT_TIME_LIMIT = 100
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker whose broker is down keeps trying to reconnect (Celery's default gives up after 100
+# tries, about 50 minutes, and the worker exits): an outage degrades, it never ends the worker.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 # A web request that enqueues while the broker is down gives up quickly; the sweeper re-sends.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0.1, "interval_step": 0.2}
 CELERY_BROKER_CONNECTION_TIMEOUT = 2

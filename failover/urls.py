@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from failover.env import env_bool
-from failover.views import healthz
+from failover.views import healthz, readyz
 from failover.web.signin_throttle import ThrottledAdminAuthenticationForm
 
 admin.site.site_header = "Failover approvals"
@@ -12,6 +12,7 @@ admin.site.login_form = ThrottledAdminAuthenticationForm  # the same lockout as 
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("api/v1/integrations/", include("failover.intake.urls")),
     path("api/", include("failover.api.urls")),

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -29,6 +28,7 @@ from approvals.selectors import rules_of
 from audit.services import record_event
 from dnsproviders.ratelimit import take
 from failover.chain import holds
+from failover.degrade import with_cache
 from failover.dispatch import enqueue, send_now
 from failover.errors import Conflict, InvalidInput, ServiceError
 from failover.intake import alertmanager, credentials, opsgenie, pagerduty
@@ -130,17 +130,25 @@ def shared_cache() -> bool:
 
 def _take_from_window(key: str, per_minute: int) -> float:
     """A counter per calendar minute in the shared cache: one atomic increment, where the
-    database bucket costs two queries and a contended row at every delivery of a burst."""
+    database bucket costs two queries and a contended row at every delivery of a burst.
+    While the cache is down, the database bucket counts instead (shared by every process)."""
     now = time.time()
     window = int(now // 60)
     counter = f"intake:{key}:{window}"
-    cache.add(counter, 0, timeout=120)
-    try:
-        count = cache.incr(counter)
-    except ValueError:  # evicted between add and incr
-        cache.add(counter, 1, timeout=120)
-        count = 1
-    return 0.0 if count <= per_minute else (window + 1) * 60 - now
+
+    def wait_in(store) -> float:
+        store.add(counter, 0, timeout=120)
+        try:
+            count = store.incr(counter)
+        except ValueError:  # evicted between add and incr
+            store.add(counter, 1, timeout=120)
+            count = 1
+        return 0.0 if count <= per_minute else (window + 1) * 60 - now
+
+    def in_database() -> float:
+        return take(key, rate=per_minute / 60, burst=per_minute)
+
+    return with_cache(wait_in, fallback=in_database)
 
 
 def decode(body: bytes) -> tuple[str, object]:
