@@ -336,6 +336,13 @@ class Integration(models.Model):
         help_text="Encrypted or hashed secrets, several during rotation; never shown again",
     )
     rules = models.JSONField(default=dict, blank=True, help_text="How alerts map to services")
+    services = models.ManyToManyField(
+        Service,
+        blank=True,
+        related_name="integrations",
+        help_text="The only services it may feed signals to (its account also needs 'declare' "
+        "on each); empty feeds nothing",
+    )
     rate_limit_per_minute = models.PositiveIntegerField(default=600)
     active = models.BooleanField(default=True)
     last_received_at = models.DateTimeField(null=True, blank=True)
@@ -357,6 +364,7 @@ class Delivery(models.Model):
         DUPLICATE = "duplicate", "Duplicate"
         IGNORED = "ignored", "Ignored"
         FAILED = "failed", "Failed"
+        REFUSED = "refused", "Refused"  # outside the replay window, or not allowed to feed
 
     integration = models.ForeignKey(
         Integration, on_delete=models.CASCADE, related_name="deliveries"

@@ -311,6 +311,12 @@ CELERY_BEAT_SCHEDULE = {
 # Links in notifications point here (the address people reach the web app at).
 PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 
+# --- Paging-tool intake ---
+# A signed PagerDuty delivery whose event (its signed occurred_at) is older than this is
+# recorded and not processed. PagerDuty retries a failing delivery for about 20 minutes and
+# queues later ones behind it, so the default leaves room for its own retries.
+INTAKE_REPLAY_WINDOW_SECONDS = env_int("INTAKE_REPLAY_WINDOW_SECONDS", 1800)
+
 # --- DNS ---
 DNS_ZONE_DIR = Path(os.environ.get("DNS_ZONE_DIR", VAR_DIR / "zones"))
 ROUTE53_RATE_PER_SECOND = env_float("ROUTE53_RATE_PER_SECOND", 10.0)

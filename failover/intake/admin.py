@@ -3,18 +3,33 @@ Secrets are set only by `manage.py create_integration`, which prints them once."
 
 from django import forms
 from django.contrib import admin
+from django.utils.functional import cached_property
 from django.utils.html import format_html
 
 from audit.admin_mixins import AuditedAdminMixin, ReadOnlyAdminMixin
 from failover.errors import InvalidInput
-from failover.intake.integrations import check_rules
+from failover.intake.integrations import check_rules, record_allowed_services, without_declare
 from failover.models import Delivery, Integration
 
 
 class IntegrationForm(forms.ModelForm):
     class Meta:
         model = Integration
-        fields = ("name", "kind", "account", "rules", "rate_limit_per_minute", "active")
+        fields = (
+            "name",
+            "kind",
+            "account",
+            "services",
+            "rules",
+            "rate_limit_per_minute",
+            "active",
+        )
+
+    @cached_property
+    def changed_data(self):
+        # The allow-list is audited with its slugs by save_related (integration.services_
+        # changed); in the generic config.changed event it would read "Service.None".
+        return [name for name in super().changed_data if name != "services"]
 
     def clean(self):
         cleaned = super().clean()
@@ -38,22 +53,51 @@ class IntegrationAdmin(AuditedAdminMixin, admin.ModelAdmin):
         "last_received_at",
         "rate_limit_per_minute",
         "secret_count",
+        "feeds",
     )
     list_filter = ("kind", "active")
     search_fields = ("name", "account__username")
     list_select_related = ("account",)
+    filter_horizontal = ("services",)
     fields = (
         ("name", "kind", "account"),
         ("active", "rate_limit_per_minute"),
+        "services",
+        "declare_missing",
         "rules",
         "secret_count",
         ("last_received_at", "created_at"),
     )
     # The name is how tools select it and the kind decides how its secrets are kept.
-    readonly_fields = ("name", "kind", "secret_count", "last_received_at", "created_at")
+    readonly_fields = (
+        "name",
+        "kind",
+        "secret_count",
+        "declare_missing",
+        "last_received_at",
+        "created_at",
+    )
 
     def has_add_permission(self, request):
         return False  # an integration needs a secret: `manage.py create_integration`
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("services")
+
+    def save_related(self, request, form, formsets, change):
+        before = set(form.instance.services.values_list("slug", flat=True)) if change else set()
+        super().save_related(request, form, formsets, change)
+        record_allowed_services(actor=request.user, integration=form.instance, before=before)
+
+    @admin.display(description="may feed")
+    def feeds(self, obj):
+        return ", ".join(s.slug for s in obj.services.all()) or "nothing (no service allowed)"
+
+    @admin.display(description="allowed, but its account lacks 'declare' (signals refused)")
+    def declare_missing(self, obj):
+        if obj.pk is None:
+            return "—"
+        return ", ".join(without_declare(obj)) or "—"
 
     @admin.display(description="secrets")
     def secret_count(self, obj):

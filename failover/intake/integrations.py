@@ -10,9 +10,10 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from audit.services import record_event
+from failover.chain import holds
 from failover.errors import Conflict, InvalidInput, NotFound
 from failover.intake import credentials
-from failover.models import Integration, Metric
+from failover.models import Integration, Metric, Service
 from failover.rollback import normalise_criteria
 
 COMMON_RULES = {"services", "metric", "value", "targets", "rollback_criteria"}
@@ -83,8 +84,10 @@ def create_integration(
     rules=None,
     secret: str | None = None,
     rate_limit_per_minute: int | None = None,
+    services=(),
 ) -> tuple[Integration, str]:
-    """-> (integration, the plain secret to hand over once)."""
+    """-> (integration, the plain secret to hand over once). `services`: the slugs it may
+    feed; none feeds nothing."""
     if kind not in Integration.Kind.values:
         raise InvalidInput("unknown kind", {"kind": f"one of {', '.join(Integration.Kind.values)}"})
     if not re.fullmatch(r"[-a-zA-Z0-9_]{1,80}", name or ""):
@@ -95,6 +98,7 @@ def create_integration(
     if user is None:
         raise NotFound(f"no active user '{account}' (the service account to act as)")
     rules = check_rules(kind, {} if rules is None else rules)
+    allowed = _services(services)
     plain = _secret(secret)
     integration = Integration.objects.create(
         name=name,
@@ -104,13 +108,67 @@ def create_integration(
         secrets=[credentials.stored(kind, plain)],
         **({"rate_limit_per_minute": rate_limit_per_minute} if rate_limit_per_minute else {}),
     )
+    integration.services.set(allowed)
     record_event(
         action="integration.created",
         obj=integration,
         actor=actor,
-        data={"name": name, "kind": kind, "account": user.username, "rules": rules},
+        data={
+            "name": name,
+            "kind": kind,
+            "account": user.username,
+            "rules": rules,
+            "services": sorted(s.slug for s in allowed),
+        },
     )
     return integration, plain
+
+
+def _services(slugs) -> list[Service]:
+    slugs = sorted(set(slugs or ()))
+    found = list(Service.objects.filter(slug__in=slugs))
+    unknown = sorted(set(slugs) - {s.slug for s in found})
+    if unknown:
+        raise InvalidInput(
+            "unknown service", {"services": f"no service {', '.join(map(repr, unknown))}"}
+        )
+    return found
+
+
+def record_allowed_services(*, actor, integration: Integration, before: set[str]) -> None:
+    """Audit a change of the allow-list (the admin saves the list itself, then calls this)."""
+    after = set(integration.services.values_list("slug", flat=True))
+    if after == before:
+        return
+    record_event(
+        action="integration.services_changed",
+        obj=integration,
+        actor=actor,
+        data={
+            "name": integration.name,
+            "services": sorted(after),
+            "added": sorted(after - before),
+            "removed": sorted(before - after),
+        },
+    )
+
+
+@transaction.atomic
+def change_allowed_services(*, actor, name: str, add=(), remove=()) -> Integration:
+    """Add services to, or take them off, what an integration may feed."""
+    integration = _lock(name)
+    before = set(integration.services.values_list("slug", flat=True))
+    integration.services.add(*_services(add))
+    integration.services.remove(*_services(remove))
+    record_allowed_services(actor=actor, integration=integration, before=before)
+    return integration
+
+
+def without_declare(integration: Integration) -> list[str]:
+    """Allowed services on which the account lacks `declare`: signals for them are refused."""
+    return [
+        s.slug for s in integration.services.all() if not holds(integration.account, s, "declare")
+    ]
 
 
 def _lock(name: str) -> Integration:

@@ -4,6 +4,10 @@ A subscription signs the raw body with HMAC-SHA256 and sends `X-PagerDuty-Signat
 v1=<hex>[,v1=<hex>...]` — several values while PagerDuty rotates the secret. We may also hold
 several secrets during our own rotation, so any (secret, value) pair matching is enough.
 
+Replays: the signature covers the body only, so the event time inside it (occurred_at) must
+fall within INTAKE_REPLAY_WINDOW_SECONDS, and a delivery is the same one again when its
+event id (or, without one, its body) is: see `replay_refusal` and `delivery_key`.
+
 Rules used: `services` (PagerDuty service id -> our slug), `metric` (default control_plane)
 and `value` (default 1): an incident carries no measurement, so the integration says what
 a triggered incident means.
@@ -14,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 from failover.intake.events import (
@@ -29,7 +34,7 @@ from failover.intake.events import (
 )
 
 SIGNATURE_HEADER = "X-PagerDuty-Signature"
-ID_HEADER = "X-Webhook-Id"
+CLOCK_SKEW = timedelta(minutes=5)  # how far ahead of our clock an event time may be
 
 
 def signature_values(header: str) -> list[bytes]:
@@ -53,11 +58,42 @@ def signature_ok(body: bytes, header: str, keys: Iterable[str]) -> bool:
     return False
 
 
-def delivery_key(payload: Any, webhook_id: str) -> str:
-    """PagerDuty retries a delivery with the same X-Webhook-Id; without the header, the
-    event's own id serves."""
-    key = text(webhook_id, 190) or text(mapping(mapping(payload).get("event")).get("id"), 190)
-    return f"pd:{key}" if key else ""
+def delivery_key(payload: Any, body: bytes) -> str:
+    """What makes a delivery the same one again, read from the signed body only: the event's
+    id (a retry repeats it), else the body's SHA-256. Never X-Webhook-Id: the signature does
+    not cover headers, so a captured body replayed under a new id would count as new."""
+    event_id = text(mapping(mapping(payload).get("event")).get("id"), 190)
+    return f"pd:{event_id}" if event_id else "pd:sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def event_time(payload: Any) -> datetime | None:
+    """The signed event.occurred_at (ISO 8601 with a zone), or None."""
+    raw = text(mapping(mapping(payload).get("event")).get("occurred_at"), 40)
+    try:
+        when = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else None
+
+
+def replay_refusal(payload: Any, *, now: datetime, window: timedelta) -> str | None:
+    """Why a validly signed delivery must not be processed now, or None. A signature proves
+    who wrote the body, not when it was sent: the event time inside it bounds a replay."""
+    when = event_time(payload)
+    if when is None:
+        return "refused: no signed event time (event.occurred_at with a time zone)"
+    if when < now - window:
+        return (
+            f"refused: the event occurred at {when.isoformat()}, more than "
+            f"{int(window.total_seconds())} s ago (INTAKE_REPLAY_WINDOW_SECONDS); "
+            "a late retry or a replay"
+        )
+    if when > now + CLOCK_SKEW:
+        return (
+            f"refused: the event occurred at {when.isoformat()}, more than "
+            f"{int(CLOCK_SKEW.total_seconds())} s in the future"
+        )
+    return None
 
 
 def events(payload: Any, rules: Mapping) -> list[Event]:

@@ -31,7 +31,7 @@ from failover.chain import holds
 from failover.degrade import with_cache
 from failover.dispatch import enqueue, send_now
 from failover.errors import Conflict, InvalidInput, ServiceError
-from failover.intake import alertmanager, credentials, opsgenie, pagerduty
+from failover.intake import alertmanager, allowlist, credentials, opsgenie, pagerduty
 from failover.intake.events import FIRE, NOTE, BadPayload, Event
 from failover.models import Delivery, FailoverRequest, Integration, Metric, Service, Signal
 from failover.services import declare_request, record_signal, resolve_signal
@@ -57,6 +57,17 @@ Status = Delivery.Status
 class Unauthenticated(ServiceError):
     code = "unauthenticated"
 
+    def __init__(self, reason: str):
+        # One answer whatever went wrong: naming the integration, or saying that none by that
+        # name exists, would let names be probed without a secret. The door logs the reason.
+        super().__init__(AUTH_FAILED)
+        self.reason = reason
+
+
+AUTH_FAILED = (
+    "authentication failed: check the URL's ?integration= name and the signature or secret"
+)
+
 
 class Throttled(ServiceError):
     code = "throttled"
@@ -78,9 +89,7 @@ def find_integration(kind: str, name: str | None) -> Integration:
     if not found:
         raise Unauthenticated(f"no active {kind} integration")
     if len(found) > 1:
-        raise Unauthenticated(
-            f"several active {kind} integrations: name one with ?integration=<name>"
-        )
+        raise Unauthenticated(f"several active {kind} integrations and no ?integration=<name>")
     return found[0]
 
 
@@ -97,9 +106,7 @@ def authenticate(integration: Integration, headers: Mapping, body: bytes) -> Non
             "alertmanager": "missing or wrong bearer token / basic-auth password",
             "opsgenie": f"missing or wrong {opsgenie.secret_header(_rules(integration))} header",
         }.get(integration.kind, "wrong credentials")
-        raise Unauthenticated(
-            f"authentication failed for integration '{integration.name}': {scheme}"
-        )
+        raise Unauthenticated(f"integration {integration.name!r}: {scheme}")
 
 
 def throttle(integration: Integration) -> None:
@@ -170,9 +177,10 @@ def _rules(integration: Integration) -> Mapping:
     return integration.rules if isinstance(integration.rules, Mapping) else {}
 
 
-def _delivery_key(integration: Integration, payload, headers: Mapping) -> str:
+def _delivery_key(integration: Integration, payload, body: bytes) -> str:
+    """From the delivery's content: a header nobody signed cannot make a replay new."""
     if integration.kind == "pagerduty":
-        return pagerduty.delivery_key(payload, headers.get(pagerduty.ID_HEADER, ""))
+        return pagerduty.delivery_key(payload, body)
     if integration.kind == "alertmanager":
         return alertmanager.delivery_key(payload)
     return opsgenie.delivery_key(payload)[:200]
@@ -199,8 +207,13 @@ def receive(integration: Integration, *, headers: Mapping, body: bytes) -> Deliv
     deliveries waiting for it at the door would wait behind the worker processing the burst.
     The sweeper re-sends a delivery whose task was lost, so every receipt is audited."""
     text, payload = decode(body)
-    external_id = _delivery_key(integration, payload, headers)
     kept_headers = _safe_headers(integration, headers)
+    external_id = _delivery_key(integration, payload, body)
+    if integration.kind == "pagerduty":
+        window = timedelta(seconds=settings.INTAKE_REPLAY_WINDOW_SECONDS)
+        refusal = pagerduty.replay_refusal(payload, now=timezone.now(), window=window)
+        if refusal:
+            return _refused(integration, external_id, kept_headers, body, refusal)
     fields = dict(integration=integration, external_id=external_id, headers=kept_headers)
     try:
         if connection.in_atomic_block:  # a caller's transaction must survive a duplicate
@@ -233,6 +246,24 @@ def _duplicate(integration: Integration, external_id: str, headers: dict, body: 
     return delivery
 
 
+def _refused(integration: Integration, external_id: str, headers: dict, body: bytes, why: str):
+    """A marker without the body, never processed; its receipt is audited here. Answered 202
+    all the same: PagerDuty drops a 4xx without retrying and disables a subscription after
+    three in a row, and nothing here would go better on a retry."""
+    with transaction.atomic():
+        delivery = Delivery.objects.create(
+            integration=integration,
+            headers=headers,
+            body="",
+            status=Status.REFUSED,
+            outcome=f"{why} ({external_id}); not processed",
+            processed_at=timezone.now(),
+        )
+        _audit_receipt(delivery, integration, external_id, body, reason=why)
+    _mark_received(integration)
+    return delivery
+
+
 def _mark_received(integration: Integration) -> None:
     """At most every few seconds: a write per delivery would queue a burst behind its lock."""
     now = timezone.now()
@@ -244,7 +275,10 @@ def _mark_received(integration: Integration) -> None:
     ).update(last_received_at=now)
 
 
-def _audit_receipt(delivery: Delivery, integration: Integration, external_id, body: bytes):
+def _audit_receipt(
+    delivery: Delivery, integration: Integration, external_id, body: bytes, reason: str = ""
+):
+    unprocessed = delivery.status in (Status.DUPLICATE, Status.REFUSED)
     record_event(
         action="intake.delivery_received",
         obj=delivery,
@@ -253,10 +287,11 @@ def _audit_receipt(delivery: Delivery, integration: Integration, external_id, bo
             "integration": integration.name,
             "kind": integration.kind,
             "external_id": external_id,
-            "status": Status.DUPLICATE if delivery.status == Status.DUPLICATE else Status.RECEIVED,
+            "status": delivery.status if unprocessed else Status.RECEIVED,
             "bytes": len(body),
             "received_at": delivery.received_at.isoformat(),
             "body_sha256": hashlib.sha256(body).hexdigest(),
+            **({"reason": reason} if reason else {}),
         },
     )
 
@@ -340,13 +375,15 @@ def _apply(delivery: Delivery) -> Result:
     result = Result(Status.IGNORED)
     outcomes = []
     for event in events:
-        outcome, line, breach = _apply_event(event, integration)
+        outcome, line, breach = _apply_event(event, delivery)
         outcomes.append(outcome)
         result.lines.append(f"{event.external_id or '-'}: {line}")
         if breach:
             result.breaches.append(breach)
     if "changed" in outcomes:
         result.status = Status.PROCESSED
+    elif "refused" in outcomes:
+        result.status = Status.REFUSED
     elif "failed" in outcomes:
         result.status = Status.FAILED
     elif all(o == "duplicate" for o in outcomes):
@@ -354,22 +391,45 @@ def _apply(delivery: Delivery) -> Result:
     return result
 
 
-def _apply_event(event: Event, integration: Integration):
-    """-> (changed|duplicate|ignored|failed, what happened, (signal id, ref) if it breaches)"""
+def _apply_event(event: Event, delivery: Delivery):
+    """-> (changed|duplicate|ignored|refused|failed, what happened, (signal id, ref) if it
+    breaches)"""
+    integration = delivery.integration
     if event.action == NOTE:
         return "ignored", event.note, None
     if event.note:
         return "failed", event.note, None
+    if event.service:
+        # Before anything is read or locked: a refused event touches nothing.
+        reason = allowlist.refusal(integration, event.service, declare=event.action == FIRE)
+        if reason:
+            _audit_refusal(delivery, event, reason)
+            return "refused", reason, None
     if event.action == FIRE:
         return _fire(event, integration)
     return _resolve(event, integration)
+
+
+def _audit_refusal(delivery: Delivery, event: Event, reason: str) -> None:
+    record_event(
+        action="intake.signal_refused",
+        obj=delivery,
+        actor=delivery.integration.account,
+        data={
+            "integration": delivery.integration.name,
+            "service": event.service,
+            "action": event.action,
+            "external_id": event.external_id,
+            "reason": reason,
+        },
+    )
 
 
 def _fire(event: Event, integration: Integration):
     if not event.service:
         return "failed", "no service named", None
     service = Service.objects.select_for_update().filter(slug=event.service).first()
-    if service is None:
+    if service is None:  # deleted since the allow-list was read
         return "failed", f"unknown service '{event.service}'", None
     if event.metric not in Metric.values:
         known = ", ".join(Metric.values)
@@ -412,7 +472,11 @@ def _breach(service: Service, signal: Signal):
 
 
 def _resolve(event: Event, integration: Integration):
-    signals = Signal.objects.filter(external_id=event.external_id, source=integration.kind)
+    signals = Signal.objects.filter(
+        external_id=event.external_id,
+        source=integration.kind,
+        service__in=integration.services.all(),  # only where it may feed (none without a name)
+    )
     if event.service:
         signals = signals.filter(service__slug=event.service)
     if event.metric:

@@ -63,7 +63,8 @@ def read_body(request) -> bytes:
 
 def _error(exc: ServiceError) -> Response:
     if isinstance(exc, services.Unauthenticated):
-        response = error_response(401, exc.code, exc.message, **exc.extra)
+        logger.warning("intake authentication failed: %s", exc.reason)
+        response = error_response(401, exc.code, exc.message)
         response["WWW-Authenticate"] = 'Bearer realm="intake"'
         return response
     if isinstance(exc, services.Throttled):
@@ -104,7 +105,7 @@ ACCEPTED = inline_serializer(
     "DeliveryAccepted",
     {
         "delivery": serializers.IntegerField(),
-        "status": serializers.ChoiceField(["received", "duplicate"]),
+        "status": serializers.ChoiceField(["received", "duplicate", "refused"]),
     },
 )
 
@@ -130,9 +131,17 @@ def _schema(tool: str, auth: str):
                 )
             ],
             responses={
-                202: OpenApiResponse(ACCEPTED, description="stored; processed in the background"),
+                202: OpenApiResponse(
+                    ACCEPTED,
+                    description="stored; processed in the background (`duplicate`: seen "
+                    "before; `refused`: a signed event outside the replay window, kept as "
+                    "evidence, not processed)",
+                ),
                 400: OpenApiResponse(ErrorOut, description="not JSON, or larger than 1 MiB"),
-                401: OpenApiResponse(ErrorOut, description="unknown integration or credentials"),
+                401: OpenApiResponse(
+                    ErrorOut,
+                    description="unknown integration or wrong credentials (one answer for both)",
+                ),
                 429: OpenApiResponse(ErrorOut, description="the integration's limit; names it"),
                 503: OpenApiResponse(ErrorOut, description="cannot store now; retry"),
             },

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -18,8 +19,10 @@ from tests.factories import make_service, user
 URL = "/api/v1/integrations/{kind}/"
 
 
-def make_integration(kind, name=None, *, rules=None, secret=None, account="pager-bot", **extra):
-    """-> (integration, plain secret)."""
+def make_integration(
+    kind, name=None, *, rules=None, secret=None, account="pager-bot", services=("shop",), **extra
+):
+    """-> (integration, plain secret). It may feed `services` (which must exist)."""
     user(account)
     return create_integration(
         actor=None,
@@ -28,6 +31,7 @@ def make_integration(kind, name=None, *, rules=None, secret=None, account="pager
         account=account,
         rules=rules or {},
         secret=secret,
+        services=services,
         **extra,
     )
 
@@ -37,7 +41,15 @@ def let_declare(service, username="pager-bot"):
 
 
 def sign(body: bytes, *secrets: str) -> str:
+    """X-PagerDuty-Signature as PagerDuty computes it: `v1=` + hex HMAC-SHA256 of the raw
+    body under each signing secret, comma-separated while it rotates."""
     return ",".join("v1=" + hmac.new(s.encode(), body, hashlib.sha256).hexdigest() for s in secrets)
+
+
+def pd_time(delta: float = 0) -> str:
+    """An event.occurred_at as PagerDuty writes it (UTC, milliseconds, Z), `delta` s from now."""
+    when = datetime.now(UTC) + timedelta(seconds=delta)
+    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def basic(password: str, username: str = "alertmanager") -> str:

@@ -143,7 +143,7 @@ def test_a_breach_on_a_preapproved_service_opens_a_pre_approved_request(client, 
 def test_a_breach_on_a_dual_approval_service_opens_a_request_needing_approvals(client, db):
     service = make_service("vault", thresholds=(("error_rate", "gte", 5.0),))
     let_declare(service)
-    _, secret = make_integration("alertmanager")
+    _, secret = make_integration("alertmanager", services=["vault"])
     send(client, f"Bearer {secret}", alert(service="vault", value="50"))
     process_all()
     request = FailoverRequest.objects.get()
@@ -168,13 +168,17 @@ def test_a_second_breach_links_to_the_active_request(client, am):
     )
 
 
-def test_without_declare_authority_the_outcome_says_so_and_no_request_is_made(client, db):
+def test_without_declare_authority_the_signal_is_refused_and_nothing_is_made(client, db):
     make_service("shop", mode="preapproved_thresholds", thresholds=(("error_rate", "gte", 5),))
-    _, secret = make_integration("alertmanager")
+    _, secret = make_integration("alertmanager")  # allowed to feed shop, but cannot declare
     send(client, f"Bearer {secret}", alert(value="90"))
     process_all()
-    assert Signal.objects.exists() and not FailoverRequest.objects.exists()
-    assert "does not hold the 'declare' authority" in Delivery.objects.get().outcome
+    assert not Signal.objects.exists() and not FailoverRequest.objects.exists()
+    delivery = Delivery.objects.get()
+    assert delivery.status == "refused"
+    assert "'pager-bot' does not hold the 'declare' authority on service 'shop'" in (
+        delivery.outcome
+    )
 
 
 def test_rules_map_labels_service_names_targets_and_the_value_annotation(client, db):
@@ -188,7 +192,9 @@ def test_rules_map_labels_service_names_targets_and_the_value_annotation(client,
         "value_annotation": "loss",
         "targets": {"checkout": "failover"},
     }
-    _, secret = make_integration("alertmanager", "am-prod", rules=rules, account="am-bot")
+    _, secret = make_integration(
+        "alertmanager", "am-prod", rules=rules, account="am-bot", services=["checkout"]
+    )
     payload = alert(metric="regional_loss")
     payload["labels"]["app"] = "checkout-prod"
     payload["annotations"]["loss"] = "45"
@@ -210,8 +216,10 @@ def test_unknown_service_or_metric_fails_the_alert_with_the_reason(client, am):
     )
     process_all()
     delivery = Delivery.objects.get()
-    assert delivery.status == "failed"
-    assert "unknown service 'nope'" in delivery.outcome
+    assert delivery.status == "refused"  # nothing changed, and one alert was refused
+    assert "service 'nope' is not on the allow-list of integration 'alertmanager'" in (
+        delivery.outcome
+    )
     assert "unknown metric 'latency'" in delivery.outcome
     assert "no numeric value" in delivery.outcome
     assert not Signal.objects.exists()

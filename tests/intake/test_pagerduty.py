@@ -8,20 +8,22 @@ import pytest
 from audit.models import AuditEvent
 from failover.intake.integrations import retire_old_secrets, rotate_secret
 from failover.models import Delivery, Signal
-from tests.intake.conftest import make_integration, post, process_all, sign
+from tests.intake.conftest import make_integration, pd_time, post, process_all, sign
 
 pytestmark = pytest.mark.django_db
 
 RULES = {"services": {"PSHOP01": "shop"}, "metric": "error_rate", "value": 100}
 
 
-def incident(event_type="incident.triggered", incident_id="Q1ABC", pd_service="PSHOP01"):
+def incident(
+    event_type="incident.triggered", incident_id="Q1ABC", pd_service="PSHOP01", occurred_at=None
+):
     return {
         "event": {
-            "id": "01DEVT" + incident_id,
+            "id": f"01DEVT{incident_id}{event_type.split('.')[1].upper()}",
             "event_type": event_type,
             "resource_type": "incident",
-            "occurred_at": "2024-05-01T10:00:00.000Z",
+            "occurred_at": occurred_at or pd_time(),
             "agent": None,
             "client": None,
             "data": {
@@ -60,7 +62,7 @@ def test_a_signed_delivery_is_stored_answered_and_processed_into_a_signal(client
     assert response.status_code == 202
     delivery = Delivery.objects.get()
     assert response.json() == {"delivery": delivery.pk, "status": "received"}
-    assert delivery.external_id == "pd:wh-1" and delivery.status == "received"
+    assert delivery.external_id == "pd:01DEVTQ1ABCTRIGGERED" and delivery.status == "received"
     assert json.loads(delivery.body)["event"]["data"]["id"] == "Q1ABC"
     integration.refresh_from_db()
     assert integration.last_received_at is not None
@@ -102,13 +104,16 @@ def test_other_incident_events_are_recorded_and_change_nothing(client, pd):
     assert not Signal.objects.exists()
 
 
-def test_an_unlinked_pagerduty_service_fails_with_the_reason(client, pd):
+def test_an_unlinked_pagerduty_service_is_refused_with_the_reason(client, pd):
     _, secret = pd
     deliver(client, incident(pd_service="POTHER"), [secret])
     process_all()
     delivery = Delivery.objects.get()
-    assert delivery.status == "failed"
-    assert "unknown service 'POTHER'" in delivery.outcome
+    assert delivery.status == "refused"
+    assert "service 'POTHER' is not on the allow-list of integration 'pagerduty'" in (
+        delivery.outcome
+    )
+    assert "(it may feed: shop)" in delivery.outcome
 
 
 def test_a_wrong_signature_is_refused_and_nothing_is_stored(client, pd):
@@ -138,16 +143,17 @@ def test_during_rotation_either_secret_signs(client, pd):
     assert deliver(client, incident(), [new], webhook_id="e").status_code == 202
 
 
-def test_a_replayed_webhook_id_is_processed_once(client, pd):
+def test_a_retried_delivery_is_processed_once(client, pd):
     _, secret = pd
-    first = deliver(client, incident(), [secret], webhook_id="wh-same")
-    again = deliver(client, incident(), [secret], webhook_id="wh-same")
+    payload = incident()
+    first = deliver(client, payload, [secret], webhook_id="wh-same")
+    again = deliver(client, payload, [secret], webhook_id="wh-same")
     assert first.status_code == again.status_code == 202
     assert again.json()["status"] == "duplicate"
     process_all()
     assert Signal.objects.count() == 1
     original, replay = Delivery.objects.order_by("pk")
-    assert original.status == "processed" and original.external_id == "pd:wh-same"
+    assert original.status == "processed" and original.external_id == "pd:01DEVTQ1ABCTRIGGERED"
     assert replay.status == "duplicate" and replay.body == ""  # the body is stored once
     assert f"duplicate of delivery #{original.pk}" in replay.outcome
 
@@ -164,7 +170,7 @@ def test_without_a_webhook_id_the_event_id_deduplicates(client, pd):
     for _ in range(2):
         post(client, "pagerduty", None, body=body, HTTP_X_PAGERDUTY_SIGNATURE=sign(body, secret))
     assert list(Delivery.objects.order_by("pk").values_list("external_id", "status")) == [
-        ("pd:01DEVTQ1ABC", "received"),
+        ("pd:01DEVTQ1ABCTRIGGERED", "received"),
         ("", "duplicate"),
     ]
 

@@ -11,7 +11,7 @@ from failover.intake.tasks import sweep_deliveries
 from failover.models import Delivery, Signal
 from tests.dnsproviders.worker import Broker, Worker, wait_for
 from tests.factories import make_service
-from tests.intake.conftest import make_integration, post
+from tests.intake.conftest import let_declare, make_integration, post
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -47,7 +47,7 @@ def broker(tmp_path):
 def test_a_delivery_taken_while_the_broker_is_down_is_swept_to_the_worker(
     client, broker, tmp_path, zone_dir
 ):
-    make_service("shop")
+    let_declare(make_service("shop"))
     _, secret = make_integration("alertmanager")
     worker = Worker(broker, tmp_path, zone_dir).start()
     try:
