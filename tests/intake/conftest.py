@@ -12,7 +12,7 @@ import pytest
 
 from failover.intake.integrations import create_integration
 from failover.intake.services import process_delivery
-from failover.models import Delivery
+from failover.models import Delivery, Service
 from failover.services import grant_authority
 from tests.factories import make_service, user
 
@@ -20,10 +20,13 @@ URL = "/api/v1/integrations/{kind}/"
 
 
 def make_integration(
-    kind, name=None, *, rules=None, secret=None, account="pager-bot", services=("shop",), **extra
+    kind, name=None, *, rules=None, secret=None, account="pager-bot", services=None, **extra
 ):
-    """-> (integration, plain secret). It may feed `services` (which must exist)."""
+    """-> (integration, plain secret). It may feed `services` (slugs that exist); by default
+    the `shop` service when there is one (most tests feed it), else nothing."""
     user(account)
+    if services is None:
+        services = list(Service.objects.filter(slug="shop").values_list("slug", flat=True))
     return create_integration(
         actor=None,
         name=name or kind,
