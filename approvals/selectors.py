@@ -175,7 +175,11 @@ def system_blocks_by_request(requests, readiness=None) -> dict[int, list[engine.
     reported yet. Off when READINESS_SYSTEM_VETO is false."""
     from django.conf import settings
 
-    from dnsproviders.readiness_services import latest_checks_by_request, vetoes_among
+    from dnsproviders.readiness_services import (
+        deadline_seconds,
+        latest_checks_by_request,
+        vetoes_among,
+    )
 
     if not getattr(settings, "READINESS_SYSTEM_VETO", True):
         return {}
@@ -183,13 +187,23 @@ def system_blocks_by_request(requests, readiness=None) -> dict[int, list[engine.
     if not open_ids:
         return {}
     latest = readiness if readiness is not None else latest_checks_by_request(open_ids)
+    deadline = timezone.now() - timedelta(seconds=deadline_seconds())
+    wanted = set(open_ids)
     found: dict[int, list[engine.SystemBlockFacts]] = {}
-    for request_id in open_ids:
+    for request in requests:
+        request_id = request.pk
+        if request_id not in wanted:
+            continue
         by_kind = latest.get(request_id, {})
         if not any(row.identity_critical for row in by_kind.values()):
+            # Past the deadline the sweeper records them as failed; until it runs, say so.
+            late = request.created_at and request.created_at < deadline
             found[request_id] = [
                 engine.SystemBlockFacts(
-                    None, "", "the readiness checks of the target have not reported yet"
+                    None,
+                    "",
+                    "the readiness checks of the target have not reported yet"
+                    + ("; past their deadline, they will be recorded as failed" if late else ""),
                 )
             ]
             continue

@@ -8,20 +8,26 @@ one short transaction afterwards. The checkers themselves are pure
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from audit.services import record_event
 from dnsproviders import readiness
 from dnsproviders.models import ReadinessCheck, SecretAttestation
+from dnsproviders.readiness.run import run_isolated
 from failover.chain import authorities_of, holds
 from failover.errors import Conflict, InvalidInput, NotAuthorised, NotFound
 from failover.models import FailoverRequest, Target
+
+logger = logging.getLogger(__name__)
 
 TASK = "dnsproviders.readiness_tasks.run_readiness"
 DEFAULT_REQUIRED_SECRETS = ("tls_private_key", "oidc_client_secret")
@@ -42,6 +48,23 @@ def secret_max_age_days() -> int:
 
 def timeout() -> float:
     return float(getattr(settings, "READINESS_TIMEOUT", 5.0))
+
+
+def deadline_seconds() -> float:
+    """How long a check may take to report: READINESS_DEADLINE_TIMEOUTS x READINESS_TIMEOUT."""
+    return timeout() * int(getattr(settings, "READINESS_DEADLINE_TIMEOUTS", 12))
+
+
+def run_budget() -> float:
+    """The in-run deadline, kept inside the Celery soft time limit: a task killed before it
+    stores anything would lose the checks that did answer."""
+    budget = deadline_seconds()
+    soft = getattr(settings, "CELERY_TASK_SOFT_TIME_LIMIT", None)
+    return min(budget, max(soft - 10, 1)) if soft else budget
+
+
+def jwks_origins() -> list[str]:
+    return list(getattr(settings, "READINESS_JWKS_ALLOWED_ORIGINS", []) or [])
 
 
 def ca_bundle_for(target: Target) -> str | None:
@@ -70,11 +93,13 @@ def latest_rotations(target: Target) -> dict[str, datetime]:
 
 
 def gather(target: Target, *, now: datetime | None = None) -> list[readiness.CheckResult]:
-    """Run every check of one target. Network I/O: call outside any transaction."""
+    """Run every check of one target, each isolated from the others (an exception or a hang
+    is that check's failed result). Network I/O: call outside any transaction."""
     now = now or timezone.now()
     bundle = ca_bundle_for(target)
-    return [
-        readiness.check_tls(
+    checks = {
+        readiness.TLS: partial(
+            readiness.check_tls,
             address=target.address,
             hostnames=list(target.certificate_hostnames or []),
             ca_bundle=bundle,
@@ -82,17 +107,40 @@ def gather(target: Target, *, now: datetime | None = None) -> list[readiness.Che
             timeout=timeout(),
             now=now,
         ),
-        readiness.check_identity_provider(
-            issuer=target.oidc_issuer, ca_bundle=bundle, timeout=timeout()
+        readiness.IDENTITY_PROVIDER: partial(
+            readiness.check_identity_provider,
+            issuer=target.oidc_issuer,
+            ca_bundle=bundle,
+            timeout=timeout(),
+            jwks_origins=jwks_origins(),
         ),
-        readiness.check_secrets(
+        readiness.SECRETS: partial(
+            readiness.check_secrets,
             required=required_secrets(target),
-            rotated_at=latest_rotations(target),
+            rotated_at=latest_rotations(target),  # read here: the checkers run in threads
             max_age_days=secret_max_age_days(),
             now=now,
         ),
-        readiness.check_health(url=target.health_url, ca_bundle=bundle, timeout=timeout()),
-    ]
+        readiness.HEALTH: partial(
+            readiness.check_health, url=target.health_url, ca_bundle=bundle, timeout=timeout()
+        ),
+    }
+    return run_isolated(checks, budget=run_budget())
+
+
+def storable(value, limit: int = 1000):
+    """Evidence as the database takes it: PostgreSQL refuses NUL in text and JSON, and a
+    server's garbage must not make the whole run's results unstorable."""
+    if isinstance(value, str):
+        value = value.replace("\x00", "\\x00")
+        return value if len(value) <= limit else value[:limit] + "…"
+    if isinstance(value, dict):
+        return {str(storable(k, 200)): storable(v, limit) for k, v in list(value.items())[:50]}
+    if isinstance(value, list | tuple):
+        return [storable(v, limit) for v in list(value)[:50]]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return storable(repr(value), limit)
 
 
 def run_readiness_checks(*, request_id: int, actor=None) -> list[ReadinessCheck]:
@@ -104,10 +152,22 @@ def run_readiness_checks(*, request_id: int, actor=None) -> list[ReadinessCheck]
     if request is None:
         raise NotFound(f"no failover request #{request_id}")
     target = request.to_target
-    results = gather(target)
-    checked_at = timezone.now()
+    return store_results(request, target, gather(target), actor=actor)
+
+
+def store_results(
+    request: FailoverRequest, target: Target, results, *, actor=None
+) -> list[ReadinessCheck]:
+    """Write the results as evidence, audited, and bring the request in line with them."""
+    from failover.services import lock_request
+
     rows = []
     with transaction.atomic():
+        # The request's lock first, as decisions take it: a sweeper recording "never
+        # reported" and a late run storing real results do not interleave, and the later
+        # writer's rows are the newer ones.
+        request = lock_request(request.pk)
+        checked_at = timezone.now()
         for result in results:
             row = ReadinessCheck.objects.create(
                 request=request,
@@ -115,8 +175,8 @@ def run_readiness_checks(*, request_id: int, actor=None) -> list[ReadinessCheck]
                 kind=result.kind,
                 identity_critical=result.identity_critical,
                 ok=result.ok,
-                reason=result.reason[:MAX_REASON],
-                details=result.details,
+                reason=storable(result.reason, MAX_REASON),
+                details=storable(result.details),
                 checked_at=checked_at,
             )
             record_event(
@@ -135,12 +195,12 @@ def run_readiness_checks(*, request_id: int, actor=None) -> list[ReadinessCheck]
                 },
             )
             rows.append(row)
-        # Passing checks may be what an approved request was waiting for (and a failing one
-        # what must stop it): bring the request in line with the verdict now.
+        # Passing checks may be the last thing an approved request waited for, and a failing
+        # one what must stop it: bring the request in line with the verdict now. Reporting
+        # checks never execute: that stays a person's explicit, step-up confirmed act.
         from approvals.services import _settle
-        from failover.services import lock_request
 
-        _settle(lock_request(request.pk), actor)
+        _settle(request, actor)
     return rows
 
 
@@ -172,20 +232,63 @@ def enqueue_readiness_checks(request_id: int) -> None:
     enqueue(TASK, request_id)
 
 
-def resend_missing_checks(*, older_than: timedelta = timedelta(seconds=30)) -> int:
-    """Queue the checks again for open requests declared a while ago that have none."""
+def resend_missing_checks(
+    *, older_than: timedelta = timedelta(seconds=30), now: datetime | None = None
+) -> int:
+    """Queue the checks again for open requests declared a while ago whose checks never
+    reported (none stored, or only "never reported" ones). Past the deadline, first record
+    each check as failed: identity-critical ones stand as system vetoes saying they never
+    reported, so nothing waits on them forever, and a late real run still replaces them.
+    Returns how many runs were queued."""
     from failover.dispatch import enqueue
 
-    waiting = FailoverRequest.objects.filter(
-        state__in=OPEN_STATES,
-        created_at__lte=timezone.now() - older_than,
-        readiness_checks__isnull=True,
-    ).values_list("pk", flat=True)
+    now = now or timezone.now()
+    deadline = timedelta(seconds=deadline_seconds())
+    waiting = dict(
+        FailoverRequest.objects.filter(
+            Q(readiness_checks__isnull=True) | Q(readiness_checks__details__not_reported=True),
+            state__in=OPEN_STATES,
+            created_at__lte=now - older_than,
+        )
+        .distinct()
+        .values_list("pk", "created_at")
+    )
+    latest = latest_checks_by_request(waiting)
     count = 0
-    for request_id in waiting:
+    for request_id, created_at in waiting.items():
+        by_kind = latest.get(request_id, {})
+        if any(not row.details.get("not_reported") for row in by_kind.values()):
+            continue  # a run reported since
+        if not by_kind and created_at <= now - deadline:
+            record_not_reported(request_id, deadline.total_seconds())
         enqueue(TASK, request_id)
         count += 1
     return count
+
+
+def record_not_reported(request_id: int, seconds: float) -> list[ReadinessCheck]:
+    """Every check of a request whose checks never reported, recorded as failed."""
+    request = FailoverRequest.objects.select_related("to_target").get(pk=request_id)
+    with transaction.atomic():
+        if lock_request_checks_exist(request_id):
+            return []  # a run stored its results meanwhile
+        results = [
+            readiness.not_reported(kind, seconds, "the declaration") for kind in readiness.KINDS
+        ]
+        logger.warning(
+            "readiness checks of request %s never reported within %g s: recorded as failed",
+            request_id,
+            seconds,
+        )
+        return store_results(request, request.to_target, results)
+
+
+def lock_request_checks_exist(request_id: int) -> bool:
+    """Under the request's lock: has any check been stored for it?"""
+    from failover.services import lock_request
+
+    lock_request(request_id)
+    return ReadinessCheck.objects.filter(request_id=request_id).exists()
 
 
 # --- reading ------------------------------------------------------------------------------

@@ -336,6 +336,30 @@ READINESS_REQUIRED_SECRETS = env_list(
 )
 # A target's certificate trust name -> PEM bundle of the CAs pinned for it (JSON object).
 READINESS_CA_BUNDLES = env_json("READINESS_CA_BUNDLES", {})
+# A check not reported within this many READINESS_TIMEOUTs (of its run, or of the request's
+# declaration when no run reported at all) is recorded as failed: never pending forever.
+READINESS_DEADLINE_TIMEOUTS = env_int("READINESS_DEADLINE_TIMEOUTS", 12)
+# Origins (https://host[:port]) an OIDC discovery document may point its jwks_uri to besides
+# the issuer's own; "*" allows any.
+READINESS_JWKS_ALLOWED_ORIGINS = env_list("READINESS_JWKS_ALLOWED_ORIGINS", [])
+
+
+# Outbound fetches (readiness checks, notifications) refuse loopback, private, link-local,
+# multicast, unspecified and reserved addresses unless one of these CIDRs holds them.
+def _networks(name: str) -> list[str]:
+    """A comma-separated CIDR list; a typo stops start-up instead of opening or shutting doors."""
+    import ipaddress
+
+    values = env_list(name, [])
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"{name}: {exc}") from None
+    return values
+
+
+OUTBOUND_ALLOW_NETWORKS = _networks("OUTBOUND_ALLOW_NETWORKS")
 
 LOGGING = {
     "version": 1,

@@ -41,3 +41,6 @@ ALLOWED_HOSTS = ["localhost", "127.0.0.1"]  # test clients, live servers, schema
 MIDDLEWARE = ["tests.secrets_registry.RecordErrorBodies", *MIDDLEWARE]  # noqa: F405
 # Most tests' targets are documentation addresses: the readiness tests turn the veto on.
 READINESS_SYSTEM_VETO = False
+# The readiness and notification tests serve their targets on loopback; the outbound guard's
+# own tests turn this off to prove the refusal.
+OUTBOUND_ALLOW_NETWORKS = ["127.0.0.0/8", "::1/128"]

@@ -13,6 +13,8 @@ from dnsproviders.readiness.base import (
     SECRETS,
     TLS,
     CheckResult,
+    crashed,
+    not_reported,
 )
 from dnsproviders.readiness.health import check_health
 from dnsproviders.readiness.oidc import check_identity_provider
@@ -31,4 +33,6 @@ __all__ = [
     "check_identity_provider",
     "check_secrets",
     "check_tls",
+    "crashed",
+    "not_reported",
 ]

@@ -28,6 +28,27 @@ class CheckResult:
         return self.kind in IDENTITY_CRITICAL
 
 
+def crashed(kind: str, exc: BaseException) -> CheckResult:
+    """A checker that raised instead of answering: its failed result, with the evidence."""
+    message = " ".join(str(exc).split())[:1000]
+    return CheckResult(
+        kind,
+        False,
+        f"the check could not complete: {type(exc).__name__}: {message}",
+        {"exception": type(exc).__name__, "message": message},
+    )
+
+
+def not_reported(kind: str, seconds: float, since: str) -> CheckResult:
+    """A check that gave no answer in time: failed (identity-critical kinds fail closed)."""
+    return CheckResult(
+        kind,
+        False,
+        f"the check never reported: no result within {seconds:g} s of {since}",
+        {"not_reported": True, "deadline_seconds": seconds, "since": since},
+    )
+
+
 def client_context(ca_bundle: str | None = None) -> ssl.SSLContext:
     """A verifying client context: the system trust store, or only the pinned CA bundle file."""
     if ca_bundle:

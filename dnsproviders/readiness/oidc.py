@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ssl
+from collections.abc import Sequence
+from urllib.parse import urlsplit
 
 from dnsproviders.readiness import http
 from dnsproviders.readiness.base import (
@@ -19,11 +21,27 @@ def discovery_url(issuer: str) -> str:
     return issuer.rstrip("/") + WELL_KNOWN
 
 
+def origin(url: str) -> str:
+    """scheme://host:port of a URL, lower-cased, with the default port spelt out."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or {"https": 443, "http": 80}.get(parts.scheme.lower(), 0)
+    except ValueError:
+        return ""
+    return f"{parts.scheme.lower()}://{(parts.hostname or '').lower()}:{port}"
+
+
 def check_identity_provider(
-    *, issuer: str, ca_bundle: str | None = None, timeout: float = DEFAULT_TIMEOUT
+    *,
+    issuer: str,
+    ca_bundle: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    jwks_origins: Sequence[str] = (),
 ) -> CheckResult:
     """The discovery document is reachable over verified TLS, names exactly `issuer`, and its
-    `jwks_uri` is reachable over TLS and holds at least one key."""
+    `jwks_uri` is reachable over TLS and holds at least one key. The `jwks_uri` must share
+    the issuer's origin unless `jwks_origins` lists its origin ("*": any): the discovery
+    document is the IdP's word, and it must not send the worker anywhere else."""
     details: dict = {"issuer": issuer, "ca_bundle": ca_bundle or ""}
 
     def fail(reason: str) -> CheckResult:
@@ -44,6 +62,7 @@ def check_identity_provider(
             return fail(f"discovery document at {url} answered HTTP {response.status}")
         document = response.json()
     except http.FetchError as exc:
+        details.update(exc.evidence)
         return fail(str(exc))
     if not isinstance(document, dict):
         return fail("discovery document is not a JSON object")
@@ -55,6 +74,12 @@ def check_identity_provider(
     details["jwks_uri"] = jwks_uri
     if not isinstance(jwks_uri, str) or not jwks_uri:
         return fail("discovery document has no jwks_uri")
+    allowed = {origin(url)} | {origin(o) for o in jwks_origins if o != "*"}
+    if "*" not in jwks_origins and origin(jwks_uri) not in allowed:
+        return fail(
+            f"jwks_uri {jwks_uri} is not on the issuer's origin {origin(url)} "
+            "(READINESS_JWKS_ALLOWED_ORIGINS can allow other origins)"
+        )
     try:
         response = http.get(jwks_uri, context=context, timeout=timeout)
         details["jwks_status"] = response.status
@@ -62,6 +87,7 @@ def check_identity_provider(
             return fail(f"JWKS at {jwks_uri} answered HTTP {response.status}")
         jwks = response.json()
     except http.FetchError as exc:
+        details.update({f"jwks_{k}": v for k, v in exc.evidence.items()})
         return fail(str(exc))
     keys = jwks.get("keys") if isinstance(jwks, dict) else None
     if not isinstance(keys, list) or not keys:

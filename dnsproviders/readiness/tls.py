@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import ssl
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -17,6 +16,7 @@ from dnsproviders.readiness.base import (
     client_context,
     split_address,
 )
+from failover import outbound
 
 
 def _describe(der: bytes) -> dict:
@@ -37,7 +37,7 @@ def _fetch_unverified(host: str, port: int, hostname: str, timeout: float) -> by
     context.verify_mode = ssl.CERT_NONE
     try:
         with (
-            socket.create_connection((host, port), timeout=timeout) as sock,
+            outbound.connect(host, port, timeout=timeout) as sock,
             context.wrap_socket(sock, server_hostname=hostname) as tls,
         ):
             return tls.getpeercert(binary_form=True)
@@ -66,20 +66,29 @@ def check_hostname(
     der = None
     try:
         with (
-            socket.create_connection((host, port), timeout=timeout) as sock,
+            outbound.connect(host, port, timeout=timeout) as sock,
             context.wrap_socket(sock, server_hostname=hostname) as tls,
         ):
+            entry["connected_to"] = tls.getpeername()[0]
             der = tls.getpeercert(binary_form=True)
+    except outbound.Refused as exc:
+        entry["reason"] = str(exc)
+        return entry  # no second try at an address the guard refuses
     except ssl.SSLCertVerificationError as exc:
         entry["reason"] = f"certificate does not verify: {exc.verify_message or exc}"
     except (ssl.SSLError, OSError) as exc:
-        entry["reason"] = f"TLS connection to {host}:{port} failed: {exc}"
-    if der is None:
-        der = _fetch_unverified(host, port, hostname, timeout)
-        if der is not None:
-            entry.update(_describe(der))
+        entry["reason"] = f"TLS connection to {host}:{port} failed: {type(exc).__name__}: {exc}"
+    try:
+        if der is None:
+            der = _fetch_unverified(host, port, hostname, timeout)
+            if der is not None:
+                entry.update(_describe(der))
+            return entry
+        entry.update(_describe(der))
+    except ValueError as exc:  # served bytes that are not a certificate we can read
+        entry["ok"] = False
+        entry["reason"] = f"{entry['reason'] or 'the served certificate'}: unreadable ({exc})"
         return entry
-    entry.update(_describe(der))
     not_after = datetime.fromisoformat(entry["not_after"])
     if not_after <= now:
         entry["reason"] = f"certificate expired at {not_after.isoformat()}"

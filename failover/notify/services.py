@@ -20,8 +20,6 @@ import json
 import logging
 import random
 import time
-import urllib.error
-import urllib.request
 from datetime import datetime, timedelta
 from http.client import HTTPException
 from urllib.parse import urlsplit
@@ -30,6 +28,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from approvals.selectors import decision_facts, verdict_for
+from failover import outbound
 from failover.chain import authority_chain
 from failover.dispatch import enqueue, send_now
 from failover.models import FailoverRequest, Notification, NotificationEndpoint
@@ -249,7 +248,7 @@ def send_notification(notification_id: int, *, now: datetime | None = None) -> s
         attempt,
         error,
     )
-    if attempt >= MAX_ATTEMPTS:
+    if attempt >= MAX_ATTEMPTS or isinstance(error, Refused):  # a retry would be refused too
         _settle(row, attempt, status=Status.FAILED, last_error=error, next_attempt_at=None)
         return "failed"
     delay = backoff(attempt)
@@ -285,34 +284,34 @@ def deliver(row: Notification, endpoint: NotificationEndpoint, now: datetime) ->
     return post(url, body, headers)
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    # A redirected POST would be re-sent as a GET without its body: report it instead.
-    def redirect_request(self, *args, **kwargs):
-        return None
-
-
-_opener = urllib.request.build_opener(_NoRedirect)
+class Refused(str):
+    """A delivery error no retry can fix: the guard refuses the endpoint's address."""
 
 
 def post(url: str, body: bytes, headers: dict) -> str | None:
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    """POST once through the outbound guard; a redirect is reported, never followed (a
+    redirected POST would be re-sent as a GET without its body)."""
     try:
-        with _opener.open(request, timeout=TIMEOUT):
-            return None
-    except urllib.error.HTTPError as exc:
-        try:  # the start of the answer often says why (Slack: "invalid_payload")
-            answer = " ".join(exc.read(200).decode("utf-8", "replace").split())
-        except (OSError, HTTPException):
-            answer = ""
-        return _scrub(f"HTTP {exc.code}" + (f": {answer}" if answer else ""), url)
-    except urllib.error.URLError as exc:
-        return _scrub(f"cannot connect: {exc.reason}", url)
-    except (OSError, HTTPException, ValueError) as exc:
-        return _scrub(f"{type(exc).__name__}: {exc}", url)
+        answer = outbound.request(
+            "POST", url, body=body, headers=headers, timeout=TIMEOUT, max_bytes=200, truncate=True
+        )
+    except outbound.Refused as exc:
+        return Refused(_scrub(f"refused: {exc}", url))
+    except HTTPException as exc:
+        return _scrub(f"the endpoint did not answer HTTP: {type(exc).__name__}: {exc}", url)
+    except (OSError, ValueError) as exc:
+        return _scrub(f"cannot connect: {type(exc).__name__}: {exc}", url)
+    if 200 <= answer.status < 300:
+        return None
+    # The start of the answer often says why (Slack: "invalid_payload").
+    text = " ".join(answer.body.decode("utf-8", "replace").split())
+    return _scrub(f"HTTP {answer.status}" + (f": {text}" if text else ""), url)
 
 
 def _scrub(error: str, url: str) -> str:
-    """Errors are stored and logged: keep the endpoint URL (a credential for Slack) out."""
+    """Errors are stored and logged: keep the endpoint URL (a credential for Slack) out, and
+    NUL (an endpoint's garbage) that PostgreSQL would refuse to store."""
+    error = error.replace("\x00", "\\x00")
     parts = urlsplit(url)
     userinfo = parts.netloc.rpartition("@")[0]
     for part in (url, parts.path, parts.query, userinfo, parts.password or ""):

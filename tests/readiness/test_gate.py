@@ -98,11 +98,15 @@ def test_nothing_executes_before_the_checks_report(declared, people):
     assert FailoverRequest.objects.get(pk=declared.pk).state == "executing"
 
 
-def test_checks_that_pass_after_the_approvals_execute_on_approval(declared, people):
+def test_checks_that_pass_after_the_approvals_leave_execution_to_a_person(declared, people):
+    """Even with execute-on-approval: nobody confirmed an execution when the checks reported."""
     Policy.objects.filter(service=declared.service).update(execute_on_approval=True)
     approve(declared, people)
     assert FailoverRequest.objects.get(pk=declared.pk).state == "approved"  # waits for checks
     svc.run_readiness_checks(request_id=declared.pk)
+    assert FailoverRequest.objects.get(pk=declared.pk).state == "approved"
+    assert codes(declared) == []
+    execute_request(actor=people["executor"], request_id=declared.pk)
     assert FailoverRequest.objects.get(pk=declared.pk).state == "executing"
 
 
@@ -171,6 +175,8 @@ def test_request_page_shows_the_evidence_and_lifts_with_a_reason(client, declare
     assert "Before you approve" in approve_form and "certificate has expired" in approve_form
     assert not any(s.startswith("Lift the system veto") for s in summaries(page))
 
+    people["vetoer"].set_password("step-up-pw")  # lifting unblocks traffic: step-up
+    people["vetoer"].save()
     page = signed_in(client, people["vetoer"]).get(url).content.decode()
     lifts = [s for s in summaries(page) if s.startswith("Lift the system veto")]
     assert lifts == [
@@ -178,12 +184,12 @@ def test_request_page_shows_the_evidence_and_lifts_with_a_reason(client, declare
         "Lift the system veto of the Identity provider check",
     ]
     tls = svc.latest_checks(declared.pk)["tls"]
-    post = {"kind": "lift_system_veto", "check_id": tls.pk, "comment": ""}
+    post = {"kind": "lift_system_veto", "check_id": tls.pk, "comment": "", "password": "step-up-pw"}
     response = client.post(url, post)
     assert response.status_code == 400 and "give a reason" in response.content.decode()
     assert ReadinessCheck.objects.get(pk=tls.pk).lifted_at is None
     response = client.post(url, {**post, "comment": "renewal deployed, verified by hand"})
-    assert response.status_code == 302
+    assert response.status_code == 302, response.content.decode()[-3000:]
     lifted = ReadinessCheck.objects.get(pk=tls.pk)
     assert lifted.lifted_by == people["vetoer"]
     page = client.get(url).content.decode()
@@ -191,8 +197,11 @@ def test_request_page_shows_the_evidence_and_lifts_with_a_reason(client, declare
 
     # A forged lift by someone without `veto` changes nothing.
     idp = svc.latest_checks(declared.pk)["identity_provider"]
+    people["identity"].set_password("identity-pw")
+    people["identity"].save()
     signed_in(client, people["identity"])
-    response = client.post(url, {"kind": "lift_system_veto", "check_id": idp.pk, "comment": "x"})
+    forged = {"kind": "lift_system_veto", "check_id": idp.pk, "comment": "x"}
+    response = client.post(url, {**forged, "password": "identity-pw"})
     assert response.status_code == 403
     assert ReadinessCheck.objects.get(pk=idp.pk).lifted_at is None
 
