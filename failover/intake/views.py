@@ -71,7 +71,8 @@ def _error(exc: ServiceError) -> Response:
         response = error_response(429, exc.code, exc.message, **exc.extra)
         response["Retry-After"] = str(exc.extra["retry_after"])
         return response
-    return error_response(400, exc.code, exc.message, **exc.extra)
+    status = 413 if isinstance(exc, TooLarge) else 400
+    return error_response(status, exc.code, exc.message, **exc.extra)
 
 
 class IntakeView(APIView):
@@ -137,7 +138,8 @@ def _schema(tool: str, auth: str):
                     "before; `refused`: a signed event outside the replay window, kept as "
                     "evidence, not processed)",
                 ),
-                400: OpenApiResponse(ErrorOut, description="not JSON, or larger than 1 MiB"),
+                400: OpenApiResponse(ErrorOut, description="not JSON"),
+                413: OpenApiResponse(ErrorOut, description="larger than 1 MiB"),
                 401: OpenApiResponse(
                     ErrorOut,
                     description="unknown integration or wrong credentials (one answer for both)",
