@@ -1,21 +1,73 @@
-"""The report dict (`evidence.build_report`) as Markdown, for the download and `?as=md`."""
+"""The report dict (`evidence.build_report`) as Markdown, for the download and `?as=md`.
+
+Every value in the report can be user-written (reasons, comments, names, a paging tool's
+summary): `text` escapes it so any Markdown renderer shows it as text. HTML, autolinks and
+entities lose their `<` and `&`, links, images and reference definitions their brackets,
+emphasis its markers, and bare URLs the `://`, `www.` or `@` a renderer's linkify looks for.
+Markup this module writes itself is an `Md` string and passes through as is."""
 
 from __future__ import annotations
 
 import json
+import re
 
 from failover.report.frameworks import GAP, MET, NOT_APPLICABLE, STATUS_WORDS
 
 MARKS = {MET: "✔ met", GAP: "✖ gap", NOT_APPLICABLE: "○ not applicable"}
 LINE_LABELS = {MET: "Evidence", GAP: "Missing", NOT_APPLICABLE: "Why"}
+ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "@": "&#64;"}
+BACKSLASHED = set("\\`*_[]{}~#")
+
+
+class Md(str):
+    """Markdown composed here, with every user-written part already escaped."""
+
+
+def _one_line(value) -> str:
+    return " ".join(str(value).splitlines())  # no line may start a block of its own
+
+
+def text(value) -> Md:
+    """`value` as Markdown that renders as exactly this text, on one line."""
+    if isinstance(value, Md):
+        return value
+    s = _one_line(value)
+    out = []
+    for i, ch in enumerate(s):
+        if ch in ENTITIES:
+            out.append(ENTITIES[ch])
+        elif ch in BACKSLASHED:
+            out.append("\\" + ch)
+        elif ch == ":" and s.startswith("//", i + 1):  # http://, not a timestamp's colons
+            out.append("&#58;")
+        elif ch == "." and s[max(0, i - 3) : i].lower() == "www":
+            out.append("&#46;")
+        else:
+            out.append(ch)
+    return Md("".join(out))
+
+
+def code(value) -> Md | None:
+    """`value` as a code span (shown verbatim, never parsed), or None when empty."""
+    if value is None or value == "":
+        return None
+    s = _one_line(value)
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", s)), default=0) + 1)
+    pad = " " if s.startswith(("`", " ")) or s.endswith(("`", " ")) else ""
+    return Md(f"{fence}{pad}{s}{pad}{fence}")
+
+
+def md(template: str, *values) -> Md:
+    """`template` (ours) with `{}` filled by escaped `values` (Md values pass as they are)."""
+    return Md(template.format(*(text(v) for v in values)))
 
 
 def _cell(value) -> str:
     if value is None or value == "":
         return "—"
     if isinstance(value, list | tuple):
-        value = ", ".join(str(v) for v in value) or "—"
-    return str(value).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+        value = Md(", ".join(text(v) for v in value)) or "—"
+    return text(value).replace("|", "\\|")
 
 
 def _table(headers: list[str], rows: list[list]) -> list[str]:
@@ -29,28 +81,39 @@ def _facts(pairs: list[tuple[str, object]]) -> list[str]:
     return [f"- **{label}:** {_cell(value)}" for label, value in pairs if value] + [""]
 
 
-def _code(value: str | None) -> str | None:
-    return f"`{value}`" if value else None
+def _code(value: str | None) -> Md | None:
+    return code(value)
 
 
-def verdict_line(v: dict) -> str:
+def verdict_line(v: dict) -> Md:
     if not v["ok"]:
-        return f"✖ BROKEN at event #{v['first_broken_seq']}: {v['reason']}"
+        return md("✖ BROKEN at event #{}: {}", v["first_broken_seq"], v["reason"])
     chain = v["chain"]
     whole = (
-        f"whole chain verified ({chain['verified']} events)" if chain["checked"] else chain["note"]
+        md("whole chain verified ({} events)", chain["verified"])
+        if chain["checked"]
+        else text(chain["note"])
     )
-    return f"✔ verified: {v['verified']} event(s) of this request; {whole}"
+    return md("✔ verified: {} event(s) of this request; {}", v["verified"], whole)
 
 
 def render(report: dict) -> str:
     r = report["request"]
     out = [
-        f"# Post-incident report: failover #{r['id']}, {r['service']['name']} "
-        f"({r['from_target']['name']} → {r['to_target']['name']})",
+        "# "
+        + md(
+            "Post-incident report: failover #{}, {} ({} → {})",
+            r["id"],
+            r["service"]["name"],
+            r["from_target"]["name"],
+            r["to_target"]["name"],
+        ),
         "",
-        f"Generated {report['report']['generated_at']} (report version "
-        f"{report['report']['version']}).",
+        md(
+            "Generated {} (report version {}).",
+            report["report"]["generated_at"],
+            report["report"]["version"],
+        ),
         "",
         f"**Audit evidence:** {verdict_line(report['verification'])}",
         "",
@@ -76,14 +139,20 @@ def _summary(report: dict) -> list[str]:
     service, execution, signal = r["service"], r["execution"], r["origin_signal"]
     alert = executed = None
     if signal:
-        alert = (
-            f"signal #{signal['id']} from {signal['source']}: "
-            f"{signal['metric']} = {signal['value']:g} at {signal['received_at']}"
+        alert = md(
+            "signal #{} from {}: {} = {} at {}",
+            signal["id"],
+            signal["source"],
+            signal["metric"],
+            f"{signal['value']:g}",
+            signal["received_at"],
         )
     if execution:
-        executed = f"{execution['at']} by {execution['by'] or 'unknown'}: {execution['reason']}"
+        executed = md(
+            "{} by {}: {}", execution["at"], execution["by"] or "unknown", execution["reason"]
+        )
         if execution["breach"]:
-            executed += f" (breach: {execution['breach']})"
+            executed = Md(executed + md(" (breach: {})", execution["breach"]))
     recomputed = r["plan_hash_recomputed"]
     return [
         "## Summary",
@@ -92,22 +161,37 @@ def _summary(report: dict) -> list[str]:
             [
                 (
                     "Service",
-                    f"{service['name']} (`{service['slug']}`, {service['governance_mode']})",
+                    md(
+                        "{} ({}, {})",
+                        service["name"],
+                        code(service["slug"]),
+                        service["governance_mode"],
+                    ),
                 ),
-                ("Move", f"{r['from_target']['name']} → {r['to_target']['name']} ({r['scope']})"),
+                (
+                    "Move",
+                    md(
+                        "{} → {} ({})",
+                        r["from_target"]["name"],
+                        r["to_target"]["name"],
+                        r["scope"],
+                    ),
+                ),
                 ("State", r["state"]),
                 ("Reason", r["reason"]),
                 ("Incident", r["incident_ref"]),
                 ("Opened by alert", alert),
-                ("Declared", f"{r['requester']['username']} at {r['created_at']}"),
+                ("Declared", md("{} at {}", r["requester"]["username"], r["created_at"])),
                 ("Approved", r["approved_at"]),
                 ("Executed", executed),
                 ("Applied", r["applied_at"]),
                 ("Ended", r["ended_at"]),
-                ("Plan hash", _code(r["plan_hash"])),
+                ("Plan hash", code(r["plan_hash"])),
                 (
                     "Plan hash recomputed",
-                    "matches" if recomputed == r["plan_hash"] else f"DIFFERS: `{recomputed}`",
+                    "matches"
+                    if recomputed == r["plan_hash"]
+                    else md("DIFFERS: {}", code(recomputed)),
                 ),
                 ("Sign-in path or data region", r["auth_changes"] or "unchanged"),
             ]
@@ -117,10 +201,14 @@ def _summary(report: dict) -> list[str]:
 
 def _timeline(report: dict) -> list[str]:
     rows = [
-        [e["seq"], e["at"], e["actor"], e["action"], e["summary"], _code(e["hash"])]
+        [e["seq"], e["at"], e["actor"], e["action"], e["summary"], code(e["hash"])]
         for e in report["timeline"]
     ]
     return ["## Timeline", "", *_table(["#", "time", "actor", "action", "what", "hash"], rows)]
+
+
+def _plan(plan_hash, on_plan: bool, other: str) -> Md:
+    return Md((code(plan_hash) or "—") + ("" if on_plan else f" ({other})"))
 
 
 def _decisions(report: dict) -> list[str]:
@@ -133,7 +221,7 @@ def _decisions(report: dict) -> list[str]:
             d["actor"],
             d["role"],
             d["kind"],
-            f"`{d['plan_hash']}`" + ("" if d["on_request_plan"] else " (another plan)"),
+            _plan(d["plan_hash"], d["on_request_plan"], "another plan"),
             d["channel"],
             d["comment"],
             d["audit_seq"],
@@ -154,10 +242,10 @@ def _decisions(report: dict) -> list[str]:
     return ["## Decisions", "", *_table(headers, rows)]
 
 
-def _read(values) -> str:
+def _read(values) -> Md:
     if values is None:
-        return "not recorded"
-    return ", ".join(values) or "nothing"
+        return Md("not recorded")
+    return Md(", ".join(text(v) for v in values) or "nothing")
 
 
 def _changes(report: dict) -> list[str]:
@@ -166,18 +254,21 @@ def _changes(report: dict) -> list[str]:
         return [*lines, "None: the request was not executed.", ""]
     for c in report["dns_changes"]:
         reads = c["reads"]
-        plan = f"`{c['plan_hash']}`" + ("" if c["on_request_plan"] else " (not the request's plan)")
-        lines += [f"### {c['direction'].title()} in `{c['zone']}` ({c['status']})", ""]
+        plan = _plan(c["plan_hash"], c["on_request_plan"], "not the request's plan")
+        lines += [
+            "### " + md("{} in {} ({})", c["direction"].title(), code(c["zone"]), c["status"]),
+            "",
+        ]
         lines += _facts(
             [
-                ("Provider", f"{c['provider']['name']} ({c['provider']['kind']})"),
-                ("Provider change id", _code(c["provider_change_id"]) or "not submitted"),
+                ("Provider", md("{} ({})", c["provider"]["name"], c["provider"]["kind"])),
+                ("Provider change id", code(c["provider_change_id"]) or "not submitted"),
                 ("Plan hash", plan),
                 ("Queued", c["created_at"]),
                 ("Submitted", c["submitted_at"]),
                 ("In sync", c["insync_at"]),
                 ("Verified", c["verified_at"]),
-                ("Failed", c["failed_at"] and f"{c['failed_at']}: {c['error']}"),
+                ("Failed", c["failed_at"] and md("{}: {}", c["failed_at"], c["error"])),
                 ("Attempts", str(c["attempts"])),
                 (
                     "Live records read before submitting",
@@ -189,7 +280,7 @@ def _changes(report: dict) -> list[str]:
         )
         rows = [
             [
-                x["name"] + (f" [{x['set_identifier']}]" if x["set_identifier"] else ""),
+                md("{} [{}]", x["name"], x["set_identifier"]) if x["set_identifier"] else x["name"],
                 x["type"],
                 x["ttl"],
                 x["before"],
@@ -218,15 +309,15 @@ def _rollback(report: dict) -> list[str]:
     lines = ["## Rollback criteria and checks", ""]
     lines += _facts(
         [
-            ("Minimum time on the target", f"{c['min_minutes_on_target']} min"),
-            ("Primary healthy for", f"{c['primary_healthy_minutes']} min"),
-            ("Decide within", f"{c['decide_within_minutes']} min"),
+            ("Minimum time on the target", md("{} min", c["min_minutes_on_target"])),
+            ("Primary healthy for", md("{} min", c["primary_healthy_minutes"])),
+            ("Decide within", md("{} min", c["decide_within_minutes"])),
             ("Notes", rb["notes"]),
             ("Criteria met", rb["proposed_at"]),
             ("Decision deadline passed", rb["deadline_at"]),
             (
                 "Rollback started",
-                started and f"{started['at']} by {started['by']}: {started['reason']}",
+                started and md("{} by {}: {}", started["at"], started["by"], started["reason"]),
             ),
         ]
     )
@@ -240,11 +331,11 @@ def _rollback(report: dict) -> list[str]:
     return lines
 
 
-def _lift(check: dict) -> str | None:
+def _lift(check: dict) -> Md | None:
     if check["lifted"]:
         lift = check["lifted"]
-        return f"lifted by {lift['by']} at {lift['at']}: {lift['reason']}"
-    return "standing system veto" if check["system_veto"] else None
+        return md("lifted by {} at {}: {}", lift["by"], lift["at"], lift["reason"])
+    return Md("standing system veto") if check["system_veto"] else None
 
 
 def _readiness(report: dict) -> list[str]:
@@ -254,7 +345,7 @@ def _readiness(report: dict) -> list[str]:
         [
             k["id"],
             k["checked_at"],
-            k["kind"] + (" (identity-critical)" if k["identity_critical"] else ""),
+            md("{}{}", k["kind"], " (identity-critical)" if k["identity_critical"] else ""),
             "ok" if k["ok"] else "FAILED",
             k["reason"],
             "yes" if k["before_execution"] else "no",
@@ -288,17 +379,23 @@ def _break_glass(report: dict) -> list[str]:
     if not report["break_glass"]:
         return [*lines, "Not used.", ""]
     for u in report["break_glass"]:
-        overrode = [f"{o.get('kind')} #{o.get('id')}: {o.get('reason')}" for o in u["overridden"]]
-        lines += [f"### Break-glass #{u['id']} by {u['actor']} at {u['created_at']}", ""]
+        overrode = [
+            md("{} #{}: {}", o.get("kind"), o.get("id"), o.get("reason")) for o in u["overridden"]
+        ]
+        lines += ["### " + md("Break-glass #{} by {} at {}", u["id"], u["actor"], u["created_at"])]
+        lines += [""]
         lines += _facts(
             [
                 ("Justification", u["justification"]),
                 ("Veto justification", u["veto_justification"]),
                 ("Overrode", overrode or "nothing"),
                 ("Skipped roles", u["skipped_roles"] or "none"),
-                ("Plan hash", _code(u["plan_hash"])),
+                ("Plan hash", code(u["plan_hash"])),
                 ("Grant expires", u["expires_at"]),
-                ("Review", f"closed {u['review_closed_at']}" if u["review_closed_at"] else "OPEN"),
+                (
+                    "Review",
+                    md("closed {}", u["review_closed_at"]) if u["review_closed_at"] else "OPEN",
+                ),
             ]
         )
         rows = [
@@ -310,22 +407,26 @@ def _break_glass(report: dict) -> list[str]:
     return lines
 
 
-def _token(t: dict) -> str:
-    line = (
-        f"{t['name']} ({t['prefix']}…): actions {', '.join(t['actions']) or 'all'}; "
-        f"services {', '.join(t['services']) or 'all'}; expires {t['expires_at'] or 'never'}"
+def _token(t: dict) -> Md:
+    line = md(
+        "{} ({}…): actions {}; services {}; expires {}",
+        t["name"],
+        t["prefix"],
+        ", ".join(t["actions"]) or "all",
+        ", ".join(t["services"]) or "all",
+        t["expires_at"] or "never",
     )
-    return line + (f"; revoked {t['revoked_at']}" if t["revoked_at"] else "")
+    return Md(line + (md("; revoked {}", t["revoked_at"]) if t["revoked_at"] else ""))
 
 
 def _identities(report: dict) -> list[str]:
     rows = [
         [
-            i["username"] or f"#{i['id']} (removed)",
+            i["username"] or md("#{} (removed)", i["id"]),
             i["kind"].replace("_", " "),
             i["authorities"],
             i["did"],
-            "; ".join(_token(t) for t in i["tokens"]),
+            Md("; ".join(_token(t) for t in i["tokens"])),
             i["integrations"],
         ]
         for i in report["identities"]
@@ -337,43 +438,43 @@ def _identities(report: dict) -> list[str]:
 def _verification(report: dict) -> list[str]:
     v = report["verification"]
     own, chain = v["request_events"], v["chain"]
-    mine = f"{own['verified']} of {v['events']} verified"
+    mine = md("{} of {} verified", own["verified"], v["events"])
     if not own["ok"]:
-        mine += f"; broken at #{own['first_broken_seq']}: {own['reason']}"
+        mine = Md(mine + md("; broken at #{}: {}", own["first_broken_seq"], own["reason"]))
     if not chain["checked"]:
         whole = chain["note"]
     elif chain["ok"]:
-        whole = f"{chain['verified']} events verified"
+        whole = md("{} events verified", chain["verified"])
     else:
-        whole = f"broken at #{chain['first_broken_seq']}: {chain['reason']}"
+        whole = md("broken at #{}: {}", chain["first_broken_seq"], chain["reason"])
     lines = ["## Audit chain verification", "", verdict_line(v), ""]
     lines += _facts([("This request's events", mine), ("Whole chain", whole)])
     findings = report["secret_scan"]["findings"]
     if findings:
         lines += ["Credential-shaped text was redacted from this report:", ""]
-        lines += [f"- {f['what']} in `{f['where']}`" for f in findings] + [""]
+        lines += [md("- {} in {}", f["what"], code(f["where"])) for f in findings] + [""]
     return lines
 
 
 def _frameworks(report: dict) -> list[str]:
     fw = report["frameworks"]
     counts = ", ".join(f"{n} {STATUS_WORDS[s]}" for s, n in fw["summary"].items())
-    lines = ["## Framework mapping", "", counts + ".", ""]
+    lines = ["## Framework mapping", "", text(counts + "."), ""]
     framework = None
     for c in fw["controls"]:
         if c["framework"] != framework:
             framework = c["framework"]
-            lines += [f"### {framework}", ""]
-        aliases = f" (also {', '.join(c['aliases'])})" if c["aliases"] else ""
+            lines += ["### " + text(framework), ""]
+        aliases = md(" (also {})", ", ".join(c["aliases"])) if c["aliases"] else ""
         lines += [
-            f"#### {MARKS[c['status']]}: {c['id']} {c['title']}{aliases}",
+            "#### " + md("{}: {} {}{}", MARKS[c["status"]], c["id"], c["title"], Md(aliases)),
             "",
-            f"*Asks:* {c['asks']}",
+            "*Asks:* " + text(c["asks"]),
             "",
             f"{LINE_LABELS[c['status']]}:",
             "",
         ]
-        lines += [f"- {' '.join(line.split())}" for line in c["lines"]] + [""]
+        lines += ["- " + text(" ".join(line.split())) for line in c["lines"]] + [""]
     return lines
 
 

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from approvals.selectors import policy_of
 from failover.chain import AuthorityChain
+from failover.report.markdown import code, md, text
 from failover.web.present import chain_rows
 
 SECTIONS = (
@@ -69,15 +70,19 @@ def runbook(service, chain: AuthorityChain, names: dict[str, str]) -> dict:
 
 
 def _holders(row: dict) -> str:
-    parts = [f"{g['name']} ({', '.join(g['members']) or 'no members'})" for g in row["groups"]]
-    parts += row["users"]
+    parts = [
+        md("{} ({})", g["name"], ", ".join(g["members"]) or "no members") for g in row["groups"]
+    ]
+    parts += [text(name) for name in row["users"]]
     return "; ".join(parts) or "**nobody**"
 
 
 def runbook_markdown(book: dict) -> str:
+    """The runbook as Markdown. Names, addresses and issuers are typed by people: each goes
+    through `text`, so a renderer shows it as text, never as HTML, a link or an image."""
     service = book["service"]
     lines = [
-        f"# Failover runbook: {service.name} (`{service.slug}`)",
+        "# " + md("Failover runbook: {} ({})", service.name, code(service.slug)),
         "",
         f"Generated {book['generated_at']:%Y-%m-%d %H:%M} UTC from the authority chain.",
         "",
@@ -85,23 +90,34 @@ def runbook_markdown(book: dict) -> str:
     if not book["complete"]:
         lines += [
             "> **Incomplete chain: this service cannot be failed over.** Nobody holds: "
-            + ", ".join(book["missing"])
+            + ", ".join(text(label) for label in book["missing"])
             + ".",
             "",
         ]
-    lines += ["## Rules", ""] + [f"- {rule}" for rule in book["rules"]] + [""]
+    lines += ["## Rules", ""] + [f"- {text(rule)}" for rule in book["rules"]] + [""]
     for section in book["sections"]:
-        lines += [f"## {section['title']}", ""]
+        lines += [f"## {text(section['title'])}", ""]
         for row in section["rows"]:
-            lines.append(f"- **{row['label']}** (`{row['authority']}`): {_holders(row)}")
+            label = md("**{}** ({})", row["label"], code(row["authority"]))
+            lines.append(f"- {label}: {_holders(row)}")
         lines.append("")
     lines += ["## Targets", ""]
     for t in book["targets"]:
         active = " — traffic goes here now" if t.active else ""
         lines.append(
-            f"- **{t.name}** ({t.get_role_display()}{active}): {t.address}, region "
-            f"{t.region or 'unset'}, data in {t.data_residency_region or 'unset'}, identity "
-            f"provider {t.oidc_issuer or 'none'}, certificate trust {t.certificate_trust or 'none'}"
+            "- "
+            + md(
+                "**{}** ({}{}): {}, region {}, data in {}, identity provider {}, "
+                "certificate trust {}",
+                t.name,
+                t.get_role_display(),
+                active,
+                t.address,
+                t.region or "unset",
+                t.data_residency_region or "unset",
+                t.oidc_issuer or "none",
+                t.certificate_trust or "none",
+            )
         )
     lines.append("")
     return "\n".join(lines)
