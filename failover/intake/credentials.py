@@ -38,6 +38,18 @@ def stored(kind: str, plain: str) -> dict:
     return {**entry, "added_at": timezone.now().isoformat()}
 
 
+_DECOYS: dict[str, list[dict]] = {}
+
+
+def decoy(kind: str) -> list[dict]:
+    """A stored secret nobody holds, of this kind's shape: checking a request against it
+    costs what checking a real integration's costs, so a missing integration is not told
+    apart from a wrong secret by the time the answer takes."""
+    if kind not in _DECOYS:
+        _DECOYS[kind] = [stored(kind, new_secret())]
+    return _DECOYS[kind]
+
+
 def _entries(secrets, field: str) -> list[str]:
     return [
         s[field] for s in secrets or [] if isinstance(s, Mapping) and isinstance(s.get(field), str)

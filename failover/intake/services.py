@@ -93,6 +93,19 @@ def find_integration(kind: str, name: str | None) -> Integration:
     return found[0]
 
 
+def identify(kind: str, name: str | None, headers: Mapping, body: bytes) -> Integration:
+    """The integration this delivery proves it comes from, else Unauthenticated. An unknown
+    name gets a check against a decoy secret, so it costs what a wrong secret costs."""
+    try:
+        integration = find_integration(kind, name)
+    except Unauthenticated:
+        secrets = credentials.decoy(kind)
+        credentials.authenticate(kind=kind, secrets=secrets, rules={}, headers=headers, body=body)
+        raise
+    authenticate(integration, headers, body)
+    return integration
+
+
 def authenticate(integration: Integration, headers: Mapping, body: bytes) -> None:
     if not credentials.authenticate(
         kind=integration.kind,

@@ -89,9 +89,8 @@ class IntakeView(APIView):
     def post(self, request):
         try:
             name = request.query_params.get("integration")
-            integration = services.find_integration(self.kind, name)
-            body = read_body(request)
-            services.authenticate(integration, request.headers, body)
+            body = read_body(request)  # first: the same work whether the name exists or not
+            integration = services.identify(self.kind, name, request.headers, body)
             services.throttle(integration)
             delivery = services.receive(integration, headers=request.headers, body=body)
         except ServiceError as exc:
