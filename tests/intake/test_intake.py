@@ -183,7 +183,7 @@ def test_a_body_over_one_mebibyte_is_refused(client, am):
     _, secret = am
     big = json.dumps({"alerts": [], "padding": "x" * (1024 * 1024)}).encode()
     response = send(client, secret, None, body=big)
-    assert response.status_code == 400
+    assert response.status_code == 413
     assert "larger than" in response.json()["error"]["message"]
     assert not Delivery.objects.exists()
 
