@@ -18,8 +18,9 @@ from django.db import transaction
 from django.db.models import Count, Prefetch
 from django.utils import timezone
 
-from approvals.models import BreakGlass, BreakGlassReview, Decision, ServiceAccount
-from approvals.selectors import policy_of, verdict_for
+from approvals.gate import may_go_out
+from approvals.models import BreakGlass, BreakGlassReview, Decision
+from approvals.selectors import is_service_account, policy_of, verdict_for
 from audit.services import record_event
 from dnsproviders.models import ReadinessCheck
 from dnsproviders.services import start_execution
@@ -27,6 +28,7 @@ from failover.authorities import ROLE_AUTHORITY
 from failover.chain import authorities_of, authority_chain, holds, services_with_authority
 from failover.errors import (
     AlreadyDecided,
+    Blocked,
     Conflict,
     InvalidInput,
     NotAuthorised,
@@ -47,10 +49,6 @@ NAMED_BLOCKS = ("veto", "system_veto")
 OVERRIDABLE = (*NAMED_BLOCKS, "incomplete_chain", "readiness_pending")
 
 
-def is_service_account(user) -> bool:
-    return ServiceAccount.objects.filter(user_id=getattr(user, "pk", None)).exists()
-
-
 def _refuse_machines(actor, service_slug: str, authority: str) -> None:
     if is_service_account(actor):
         raise NotAuthorised(
@@ -59,6 +57,15 @@ def _refuse_machines(actor, service_slug: str, authority: str) -> None:
             "break-glass is a human act: a service account (or its API token) cannot use or "
             "review it; a person must sign in",
         )
+
+
+def live_grant(actor, request: FailoverRequest) -> BreakGlass | None:
+    """The actor's break-glass grant on the request while its time box runs and they still
+    hold `break_glass`: a grant does not outlive its holder's authority (invariant 14)."""
+    grant = BreakGlass.objects.granting(actor=actor, request=request).first()
+    if grant is None or not holds(actor, request.service, "break_glass"):
+        return None
+    return grant
 
 
 def _mentions(text: str, name: str) -> bool:
@@ -198,6 +205,9 @@ def break_glass(
             "channel": channel,
         },
     )
+    answer = may_go_out(request, verdict=verdict, break_glass=use)
+    if not answer:
+        raise Blocked(list(answer.reasons))
     start_execution(
         request,
         actor=actor,

@@ -85,6 +85,10 @@ class Decision(models.Model):
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="lifted_by"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # Set once, when its decider loses the authority it was made with: it never counts again,
+    # even if the authority comes back (invariant 14).
+    voided_at = models.DateTimeField(null=True, blank=True, editable=False)
+    voided_reason = models.CharField(max_length=300, blank=True, editable=False)
 
     class Meta:
         ordering = ["created_at", "id"]

@@ -58,6 +58,9 @@ class DecisionFacts:
     created_at: datetime
     comment: str = ""
     lifts_id: int | None = None
+    voided: str = ""  # why the decision was voided (its decider lost the authority), if it was
+    holds_authority: bool = True  # the decider holds the role's authority now
+    human: bool = True  # not a service account
 
 
 @dataclass(frozen=True)
@@ -282,6 +285,20 @@ def evaluate(
             discounted.append(Discounted(d.id, f"{d.kind} is not a valid decision for {d.role!r}"))
         elif d.actor_id == request.requester_id:
             discounted.append(Discounted(d.id, "the requester cannot approve their own request"))
+        elif not d.human:
+            discounted.append(
+                Discounted(d.id, f"{d.actor} is a service account: a human act needs a human")
+            )
+        elif d.voided or not d.holds_authority:
+            why = d.voided or f"{d.actor} no longer holds {ROLE_AUTHORITY[d.role]}"
+            discounted.append(Discounted(d.id, why))
+            stale.setdefault(d.role, []).append(
+                Block(
+                    "authority_lost",
+                    f"{d.role} {d.kind} by {d.actor} no longer counts: {why}",
+                    d.id,
+                )
+            )
         elif d.plan_hash != request.plan_hash:
             discounted.append(Discounted(d.id, "made against an earlier plan"))
             stale.setdefault(d.role, []).append(

@@ -7,8 +7,15 @@ from datetime import datetime, timedelta
 from django.utils import timezone
 
 from approvals import policy as engine
-from approvals.models import Decision, Policy
+from approvals.models import Decision, Policy, ServiceAccount
+from failover.authorities import ROLE_AUTHORITY
 from failover.models import FailoverRequest, Service, Target
+
+POSITIVE_KINDS = ("approve", "sign_off")
+
+
+def is_service_account(user) -> bool:
+    return ServiceAccount.objects.filter(user_id=getattr(user, "pk", None)).exists()
 
 
 def policy_of(service: Service) -> Policy:
@@ -59,6 +66,7 @@ FACT_FIELDS = (
     "created_at",
     "comment",
     "lifts_id",
+    "voided_reason",
 )
 
 
@@ -99,6 +107,7 @@ def _decision_facts(requests) -> dict[int, list[engine.DecisionFacts]]:
                 d.created_at,
                 d.comment,
                 d.lifts_id,
+                d.voided_reason,
             )
             for d in sorted(r.decisions.all(), key=lambda d: (d.created_at, d.pk))
         ]
@@ -146,6 +155,7 @@ def verdicts_for(
         signals[s.service_id].append(
             engine.SignalFacts(s.pk, s.metric, s.value, s.status, s.received_at)
         )
+    decisions = with_authority_now(requests, decisions)
     missing = missing_authorities(services.values())
     system = system_blocks_by_request(requests, readiness)
     return {
@@ -169,6 +179,33 @@ def verdicts_for(
     }
 
 
+def with_authority_now(requests, decisions) -> dict[int, list[engine.DecisionFacts]]:
+    """Each request's approvals and sign-offs marked with whether their deciders hold the
+    role's authority on the service now and are people (one query for all the requests)."""
+    from dataclasses import replace
+
+    from failover.chain import holdings
+
+    deciders = {
+        d.actor_id for facts in decisions.values() for d in facts if d.kind in POSITIVE_KINDS
+    }
+    held, machines = holdings({r.service_id for r in requests}, deciders)
+    marked = {}
+    for r in requests:
+        marked[r.pk] = [
+            replace(
+                d,
+                holds_authority=ROLE_AUTHORITY.get(d.role, "")
+                in held.get((r.service_id, d.actor_id), ()),
+                human=d.actor_id not in machines,
+            )
+            if d.kind in POSITIVE_KINDS
+            else d
+            for d in decisions[r.pk]
+        ]
+    return marked
+
+
 def system_blocks_by_request(requests, readiness=None) -> dict[int, list[engine.SystemBlockFacts]]:
     """What the target's readiness checks hold against each open request: one block per
     failing identity-critical check not lifted, or one `pending` block while no check has
@@ -183,7 +220,8 @@ def system_blocks_by_request(requests, readiness=None) -> dict[int, list[engine.
 
     if not getattr(settings, "READINESS_SYSTEM_VETO", True):
         return {}
-    open_ids = [r.pk for r in requests if r.state in engine.OPEN_STATES]
+    # Executing too: the worker asks the gate again right before it submits.
+    open_ids = [r.pk for r in requests if r.state in (*engine.OPEN_STATES, "executing")]
     if not open_ids:
         return {}
     latest = readiness if readiness is not None else latest_checks_by_request(open_ids)

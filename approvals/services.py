@@ -10,8 +10,9 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
+from approvals.gate import may_go_out
 from approvals.models import Decision
-from approvals.selectors import decision_facts, policy_of, verdict_for
+from approvals.selectors import decision_facts, is_service_account, policy_of, verdict_for
 from audit.services import record_event
 from dnsproviders.services import start_execution
 from failover.authorities import APPROVAL_ROLES, ROLE_AUTHORITY, SIGN_OFF_ROLES
@@ -73,6 +74,13 @@ def record_decision(
 ) -> Decision:
     kind, role, comment = _clean(kind, role, comment, channel)
     request = lock_request(request_id)
+    if is_service_account(actor):
+        raise NotAuthorised(
+            ROLE_AUTHORITY.get(role, "veto"),
+            request.service.slug,
+            f"a service account cannot {kind.replace('_', ' ')}: a human act needs a human; "
+            "a person must sign in",
+        )
     if kind == Decision.Kind.VETO:
         decision = _veto(actor, request, comment, channel)
     elif kind == Decision.Kind.LIFT_VETO:
@@ -81,7 +89,9 @@ def record_decision(
         decision = _approve_sign_off_or_reject(
             actor, request, kind, role, plan_hash, comment, channel
         )
-    _settle(request, actor)
+    # Only the last approval or sign-off, confirmed knowing it executes, moves traffic; a veto,
+    # a lift or a rejection never does (invariant 13).
+    _settle(request, actor, execute=kind in (Decision.Kind.APPROVE, Decision.Kind.SIGN_OFF))
     return decision
 
 
@@ -208,9 +218,9 @@ def _lift_veto(actor, request, comment, channel, veto_id):
     )
 
 
-def _settle(request: FailoverRequest, actor) -> None:
-    """Bring the request's state in line with what the rules engine now says, and execute
-    when the policy says the last approval (or the lifted last veto) should."""
+def _settle(request: FailoverRequest, actor, *, execute: bool = False) -> None:
+    """Bring the request's state in line with what the rules engine now says; with `execute`,
+    start the change when the service's policy executes on approval and the gate allows it."""
     if request.state not in OPEN_STATES:
         return
     verdict = verdict_for(request)
@@ -220,11 +230,11 @@ def _settle(request: FailoverRequest, actor) -> None:
     elif request.state == State.APPROVED and not verdict.approvals_complete:
         transition(request, State.PENDING, actor=actor, reason="approvals no longer complete")
         return
-    if (
-        request.state == State.APPROVED
-        and verdict.may_execute
-        and policy_of(request.service).execute_on_approval
-    ):
+    if not (execute and request.state == State.APPROVED):
+        return
+    if not policy_of(request.service).execute_on_approval:
+        return
+    if may_go_out(request, verdict=verdict):
         start_execution(
             request,
             actor=None,
@@ -256,3 +266,63 @@ def expire_stale_requests(*, now=None) -> dict[str, int]:
                 transition(request, State.PENDING, actor=None, reason="approvals expired")
                 lapsed += 1
     return {"expired": expired, "lapsed": lapsed}
+
+
+def void_lapsed_decisions(*, user_ids=None, service_ids=None, cause: str = "") -> int:
+    """Void the open approvals and sign-offs whose deciders no longer hold the authority they
+    were made with (a grant revoked, a group left, an account disabled or made a service
+    account): each is marked, audited, and its request goes back to pending if it was
+    approved. Called by the signal handlers of every change to a chain, whatever the door."""
+    from failover.chain import holdings
+
+    candidates = Decision.objects.filter(
+        kind__in=(Decision.Kind.APPROVE, Decision.Kind.SIGN_OFF),
+        voided_at__isnull=True,
+        request__state__in=OPEN_STATES,
+    )
+    if user_ids is not None:
+        candidates = candidates.filter(actor_id__in=list(user_ids))
+    if service_ids is not None:
+        candidates = candidates.filter(request__service_id__in=list(service_ids))
+    rows = list(
+        candidates.values_list("pk", "request_id", "request__service_id", "actor_id", "role")
+    )
+    if not rows:
+        return 0
+    held, machines = holdings({r[2] for r in rows}, {r[3] for r in rows})
+    lapsed = [
+        (pk, request_id)
+        for pk, request_id, service_id, actor_id, role in rows
+        if actor_id in machines
+        or ROLE_AUTHORITY.get(role, "") not in held.get((service_id, actor_id), ())
+    ]
+    for request_id in sorted({of for _, of in lapsed}):
+        request = lock_request(request_id)
+        ids = [pk for pk, of in lapsed if of == request_id]
+        for decision in Decision.objects.filter(pk__in=ids, voided_at__isnull=True).select_related(
+            "actor"
+        ):
+            authority = ROLE_AUTHORITY[decision.role]
+            reason = (
+                f"{decision.actor.username} is a service account"
+                if decision.actor_id in machines
+                else f"{decision.actor.username} no longer holds {authority} on "
+                f"{request.service.slug}"
+            ) + (f" ({cause})" if cause else "")
+            decision.voided_at = timezone.now()
+            decision.voided_reason = reason[:300]
+            decision.save(update_fields=["voided_at", "voided_reason"])
+            record_event(
+                action="decision.voided",
+                obj=request,
+                actor=None,
+                data={
+                    "decision_id": decision.pk,
+                    "kind": decision.kind,
+                    "role": decision.role,
+                    "decider": decision.actor.username,
+                    "reason": decision.voided_reason,
+                },
+            )
+        _settle(request, None)
+    return len(lapsed)

@@ -19,7 +19,6 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from approvals.models import BreakGlass, Decision
 from audit.services import record_event
 from dnsproviders.base import PENDING, ProviderError, check_expected, matches
 from dnsproviders.models import DnsChange, RollbackCheck, ZoneLock
@@ -139,21 +138,19 @@ def _claim(change_id: int) -> tuple[DnsChange | None, str]:
 
 
 def _gate(change: DnsChange) -> str | None:
-    """Why this change must not be submitted now, if anything: re-checked on every delivery."""
-    request = FailoverRequest.objects.get(pk=change.request_id)
+    """Why this change must not be submitted now, if anything: re-checked on every delivery,
+    right before the provider is called, by the same rule every door asks."""
+    from approvals.gate import may_go_out
+
+    request = FailoverRequest.objects.select_related(
+        "service__policy", "from_target", "to_target"
+    ).get(pk=change.request_id)
     if request.state != FIRST_STATE[change.direction]:
         return f"the request is {request.state}, not {FIRST_STATE[change.direction]}"
     if change.direction == "failover":
-        if change.plan_hash != request.plan_hash:
-            return "the request's plan changed after execution started"
-        vetoed = set(
-            Decision.objects.filter(
-                request_id=request.pk, kind=Decision.Kind.VETO, lifted_by__isnull=True
-            ).values_list("pk", flat=True)
-        )
-        overridden = BreakGlass.objects.filter(plan_hash=change.plan_hash)
-        if vetoed - set(overridden.overridden_vetoes(request.pk)):
-            return "a veto stands on the request"
+        answer = may_go_out(request, stage="submit", plan_hash=change.plan_hash)
+        if not answer:
+            return "; ".join(answer.reasons)
     return None
 
 

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from approvals.models import BreakGlass
 from approvals.selectors import verdict_for
 from audit.services import record_event
 from dnsproviders.models import DnsChange, ProviderAccount
 from failover.chain import holds
 from failover.dispatch import enqueue
-from failover.errors import Blocked, InvalidInput, NotAuthorised, WrongState
+from failover.errors import Blocked, InvalidInput, NotAuthorised, PlanChanged, WrongState
 from failover.models import FailoverRequest
 from failover.plans import by_zone, reversed_plan
 from failover.services import lock_request, transition
@@ -62,11 +61,19 @@ def start_execution(request: FailoverRequest, *, actor, reason: str, data: dict 
 
 
 @transaction.atomic
-def execute_request(*, actor, request_id: int, channel: str = "web") -> FailoverRequest:
+def execute_request(
+    *, actor, request_id: int, channel: str = "web", plan_hash: str | None = None
+) -> FailoverRequest:
+    """Execute an open request. `plan_hash`: the plan the person reviewed, when the door knows
+    it (a page or a client that showed the plan)."""
+    from approvals.gate import may_go_out
+
     request = lock_request(request_id)
     service = request.service
     if request.state not in OPEN_STATES:
         raise WrongState(request.state, "execute")
+    if plan_hash and plan_hash != request.plan_hash:
+        raise PlanChanged(request.plan_hash)
     verdict = verdict_for(request)
     # While a threshold is breached, the declarer of a pre-approved request may execute it
     # alone; a request a paging tool opened may be executed so by any holder of `declare`.
@@ -81,14 +88,9 @@ def execute_request(*, actor, request_id: int, channel: str = "web") -> Failover
                 + ("no threshold is breached now" if not verdict.breach else "it is blocked")
             )
         raise NotAuthorised("execute", service.slug, message)
-    if not verdict.may_execute:
-        reasons = [b.reason for b in verdict.blocked_by]
-        reasons += [
-            f"{m.role} {'approval' if m.role in ('availability', 'identity') else 'sign-off'}"
-            f" missing ({m.have}/{m.needed})"
-            for m in verdict.missing
-        ]
-        raise Blocked(reasons)
+    answer = may_go_out(request, verdict=verdict)
+    if not answer:
+        raise Blocked(answer.reasons)
     how = "pre-approved by a breached threshold" if verdict.preapproved else "approved"
     start_execution(
         request,
@@ -105,9 +107,11 @@ def execute_request(*, actor, request_id: int, channel: str = "web") -> Failover
 @transaction.atomic
 def rollback_request(*, actor, request_id: int, reason: str = "", channel: str = "web"):
     """Put back what an applied failover replaced: the reverse plan, same machinery."""
+    from approvals.breakglass import live_grant  # break-glass starts executions through here
+
     request = lock_request(request_id)
     # A break-glass grant lets its user undo what they did until it expires.
-    under_grant = BreakGlass.objects.granting(actor=actor, request=request).exists()
+    under_grant = live_grant(actor, request) is not None
     if not (holds(actor, request.service, "rollback") or under_grant):
         raise NotAuthorised("rollback", request.service.slug)
     if request.state != State.APPLIED:

@@ -1,15 +1,17 @@
+from functools import partial
+
 from django.contrib import admin, messages
 from django.db import models
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from guardian.admin import GuardedModelAdmin
 
+from approvals.gate import may_go_out
 from approvals.models import Decision, Policy
 from approvals.selectors import verdict_for
 from audit.admin_mixins import AuditedAdminMixin, ReadOnlyAdminMixin
 from dnsproviders.admin import changes_table
 from dnsproviders.models import DnsChange, RollbackCheck
-from dnsproviders.services import execute_request, rollback_request
 from failover.chain import authority_chain
 from failover.errors import ServiceError
 from failover.models import (
@@ -222,7 +224,9 @@ class FailoverRequestAdmin(admin.ModelAdmin):
     list_select_related = ("service", "to_target", "requester")
     date_hierarchy = "created_at"
     inlines = [DecisionInline, DnsChangeInline, RollbackCheckInline]
-    actions = ["execute_selected", "rollback_selected", "cancel_selected", "replan_selected"]
+    # Executing and rolling back move traffic: they need step-up, which the request page, the
+    # API and the command line ask for; the admin offers neither (invariant 13).
+    actions = ["cancel_selected", "replan_selected"]
     fields = (
         ("service", "state"),
         ("from_target", "to_target", "segment"),
@@ -281,7 +285,7 @@ class FailoverRequestAdmin(admin.ModelAdmin):
             missing,
             blocks or mark_safe("<li>nothing</li>"),
             changes or mark_safe("<li>none</li>"),
-            "yes" if verdict.may_execute else "no",
+            "yes" if may_go_out(obj, verdict=verdict) else "no",
         )
 
     def _run(self, request, queryset, action, verb):
@@ -292,21 +296,13 @@ class FailoverRequestAdmin(admin.ModelAdmin):
             except ServiceError as exc:
                 self.message_user(request, f"#{obj.pk}: {exc.message}", messages.ERROR)
 
-    @admin.action(description="Execute selected requests (needs the execute authority)")
-    def execute_selected(self, request, queryset):
-        self._run(request, queryset, execute_request, "is executing")
-
-    @admin.action(description="Roll back selected requests (needs the rollback authority)")
-    def rollback_selected(self, request, queryset):
-        self._run(request, queryset, rollback_request, "is rolling back")
-
     @admin.action(description="Cancel selected requests")
     def cancel_selected(self, request, queryset):
         self._run(request, queryset, cancel_request, "cancelled")
 
     @admin.action(description="Re-plan selected requests from the current records")
     def replan_selected(self, request, queryset):
-        self._run(request, queryset, replan_request, "re-planned")
+        self._run(request, queryset, partial(replan_request, channel="admin"), "re-planned")
 
     def save_model(self, request, obj, form, change):
         raise PermissionError("failover requests change only through their actions")

@@ -33,3 +33,32 @@ ROLE_AUTHORITY: dict[str, str] = {
 }
 APPROVAL_ROLES = ("availability", "identity")
 SIGN_OFF_ROLES = ("incident_response", "comms")
+
+# Acts that need a human: a service account (or its token) is never granted these, and a
+# decision made with one never counts (invariant 14).
+HUMAN_AUTHORITIES: frozenset[str] = frozenset(
+    {
+        "approve_availability",
+        "approve_identity",
+        "veto",
+        "sign_off_incident_response",
+        "sign_off_comms",
+        "break_glass",
+    }
+)
+
+# Acts that move or unblock traffic: each asks the person to prove it is them again, through
+# every door (invariant 13).
+STEP_UP_ACTS: frozenset[str] = frozenset(
+    {
+        "approve",
+        "sign_off",
+        "veto",
+        "lift_veto",
+        "lift_system_veto",
+        "execute",
+        "rollback",
+        "break_glass",
+        "replan",  # a new plan clears a registry-changed block
+    }
+)

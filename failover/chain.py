@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import IntegerField, Q, QuerySet
+from django.db.models import CharField, IntegerField, Q, QuerySet, Value
 from django.db.models.functions import Cast
 from guardian.models import GroupObjectPermission, UserObjectPermission
 
-from failover.authorities import AUTHORITIES, REQUIRED_AUTHORITIES
+from failover.authorities import AUTHORITIES, HUMAN_AUTHORITIES, REQUIRED_AUTHORITIES
 from failover.models import Service
 
 
@@ -75,17 +75,24 @@ def authority_chains(services) -> dict[int, AuthorityChain]:
         by_group[object_pk][codename].add(group_name)
         group_ids[group_name] = group_id
     members: dict[int, set[str]] = defaultdict(set)
+    machines: set[str] = set()
     if group_ids:
-        for group_id, username in (
+        for group_id, username, machine in (
             get_user_model()
             .objects.filter(groups__in=group_ids.values(), is_active=True)
-            .values_list("groups", "username")
+            .values_list("groups", "username", "service_account")
         ):
             members[group_id].add(username)
+            if machine is not None:
+                machines.add(username)
     by_user: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
-    for object_pk, codename, username in UserObjectPermission.objects.filter(
-        content_type=ct, object_pk__in=pks, user__is_active=True
-    ).values_list("object_pk", "permission__codename", "user__username"):
+    for object_pk, codename, username in (
+        UserObjectPermission.objects.filter(
+            content_type=ct, object_pk__in=pks, user__is_active=True
+        )
+        .filter(_human_only("user__"))
+        .values_list("object_pk", "permission__codename", "user__username")
+    ):
         by_user[object_pk][codename].add(username)
     chains = {}
     for service in services:
@@ -96,7 +103,16 @@ def authority_chains(services) -> dict[int, AuthorityChain]:
                 label=label,
                 required=codename in REQUIRED_AUTHORITIES,
                 groups=tuple(
-                    (name, tuple(sorted(members[group_ids[name]])))
+                    (
+                        name,
+                        tuple(
+                            sorted(
+                                m
+                                for m in members[group_ids[name]]
+                                if codename not in HUMAN_AUTHORITIES or m not in machines
+                            )
+                        ),
+                    )
                     for name in sorted(by_group[key][codename])
                 ),
                 users=tuple(sorted(by_user[key][codename])),
@@ -117,15 +133,26 @@ def missing_authorities(services) -> dict[int, tuple[str, ...]]:
     ct = _service_ct()
     pks = [str(s.pk) for s in services]
     required = list(REQUIRED_AUTHORITIES)
-    direct = UserObjectPermission.objects.filter(
-        content_type=ct, object_pk__in=pks, user__is_active=True, permission__codename__in=required
-    ).values_list("object_pk", "permission__codename")
-    via_groups = GroupObjectPermission.objects.filter(
-        content_type=ct,
-        object_pk__in=pks,
-        group__user__is_active=True,
-        permission__codename__in=required,
-    ).values_list("object_pk", "permission__codename")
+    direct = (
+        UserObjectPermission.objects.filter(
+            content_type=ct,
+            object_pk__in=pks,
+            user__is_active=True,
+            permission__codename__in=required,
+        )
+        .filter(_human_only("user__"))
+        .values_list("object_pk", "permission__codename")
+    )
+    via_groups = (
+        GroupObjectPermission.objects.filter(
+            content_type=ct,
+            object_pk__in=pks,
+            group__user__is_active=True,
+            permission__codename__in=required,
+        )
+        .filter(_human_only("group__user__"))
+        .values_list("object_pk", "permission__codename")
+    )
     held: dict[str, set[str]] = defaultdict(set)
     for object_pk, codename in direct.union(via_groups):
         held[object_pk].add(codename)
@@ -180,8 +207,62 @@ def authorities_of(user, service: Service) -> set[str]:
     via_groups = GroupObjectPermission.objects.filter(
         group__user=user, content_type=ct, object_pk=object_pk
     ).values_list("permission__codename", flat=True)
-    return set(direct.union(via_groups))
+    held = set(direct.union(via_groups))
+    if held & HUMAN_AUTHORITIES and hasattr(user, "service_account"):
+        held -= HUMAN_AUTHORITIES  # a service account never holds a human act
+    return held
 
 
 def holds(user, service: Service, authority: str) -> bool:
     return authority in authorities_of(user, service)
+
+
+MACHINE = "__service_account__"
+
+
+def _human_only(prefix: str) -> Q:
+    """A grant of a human authority counts only for a person, never a service account."""
+    return ~Q(permission__codename__in=HUMAN_AUTHORITIES) | Q(
+        **{f"{prefix}service_account__isnull": True}
+    )
+
+
+def holdings(service_ids, user_ids) -> tuple[dict[tuple[int, int], set[str]], set[int]]:
+    """What each of these users holds on each of these services now, directly or through a
+    group (active users only; a service account holds no human authority), and which of the
+    users are service accounts. One query, whatever the numbers."""
+    from approvals.models import ServiceAccount
+
+    user_ids = {u for u in user_ids if u is not None}
+    pks = [str(s) for s in service_ids]
+    if not user_ids or not pks:
+        return {}, set()
+    ct = _service_ct()
+    direct = (
+        UserObjectPermission.objects.filter(
+            content_type=ct, object_pk__in=pks, user_id__in=user_ids, user__is_active=True
+        )
+        .filter(_human_only("user__"))
+        .values_list("object_pk", "user_id", "permission__codename")
+    )
+    via_groups = (
+        GroupObjectPermission.objects.filter(
+            content_type=ct,
+            object_pk__in=pks,
+            group__user__in=user_ids,
+            group__user__is_active=True,
+        )
+        .filter(_human_only("group__user__"))
+        .values_list("object_pk", "group__user", "permission__codename")
+    )
+    machines = ServiceAccount.objects.filter(user_id__in=user_ids).values_list(
+        Value("", output_field=CharField()), "user_id", Value(MACHINE, output_field=CharField())
+    )
+    held: dict[tuple[int, int], set[str]] = defaultdict(set)
+    machine_ids: set[int] = set()
+    for object_pk, user_id, codename in direct.union(via_groups, machines):
+        if codename == MACHINE:
+            machine_ids.add(user_id)
+        else:
+            held[(int(object_pk), user_id)].add(codename)
+    return held, machine_ids

@@ -19,7 +19,7 @@ from audit.services import record_event
 from dnsproviders.base import ProviderError
 from dnsproviders.models import ProviderAccount
 from dnsproviders.registry import provider_for
-from failover.authorities import AUTHORITIES
+from failover.authorities import AUTHORITIES, HUMAN_AUTHORITIES
 from failover.chain import authority_chain, holds
 from failover.errors import (
     Conflict,
@@ -406,6 +406,11 @@ def _grant_args(service: Service, authority: str, group, user):
 def grant_authority(*, actor, service: Service, authority: str, group=None, user=None) -> None:
     """Add a holder to a service's chain (the guardian signal handler writes the audit)."""
     perm, holder = _grant_args(service, authority, group, user)
+    if authority in HUMAN_AUTHORITIES and user is not None and hasattr(user, "service_account"):
+        raise InvalidInput(
+            f"a service account cannot hold {authority}",
+            {"user": f"{user.username} is a service account: a human act needs a human"},
+        )
     with acting_as(actor):
         assign_perm(perm, holder, service)
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from django import template
 
-from approvals.breakglass import may_break_glass, uses_for
-from approvals.models import BreakGlass
+from approvals.breakglass import live_grant, may_break_glass, uses_for
 from failover.chain import holds
 from failover.states import State
 
@@ -16,7 +15,7 @@ register = template.Library()
 @register.simple_tag(takes_context=True)
 def break_glass_of(context, request_obj) -> dict:
     user = context["user"]
-    grant = BreakGlass.objects.granting(actor=user, request=request_obj).first()
+    grant = live_grant(user, request_obj)
     return {
         "may_break": may_break_glass(user, request_obj),
         "uses": list(

@@ -89,8 +89,10 @@ def readiness_check(row) -> dict:
     }
 
 
-def request(obj, verdict, readiness=(), drift=()) -> dict:
-    """`drift`: what changed in the registry since the plan (failover.drift), in words."""
+def request(obj, verdict, gate, readiness=()) -> dict:
+    """`gate`: the answer of approvals.gate.may_go_out for the request now (whether it may
+    execute, and what changed in the registry since the plan)."""
+    drift = gate.drift
     return {
         "id": obj.pk,
         "service": obj.service.slug,
@@ -117,11 +119,20 @@ def request(obj, verdict, readiness=(), drift=()) -> dict:
                 "check_id": b.check_id,
             }
             for b in verdict.blocked_by
+        ]
+        + [
+            {
+                "code": "registry_changed",
+                "reason": f"the registry changed since the plan: {d}",
+                "decision_id": None,
+                "check_id": None,
+            }
+            for d in drift
         ],
         "readiness": [readiness_check(row) for row in readiness],
         "auth_changes": list(verdict.auth_changes),
         "preapproved_by": verdict.breach.description if verdict.preapproved else None,
-        "may_execute": verdict.may_execute,
+        "may_execute": gate.ok,
         "approvals_expire_at": verdict.approvals_expire_at,
         "decisions": [
             {

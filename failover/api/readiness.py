@@ -19,6 +19,7 @@ from dnsproviders.readiness_services import (
 from failover.api import present
 from failover.api import serializers as s
 from failover.api.errors import error_response
+from failover.api.stepup import require_step_up
 
 _ERRORS = {
     code: OpenApiResponse(s.ErrorOut, description=text)
@@ -102,6 +103,7 @@ class ReadinessActions:
         data = serializer.validated_data
         if not ReadinessCheck.objects.filter(pk=data["check_id"], request_id=pk).exists():
             return error_response(404, "not_found", "no such readiness check on this request")
+        require_step_up(request, "lift_system_veto", data.get("password"))
         lift_system_veto(actor=request.user, check_id=data["check_id"], reason=data["reason"])
         return Response(self._one(pk))
 

@@ -37,6 +37,20 @@ class Int(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
+class Password(Text):
+    """Step-up for a browser-session caller: the password again (a token needs none)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("write_only", True)
+        kwargs.setdefault("trim_whitespace", False)
+        kwargs.setdefault("max_length", 4096)
+        kwargs.setdefault(
+            "help_text", "browser-session callers: your password again (a token needs none)"
+        )
+        super().__init__(**kwargs)
+
+
 class StrictInput(serializers.Serializer):
     """Unknown fields are refused, so a typo never passes for a default."""
 
@@ -163,6 +177,7 @@ class ReadinessOut(serializers.Serializer):
 class LiftSystemVetoIn(StrictInput):
     check_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
     reason = Text(max_length=2000)
+    password = Password()
 
 
 class SecretAttestationIn(StrictInput):
@@ -301,10 +316,12 @@ class DecisionIn(StrictInput):
         default=None,
         help_text="which veto to lift, when several stand",
     )
+    password = Password()
 
 
 class ReasonIn(StrictInput):
     reason = Text(max_length=5000, required=False, allow_blank=True, default="")
+    password = Password()
 
 
 class AuditEventOut(serializers.Serializer):

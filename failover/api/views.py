@@ -23,6 +23,7 @@ from rest_framework.decorators import action
 from rest_framework.pagination import CursorPagination, PageNumberPagination
 from rest_framework.response import Response
 
+from approvals.gate import answers_for
 from approvals.models import Decision
 from approvals.selectors import verdicts_for
 from approvals.services import record_decision
@@ -45,6 +46,7 @@ from failover.api.access import (
 )
 from failover.api.base import ApiViewMixin
 from failover.api.readiness import ReadinessActions
+from failover.api.stepup import decision_preview, require_step_up
 from failover.chain import authority_chain, authority_chains
 from failover.models import FailoverRequest, GovernedRecord, Service
 from failover.services import cancel_request, create_service, declare_request
@@ -350,7 +352,11 @@ class FailoverRequestViewSet(
         requests = list(requests)
         checks = latest_checks_by_request(r.pk for r in requests)
         verdicts = verdicts_for(requests, readiness=checks)
-        return [present.request(r, verdicts[r.pk], checks.get(r.pk, {}).values()) for r in requests]
+        gates = answers_for(requests, verdicts)
+        return [
+            present.request(r, verdicts[r.pk], gates[r.pk], checks.get(r.pk, {}).values())
+            for r in requests
+        ]
 
     def _one(self, pk):
         one = self._presentable().filter(service__in=visible_services(self.request))
@@ -416,6 +422,10 @@ class FailoverRequestViewSet(
         require_action(request, "decide")
         self._visible(pk)
         data = _valid(s.DecisionIn, request)
+        password = data.pop("password", None)
+        if request.query_params.get("preview", "").lower() in ("1", "true"):
+            return Response(decision_preview(int(pk), data))
+        require_step_up(request, data["kind"], password)
         record_decision(actor=request.user, request_id=int(pk), channel="api", **data)
         return Response(self._one(pk), status=status.HTTP_201_CREATED)
 
@@ -428,6 +438,7 @@ class FailoverRequestViewSet(
     @action(detail=True, methods=["post"])
     def execute(self, request, pk=None):
         self._visible(pk)
+        require_step_up(request, "execute")
         execute_request(actor=request.user, request_id=int(pk), channel="api")
         return Response(self._one(pk))
 
@@ -441,6 +452,7 @@ class FailoverRequestViewSet(
     def rollback(self, request, pk=None):
         self._visible(pk)
         data = _valid(s.ReasonIn, request)
+        require_step_up(request, "rollback", data.pop("password", None))
         rollback_request(actor=request.user, request_id=int(pk), channel="api", **data)
         return Response(self._one(pk))
 
@@ -454,6 +466,7 @@ class FailoverRequestViewSet(
     def cancel(self, request, pk=None):
         self._visible(pk)
         data = _valid(s.ReasonIn, request)
+        data.pop("password", None)  # cancelling moves nothing: no step-up
         cancel_request(actor=request.user, request_id=int(pk), **data)
         return Response(self._one(pk))
 

@@ -10,12 +10,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from approvals.policy import DecisionFacts, Verdict
-from failover.authorities import APPROVAL_ROLES, ROLE_AUTHORITY
+from failover.authorities import APPROVAL_ROLES, ROLE_AUTHORITY, STEP_UP_ACTS
 from failover.models import FailoverRequest
 from failover.states import OPEN_STATES, State
 
-# These ask for the viewer's password again (step-up): they move traffic or stop it moving.
-STEP_UP_KINDS = frozenset({"approve", "veto", "execute", "rollback"})
+# These ask for the viewer's password again (step-up): they move, stop or unblock traffic.
+STEP_UP_KINDS = STEP_UP_ACTS
 KINDS = (
     "approve",
     "sign_off",
@@ -64,6 +64,7 @@ class Action:
     reason: str = "optional"  # "none", "optional" or "required"
     danger: bool = False
     check_id: int | None = None
+    executes: bool = False  # confirming it moves traffic at once
 
     @property
     def key(self) -> str:
@@ -101,20 +102,26 @@ def available_actions(
     authorities: set[str],
     system_vetoes: Sequence = (),
     drift: Sequence[str] = (),
+    may_execute: bool = False,
+    executing_role: str | None = None,
 ) -> list[Action]:
+    """`may_execute`: the gate's answer for this request now; `executing_role`: the role whose
+    approval or sign-off, confirmed now, would execute the failover at once."""
     own = user.pk == request.requester_id
     actions: list[Action] = []
     if request.state in OPEN_STATES:
-        actions += _decisions(user, own, verdict, decisions, authorities)
+        actions += _decisions(user, own, verdict, decisions, authorities, executing_role)
         if "veto" in authorities:
             for check in system_vetoes:
                 label = f"Lift the system veto of the {check.get_kind_display()} check"
                 actions.append(
                     Action("lift_system_veto", label, check_id=check.pk, reason="required")
                 )
-        if verdict.may_execute and _may_execute(own, request, verdict, authorities):
+        if may_execute and _may_execute(own, request, verdict, authorities):
             how = " (pre-approved by a breached threshold)" if verdict.preapproved else ""
-            actions.append(Action("execute", f"Execute failover{how}", reason="none"))
+            actions.append(
+                Action("execute", f"Execute failover{how}", reason="none", executes=True)
+            )
         if own or "declare" in authorities:
             actions.append(Action("cancel", "Cancel request", danger=True))
         if drift and "declare" in authorities:  # a new plan from the registry; approvals void
@@ -128,15 +135,19 @@ def available_actions(
     return actions
 
 
-def _decisions(user, own, verdict, decisions, authorities) -> list[Action]:
+def _decisions(user, own, verdict, decisions, authorities, executing_role) -> list[Action]:
     actions = []
     if not own and verdict.role_of(user.pk, decisions) is None:
         for role, needed in verdict.required.items():
             if ROLE_AUTHORITY[role] in authorities and verdict.have(role) < needed:
+                executes = role == executing_role
+                then = " and execute now" if executes else ""
                 if role in APPROVAL_ROLES:
-                    actions.append(Action("approve", f"Approve as {ROLE_NAMES[role]}", role))
+                    label = f"Approve as {ROLE_NAMES[role]}{then}"
+                    actions.append(Action("approve", label, role, executes=executes))
                 else:
-                    actions.append(Action("sign_off", f"Sign off for {ROLE_NAMES[role]}", role))
+                    label = f"Sign off for {ROLE_NAMES[role]}{then}"
+                    actions.append(Action("sign_off", label, role, executes=executes))
     by_id = {d.id: d for d in decisions}
     standing = [by_id[i] for i in verdict.standing_vetoes if i in by_id]
     if "veto" in authorities and not any(v.actor_id == user.pk for v in standing):

@@ -3,6 +3,7 @@ services the viewer sees."""
 
 from __future__ import annotations
 
+from approvals.gate import answers_for
 from approvals.selectors import decision_facts_by_request, verdicts_for
 from failover.authorities import AUTHORITIES
 from failover.chain import authority_chains
@@ -44,6 +45,7 @@ def dashboard(user, service_ids: set[int]) -> dict:
     held = {s.pk: set(authorities_held(chains[s.pk], user.get_username())) for s in services}
     active = list(_requests(service_ids, state__in=ACTIVE_STATES).order_by("-created_at"))
     verdicts = verdicts_for(active)
+    gates = answers_for([r for r in active if r.state in OPEN_STATES], verdicts)
     decisions = decision_facts_by_request(r.pk for r in active)
 
     rows, pending = [], []
@@ -66,6 +68,7 @@ def dashboard(user, service_ids: set[int]) -> dict:
             verdict=verdict,
             decisions=decisions[r.pk],
             authorities=held[r.service_id],
+            may_execute=bool(gates.get(r.pk)),
         )
         pending += [{"request": r, "action": a} for a in actions if _waits_for_you(a, r)]
 

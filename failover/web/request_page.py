@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from django.urls import reverse
 
+from approvals.gate import break_glass_of, executes_on, may_go_out
 from approvals.models import BreakGlass
 from approvals.selectors import decision_facts, verdict_for
 from dnsproviders.readiness_services import latest_checks, required_secrets, vetoes_among
+from failover.authorities import APPROVAL_ROLES
 from failover.chain import authorities_of, authority_chain
 from failover.drift import registry_drift
 from failover.rollback import DEFAULTS
@@ -31,6 +33,10 @@ CRITERIA = {
 }
 
 
+def _kind_of(role: str) -> str:
+    return "approve" if role in APPROVAL_ROLES else "sign_off"
+
+
 class RequestView:
     def __init__(self, request, obj):
         self.request = request
@@ -43,6 +49,23 @@ class RequestView:
         self.system_vetoes = vetoes_among(self.readiness)
         # What changed in the registry since the plan: shown, and offered a re-plan for.
         self.drift = registry_drift(obj) if obj.state in OPEN_STATES else []
+        self.gate = (
+            may_go_out(
+                obj,
+                verdict=self.verdict,
+                known={"break_glass": break_glass_of(obj), "drift": self.drift},
+            )
+            if obj.state in OPEN_STATES
+            else None
+        )
+        self.executing_role = next(
+            (
+                m.role
+                for m in self.verdict.missing
+                if executes_on(obj, self.verdict, kind=_kind_of(m.role), role=m.role)
+            ),
+            None,
+        )
         self.actions = available_actions(
             user=request.user,
             request=obj,
@@ -51,6 +74,8 @@ class RequestView:
             authorities=self.authorities,
             system_vetoes=self.system_vetoes,
             drift=self.drift,
+            may_execute=bool(self.gate),
+            executing_role=self.executing_role,
         )
 
     def _live(self, part: str, template: str, context: dict, version=None) -> dict:
@@ -76,6 +101,7 @@ class RequestView:
                 ],
                 "blocks": [b.reason for b in v.blocked_by if b.code != "veto"],
                 "drift": self.drift,
+                "may_execute": bool(self.gate),
                 "missing": missing_rows(self.obj, v, self.chain, self.decisions),
                 "readiness": readiness_rows(self.readiness),
             },
@@ -93,6 +119,7 @@ class RequestView:
             self.obj.plan_hash,
             *[a.key for a in self.actions],
             *self.drift,
+            self.executing_role or "",
             *[row["check"].pk for row in failing],
         )
         return self._live(

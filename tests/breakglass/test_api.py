@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth.models import Group
 from rest_framework.test import APIClient
 
 from approvals.models import BreakGlass, BreakGlassReview, ServiceAccount
 from approvals.tokens import create_token
 from dnsproviders.models import DnsChange
 from failover.models import FailoverRequest
-from failover.services import grant_authority
 from tests.breakglass.conftest import JUSTIFICATION, use, veto
 from tests.factories import user
 
@@ -98,7 +98,8 @@ def test_a_standing_veto_needs_its_own_justification(as_, pending):
 def test_service_account_tokens_are_refused_with_a_reason(as_, pending, service):
     bot = user("pager-bot")
     ServiceAccount.objects.create(user=bot)
-    grant_authority(actor=user("chain-admin"), service=service, authority="break_glass", user=bot)
+    # A direct grant is refused (a human act); through a group it is held but never usable.
+    bot.groups.add(Group.objects.get(name=f"{service.slug} break_glass"))
     response = as_("pager-bot").post(path(pending), {"justification": JUSTIFICATION}, format="json")
     assert response.status_code == 403
     assert "human act" in response.json()["error"]["message"]

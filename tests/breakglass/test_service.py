@@ -221,7 +221,8 @@ def test_an_approved_request_can_be_broken_open_too(pending):
 def test_service_accounts_cannot_break_glass(pending, service):
     bot = user("pager-bot")
     ServiceAccount.objects.create(user=bot)
-    grant_authority(actor=user("chain-admin"), service=service, authority="break_glass", user=bot)
+    # A direct grant is refused (a human act); through a group it is held but never usable.
+    bot.groups.add(Group.objects.get(name=f"{service.slug} break_glass"))
     with pytest.raises(NotAuthorised) as refused:
         use(pending, "pager-bot")
     assert "human" in refused.value.message
@@ -268,4 +269,16 @@ def test_the_grant_is_personal_and_per_request(pending, people):
     )
     with pytest.raises(NotAuthorised):
         rollback_request(actor=other_holder, request_id=pending.pk)
+    assert state(pending) == "applied"
+
+
+def test_the_grant_ends_when_its_user_loses_break_glass(pending, service):
+    """Invariant 14: a time box does not outlive its holder's authority."""
+    from django.contrib.auth.models import Group
+
+    applied_under_break_glass(pending)
+    user("breakglass").groups.remove(Group.objects.get(name=f"{service.slug} break_glass"))
+    with pytest.raises(NotAuthorised) as refused:
+        rollback_request(actor=user("breakglass"), request_id=pending.pk, reason="EU is back")
+    assert refused.value.authority == "rollback"
     assert state(pending) == "applied"

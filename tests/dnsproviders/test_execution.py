@@ -134,7 +134,9 @@ def test_execute_needs_the_execute_authority_and_a_clear_verdict(db):
     assert DnsChange.objects.count() == 1
 
 
-def test_a_lifted_veto_lets_auto_execution_proceed(shop):
+def test_a_lifted_veto_never_executes_by_itself(shop):
+    """Invariant 13: lifting the last veto on a fully approved request moves no traffic;
+    executing is a separate, confirmed act."""
     request = declare(shop)
     record_decision(
         actor=user("vetoer"),
@@ -146,6 +148,9 @@ def test_a_lifted_veto_lets_auto_execution_proceed(shop):
     approve_all(request)
     assert refreshed(request).state == "approved"
     record_decision(actor=user("vetoer"), request_id=request.pk, kind="lift_veto")
+    assert refreshed(request).state == "approved"
+    assert not DnsChange.objects.filter(request=request).exists()
+    execute_request(actor=user("executor"), request_id=request.pk)
     assert refreshed(request).state == "executing"
 
 

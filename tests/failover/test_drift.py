@@ -372,9 +372,14 @@ def test_replanning_from_the_request_page(service, client):
     request = declare(service)
     approve(request)
     edit_failover_value(service)
-    client.force_login(user("declarer"))
+    declarer = user("declarer")
+    declarer.set_password("replan-pw")
+    declarer.save()
+    client.force_login(declarer)
     url = f"/requests/{request.pk}/"
-    response = client.post(url, {"kind": "replan", "comment": "value moved"}, follow=True)
+    form = {"kind": "replan", "comment": "value moved"}
+    assert client.post(url, form).status_code == 400  # a new plan clears a block: step-up
+    response = client.post(url, {**form, "password": "replan-pw"}, follow=True)
     assert response.status_code == 200
     html = response.content.decode()
     assert "no longer count" in html
@@ -388,8 +393,11 @@ def test_replanning_from_the_request_page(service, client):
 def test_a_forged_replan_from_someone_without_declare_changes_nothing(service, client):
     request = declare(service)
     edit_failover_value(service)
-    client.force_login(user("avail"))
-    response = client.post(f"/requests/{request.pk}/", {"kind": "replan"})
+    avail = user("avail")
+    avail.set_password("replan-pw")
+    avail.save()
+    client.force_login(avail)
+    response = client.post(f"/requests/{request.pk}/", {"kind": "replan", "password": "replan-pw"})
     assert response.status_code == 403
     assert refreshed(request).plan_hash == request.plan_hash
     assert not AuditEvent.objects.filter(action="request.replanned").exists()

@@ -74,8 +74,9 @@ APPROVALS = (
 @pytest.fixture
 def applied(service, people, target_server):
     """The request after a real failover: applied, target active, rollback check scheduled."""
+    # The target lives at the test server before it is declared: its plan is built from that.
+    point_target(service.targets.get(name="failover"), target_server)
     request = declare(service)
-    point_target(request.to_target, target_server)
     for name in SECRETS:
         attest_secret(
             actor=people["identity"],

@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from approvals.breakglass import break_glass, record_review
-from approvals.models import BreakGlass, BreakGlassReview, ServiceAccount
+from approvals.models import BreakGlass, BreakGlassReview, Decision, ServiceAccount
 from approvals.services import record_decision
 from approvals.tokens import create_token
 from dnsproviders.readiness_services import (
@@ -231,14 +231,16 @@ def test_a_well_kept_machine_identity_meets_the_nhi_controls(service, people):
 
 
 def test_an_overprivileged_shared_long_lived_machine_identity_leaves_gaps(service, people):
-    bot = machine(service, authorities=("declare", "approve_identity"))
+    bot = machine(service, authorities=("declare",))
     create_token(user=bot, name="forever")  # every action, every service, no expiry
     Integration.objects.create(name="am", kind="alertmanager", account=bot)
     Integration.objects.create(name="og", kind="opsgenie", account=bot)
     request = declare(service)
-    record_decision(
+    # A machine can no longer decide (invariant 14); a decision recorded before that rule
+    # existed is still history the report must flag.
+    Decision.objects.create(
         actor=bot,
-        request_id=request.pk,
+        request=request,
         kind="approve",
         role="identity",
         plan_hash=request.plan_hash,
@@ -247,7 +249,6 @@ def test_an_overprivileged_shared_long_lived_machine_identity_leaves_gaps(servic
     report = build_report(request)
     nhi5 = lines_of(report, "NHI5")
     assert control(report, "NHI5")["status"] == "gap"
-    assert "pager-bot holds approve_identity on shop" in nhi5
     assert "may do every action" in nhi5 and "not limited to services" in nhi5
     assert control(report, "NHI7")["status"] == "gap"
     assert "pager-bot's token forever" in lines_of(report, "NHI7")
@@ -263,8 +264,8 @@ def test_a_lifted_system_veto_shows_who_lifted_it_and_why(
 ):
     readiness_settings.READINESS_SYSTEM_VETO = True
     with serve(ca, tmp_path, expired=True) as server:
+        point_target(service.targets.get(name="failover"), server)
         request = declare(service)
-        point_target(request.to_target, server)
         for name in SECRETS:
             attest_secret(
                 actor=people["identity"],

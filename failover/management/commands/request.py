@@ -192,6 +192,8 @@ class Command(BaseCommand):
         out(f"  missing: {missing or 'nothing'}")
         for block in verdict.blocked_by:
             out(f"  blocked: {block.reason}")
+        for difference in registry_drift(request):
+            out(f"  blocked: the registry changed since the plan: {difference}")
         for decision in request.decisions.select_related("actor"):
             role = f" as {decision.role}" if decision.role else ""
             out(

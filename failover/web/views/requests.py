@@ -135,7 +135,9 @@ def _call_service(user, obj: FailoverRequest, data: dict) -> None:
             veto_id=data["veto_id"],
         )
     elif kind == "execute":
-        execute_request(actor=user, request_id=obj.pk, channel="web")
+        execute_request(
+            actor=user, request_id=obj.pk, channel="web", plan_hash=data["plan_hash"] or None
+        )
     elif kind == "rollback":
         rollback_request(actor=user, request_id=obj.pk, reason=data["comment"], channel="web")
     elif kind == "cancel":
@@ -167,12 +169,13 @@ def _done(kind: str, data: dict, obj: FailoverRequest) -> str:
         "approve": f"You approved as {role} (plan {obj.plan_hash[:12]}).",
         "sign_off": f"You signed off for {role} (plan {obj.plan_hash[:12]}).",
         "veto": "You vetoed: nothing executes until the veto is lifted.",
-        "lift_veto": "The veto is lifted.",
+        "lift_veto": "The veto is lifted. Nothing was executed: moving traffic is a separate act.",
         "reject": "You rejected the request.",
         "execute": "Executing: the DNS change is on its way.",
         "rollback": "Rolling back: the previous records are being restored.",
         "cancel": "The request is cancelled.",
-        "lift_system_veto": "The system veto is lifted; your reason is in the audit log.",
+        "lift_system_veto": "The system veto is lifted; your reason is in the audit log. "
+        "Nothing was executed: moving traffic is a separate act.",
         "recheck": "The readiness checks are running; results appear here in a few seconds.",
         "attest": "Attestation recorded; the readiness checks are running again.",
     }[kind]
