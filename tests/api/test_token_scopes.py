@@ -84,3 +84,28 @@ def test_a_replayed_key_answers_only_its_own_token(shop, as_user):
     )
     assert second.status_code == 404 and not second.has_header("Idempotent-Replayed")
     assert FailoverRequest.objects.count() == 1
+
+
+def test_a_route_that_names_no_token_scope_refuses_every_token(shop):
+    """A new route is closed to tokens until someone decides which action it needs."""
+    from rest_framework.response import Response
+    from rest_framework.test import APIRequestFactory, force_authenticate
+    from rest_framework.views import APIView
+
+    from approvals.tokens import create_token
+    from failover.api.base import ApiViewMixin
+
+    class Unscoped(ApiViewMixin, APIView):
+        def get(self, request):
+            return Response({"ok": True})
+
+    view = Unscoped.as_view()
+    caller = user("declarer")
+    token, _ = create_token(user=caller, name="all actions")
+    request = APIRequestFactory().get("/new/")
+    force_authenticate(request, user=caller, token=token)
+    refused = view(request)
+    assert refused.status_code == 403 and refused.data["error"]["code"] == "token_scope"
+    session = APIRequestFactory().get("/new/")
+    force_authenticate(session, user=caller)
+    assert view(session).status_code == 200
