@@ -109,3 +109,16 @@ def test_a_route_that_names_no_token_scope_refuses_every_token(shop):
     session = APIRequestFactory().get("/new/")
     force_authenticate(session, user=caller)
     assert view(session).status_code == 200
+
+
+def test_a_registration_is_not_replayed_once_the_permission_is_gone(shop, as_user):
+    registrar = user("registrar")
+    permission = Permission.objects.get(content_type__app_label="failover", codename="add_service")
+    registrar.user_permissions.add(permission)
+    client = as_user("registrar", actions=["configure"])
+    first = client.post("/api/v1/services/", NEW, format="json", HTTP_IDEMPOTENCY_KEY="reg")
+    again = client.post("/api/v1/services/", NEW, format="json", HTTP_IDEMPOTENCY_KEY="reg")
+    assert first.status_code == again.status_code == 201 and again["Idempotent-Replayed"] == "true"
+    registrar.user_permissions.remove(permission)
+    gone = client.post("/api/v1/services/", NEW, format="json", HTTP_IDEMPOTENCY_KEY="reg")
+    assert gone.status_code == 404 and not gone.has_header("Idempotent-Replayed")
