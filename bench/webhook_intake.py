@@ -22,6 +22,7 @@ import hmac
 import json
 import math
 import time
+from datetime import UTC, datetime
 
 from common import ms, percentile, record, stack
 from loadgen import burst, request_bytes
@@ -39,12 +40,15 @@ def seed() -> tuple[str, str]:
     from failover.bench_views import TABLE
     from failover.intake.integrations import create_integration
     from failover.scale import analyze, member, seed_services
+    from failover.services import grant_authority
 
     call_command("migrate", verbosity=0)
     with connection.cursor() as cursor:
         cursor.execute(f"CREATE TABLE {TABLE} (id bigserial PRIMARY KEY, at timestamptz)")
     services = seed_services(SERVICES, prefix="pd", team_size=SERVICES)
-    get_user_model().objects.create(username="pager-bot")
+    bot = get_user_model().objects.create(username="pager-bot")
+    for service in services:  # an integration feeds only services it may declare on
+        grant_authority(actor=None, service=service, authority="declare", user=bot)
     _, secret = create_integration(
         actor=None,
         name="pagerduty",
@@ -56,6 +60,7 @@ def seed() -> tuple[str, str]:
             "value": 100,
         },
         rate_limit_per_minute=600000,  # the limit is not what is measured
+        services=[s.slug for s in services],
     )
     analyze()
     reader = get_user_model().objects.get(username=member("pd", 0, "declarer"))
@@ -65,6 +70,7 @@ def seed() -> tuple[str, str]:
 def webhooks(url: str, secret: str, count: int) -> list[bytes]:
     """`count` signed PagerDuty V3 incident.triggered deliveries, each its own incident."""
     found = []
+    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     for n in range(count):
         body = json.dumps(
             {
@@ -72,7 +78,7 @@ def webhooks(url: str, secret: str, count: int) -> list[bytes]:
                     "id": f"01BENCH{n:08d}",
                     "event_type": "incident.triggered",
                     "resource_type": "incident",
-                    "occurred_at": "2024-05-01T10:00:00.000Z",
+                    "occurred_at": now,  # inside the replay window
                     "data": {
                         "id": f"QBENCH{n:08d}",
                         "type": "incident",
