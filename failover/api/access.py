@@ -74,10 +74,10 @@ def require_action(request, action: str) -> None:
         )
 
 
-def route_scope(view, request) -> str | None:
+def route_scope(view, method: str) -> str | None:
     """The token action a view's handler needs: `token_scopes` keyed by the viewset action
     (or the HTTP method of a plain view). Describing a route (OPTIONS) is reading it."""
-    key = getattr(view, "action", None) or request.method.lower()
+    key = getattr(view, "action", None) or method.lower()
     if key in ("metadata", "options"):
         return "read"
     if key == "head":
@@ -92,7 +92,7 @@ class TokenScope(BasePermission):
     def has_permission(self, request, view) -> bool:
         if token_of(request) is None:
             return True
-        needed = route_scope(view, request)
+        needed = route_scope(view, request.method)
         if needed is None:
             raise exceptions.PermissionDenied(
                 "this route declares no token scope, so no token may use it",

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import re
 
 from django.db import IntegrityError
+from drf_spectacular.openapi import AutoSchema
 from rest_framework import exceptions
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from approvals.models import IdempotencyKey
-from failover.api.access import TokenScope, replay_visible, token_of
+from failover.api.access import TokenScope, replay_visible, route_scope, token_of
 from failover.api.errors import error_response
 
 KEY_PATTERN = re.compile(r"[ -~]*[!-~][ -~]*")  # the schema documents the same pattern
@@ -29,6 +31,31 @@ class _Refused(Exception):
         self.response = response
 
 
+class TokenScopeSchema(AutoSchema):
+    """Each operation in the OpenAPI document says which token action it needs, from the
+    same `token_scopes` the permission check reads."""
+
+    def get_description(self):
+        # The handler's own docstring or its class's, never one inherited from a mixin (which
+        # describes this code to its readers, not the API to its callers).
+        handler = getattr(self.view, getattr(self.view, "action", None) or self.method.lower())
+        return inspect.getdoc(handler) or inspect.cleandoc(
+            type(self.view).__dict__.get("__doc__") or ""
+        )
+
+    def get_operation(self, *args, **kwargs):
+        operation = super().get_operation(*args, **kwargs)
+        needed = route_scope(self.view, self.method)
+        if operation is not None and needed:
+            note = (
+                f"A token needs the `{needed}` action; one limited to services sees and acts "
+                "on those services only."
+            )
+            text = operation.get("description")
+            operation["description"] = f"{text}\n\n{note}" if text else note
+        return operation
+
+
 class ApiViewMixin:
     """Token scopes (`token_scopes`: the token action each handler needs, checked before
     anything else) and `Idempotency-Key` on a POST: the same key and body get the first
@@ -37,6 +64,7 @@ class ApiViewMixin:
     caller may no longer see what the first response was about (`replay_object`)."""
 
     permission_classes = [IsAuthenticated, TokenScope]
+    schema = TokenScopeSchema()
     token_scopes: dict[str, str] = {}
     replay_object: str | None = None
     _idempotency: IdempotencyKey | None = None

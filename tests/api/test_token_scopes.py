@@ -122,3 +122,18 @@ def test_a_registration_is_not_replayed_once_the_permission_is_gone(shop, as_use
     registrar.user_permissions.remove(permission)
     gone = client.post("/api/v1/services/", NEW, format="json", HTTP_IDEMPOTENCY_KEY="reg")
     assert gone.status_code == 404 and not gone.has_header("Idempotent-Replayed")
+
+
+def test_the_api_documents_the_token_action_of_every_operation():
+    from drf_spectacular.generators import SchemaGenerator
+
+    paths = SchemaGenerator().get_schema(request=None, public=True)["paths"]
+    notes = {
+        (method.upper(), path): operation.get("description", "")
+        for path, operations in paths.items()
+        if not path.startswith("/api/v1/integrations/")
+        for method, operation in operations.items()
+    }
+    assert notes and all("A token needs the `" in text for text in notes.values()), notes
+    assert "`configure`" in notes[("POST", "/api/v1/services/")]
+    assert "`decide`" in notes[("POST", "/api/v1/failover-requests/{id}/readiness/run/")]
