@@ -30,6 +30,11 @@ HOSTILE = (
     "[ref]: http://evil.com/definition\n<div>block</div>\n# heading\n    indented"
 )
 SHOWN = " ".join(HOSTILE.splitlines())  # the text a reader must see, on one line
+# For names and addresses (100 to 255 characters in the database).
+NAME = (
+    "<script>x</script>[a](javascript:alert(3)) ![i](http://evil.com/p.png) "
+    "<http://evil.com/a> *em*"
+)
 ALLOWED_TAGS = {
     "p", "h1", "h2", "h3", "h4", "ul", "li", "strong", "em", "code", "blockquote",
     "table", "thead", "tbody", "tr", "th", "td",
@@ -97,10 +102,10 @@ def hostile_request(service, people):
 
 
 def rename(service) -> None:
-    Service.objects.filter(pk=service.pk).update(name=HOSTILE)
+    Service.objects.filter(pk=service.pk).update(name=NAME)
     for target in Target.objects.filter(service=service):
-        target.name = f"{target.name} {HOSTILE[:50]}"
-        target.address = target.oidc_issuer = HOSTILE
+        target.name = f"{target.name} {NAME[:50]}"
+        target.address = target.oidc_issuer = NAME
         target.save()
 
 
@@ -109,7 +114,8 @@ def test_the_report_shows_user_written_text_as_text(service, people):
     markdown = render(build_report(request))
     assert_only_our_markup(markdown)
     shown = visible(gfm(markdown))
-    assert shown.count(SHOWN) >= 4  # the reason, the notes, the comment, the service name
+    assert shown.count(SHOWN) >= 3  # the reason, the notes, the comment
+    assert NAME in shown  # the service's name
     assert "INC-<b>[x](javascript:1)" in shown
 
 
@@ -134,9 +140,9 @@ def test_no_field_of_the_report_can_make_markup(service, people):
 def test_the_runbook_shows_user_written_text_as_text(service, people):
     rename(service)
     for group in Group.objects.filter(name__startswith=f"{service.slug} "):
-        group.name = f"{group.name} {HOSTILE[:100]}"
+        group.name = f"{group.name} {NAME[:100]}"
         group.save()
-    people["avail"].first_name, people["avail"].last_name = HOSTILE[:150], "[x](javascript:1)"
+    people["avail"].first_name, people["avail"].last_name = NAME, "[x](javascript:1)"
     people["avail"].save()
     client = Client()
     client.force_login(user("declarer"))
@@ -145,5 +151,5 @@ def test_the_runbook_shows_user_written_text_as_text(service, people):
     markdown = response.content.decode()
     assert_only_our_markup(markdown)
     shown = visible(gfm(markdown))
-    assert shown.count(SHOWN) >= 3  # the service name, the address, the issuer
+    assert shown.count(NAME) >= 3  # the service name, the address, the issuer
     assert "[x](javascript:1)" in shown
