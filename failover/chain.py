@@ -130,28 +130,10 @@ def missing_authorities(services) -> dict[int, tuple[str, ...]]:
     services = list(services)
     if not services:
         return {}
-    ct = _service_ct()
     pks = [str(s.pk) for s in services]
-    required = list(REQUIRED_AUTHORITIES)
-    direct = (
-        UserObjectPermission.objects.filter(
-            content_type=ct,
-            object_pk__in=pks,
-            user__is_active=True,
-            permission__codename__in=required,
-        )
-        .filter(_human_only("user__"))
-        .values_list("object_pk", "permission__codename")
-    )
-    via_groups = (
-        GroupObjectPermission.objects.filter(
-            content_type=ct,
-            object_pk__in=pks,
-            group__user__is_active=True,
-            permission__codename__in=required,
-        )
-        .filter(_human_only("group__user__"))
-        .values_list("object_pk", "permission__codename")
+    direct, via_groups = (
+        q.values_list("object_pk", "permission__codename")
+        for q in _counting_grants(pks, codenames=REQUIRED_AUTHORITIES)
     )
     held: dict[str, set[str]] = defaultdict(set)
     for object_pk, codename in direct.union(via_groups):
@@ -227,6 +209,29 @@ def _human_only(prefix: str) -> Q:
     )
 
 
+def _counting_grants(pks, *, users=None, codenames=None) -> tuple[QuerySet, QuerySet]:
+    """The grants on these services that count now, direct and through groups: to active
+    users, and a human authority never to a service account. Each side is one filter() call:
+    across a group's members, chained calls would each join a member of their own."""
+
+    def conditions(prefix: str, user_field: str) -> Q:
+        q = Q(**{f"{prefix}is_active": True}) & _human_only(prefix)
+        if users is not None:
+            q &= Q(**{f"{user_field}__in": users})
+        if codenames is not None:
+            q &= Q(permission__codename__in=codenames)
+        return q
+
+    ct = _service_ct()
+    direct = UserObjectPermission.objects.filter(
+        conditions("user__", "user_id"), content_type=ct, object_pk__in=pks
+    )
+    via_groups = GroupObjectPermission.objects.filter(
+        conditions("group__user__", "group__user"), content_type=ct, object_pk__in=pks
+    )
+    return direct, via_groups
+
+
 def holdings(service_ids, user_ids) -> tuple[dict[tuple[int, int], set[str]], set[int]]:
     """What each of these users holds on each of these services now, directly or through a
     group (active users only; a service account holds no human authority), and which of the
@@ -237,24 +242,9 @@ def holdings(service_ids, user_ids) -> tuple[dict[tuple[int, int], set[str]], se
     pks = [str(s) for s in service_ids]
     if not user_ids or not pks:
         return {}, set()
-    ct = _service_ct()
-    direct = (
-        UserObjectPermission.objects.filter(
-            content_type=ct, object_pk__in=pks, user_id__in=user_ids, user__is_active=True
-        )
-        .filter(_human_only("user__"))
-        .values_list("object_pk", "user_id", "permission__codename")
-    )
-    via_groups = (
-        GroupObjectPermission.objects.filter(
-            content_type=ct,
-            object_pk__in=pks,
-            group__user__in=user_ids,
-            group__user__is_active=True,
-        )
-        .filter(_human_only("group__user__"))
-        .values_list("object_pk", "group__user", "permission__codename")
-    )
+    direct, via_groups = _counting_grants(pks, users=user_ids)
+    direct = direct.values_list("object_pk", "user_id", "permission__codename")
+    via_groups = via_groups.values_list("object_pk", "group__user", "permission__codename")
     machines = ServiceAccount.objects.filter(user_id__in=user_ids).values_list(
         Value("", output_field=CharField()), "user_id", Value(MACHINE, output_field=CharField())
     )

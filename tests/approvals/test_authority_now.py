@@ -168,3 +168,18 @@ def test_an_old_decision_by_an_account_made_a_service_account_stops_counting(ser
     approval.refresh_from_db()
     assert approval.voided_at is not None and "service account" in approval.voided_reason
     assert "availability" in [m.role for m in verdict_for(request_).missing]
+
+
+def test_a_group_of_a_service_account_and_disabled_people_holds_nothing(service, request_):
+    """The conditions on a group's member are one member's: a bot does not lend its being
+    active to a disabled person, nor a person their being human to a bot."""
+    bot = user("pager-bot")
+    ServiceAccount.objects.create(user=bot)
+    bot.groups.add(group(service, "approve_identity"))
+    for person in ("identity", "identity2"):
+        member = user(person)
+        member.is_active = False
+        member.save()
+    assert "approve_identity" in authority_chain(service).missing
+    verdict = verdict_for(request_)
+    assert any(b.code == "incomplete_chain" for b in verdict.blocked_by)
