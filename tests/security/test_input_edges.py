@@ -8,14 +8,17 @@ from __future__ import annotations
 import json
 
 import pytest
+import requests
 from django.contrib.auth import get_user_model
 from django.test import Client
 
 from approvals.tokens import create_token
 from audit.models import AuditEvent
 from failover.models import Delivery
+from tests.dnsproviders.worker import Broker
 from tests.factories import make_service
 from tests.intake.conftest import make_integration, sign
+from tests.outage.web import Gunicorn
 from tests.security.test_csrf import every_url
 
 pytestmark = pytest.mark.django_db
@@ -223,3 +226,31 @@ def signed_in_client():
     admin = get_user_model().objects.create_superuser("web-root", password="x" * 20)
     client.force_login(admin)
     return client
+
+
+@pytest.mark.django_db(transaction=True)
+def test_under_gunicorn_the_same_bodies_get_the_same_answers(tmp_path, zone_dir):
+    """As production serves it: gunicorn in its own process, real HTTP, a real socket."""
+    make_service("checkout")
+    admin = get_user_model().objects.create_superuser("root", password="x" * 20)
+    _, plain = create_token(user=admin, name="edges")
+    api = {"Authorization": f"Bearer {plain}", "Content-Type": "application/json"}
+    broker = Broker(tmp_path / "broker").start()
+    web = Gunicorn(broker, tmp_path, zone_dir).start()
+    try:
+        url = web.url + "/api/v1/services/"
+        for body, status in (
+            (TEN_MB, 413),
+            ("[" * 50_000 + "]" * 50_000, 400),
+            ('{"ttl": 1' + "0" * 5000 + "}", 400),
+        ):
+            response = requests.post(url, data=body, headers=api, timeout=60)
+            assert response.status_code == status
+            assert response.json()["error"]["message"]
+        response = requests.post(web.url + "/login/", data=TEN_MB, timeout=60)
+        assert response.status_code == 413
+        assert "too large" in response.text
+    finally:
+        web.stop()
+        broker.stop()
+    assert "Traceback" not in web.log.read_text()
