@@ -2,6 +2,7 @@ from functools import partial
 
 from django.contrib import admin, messages
 from django.db import models
+from django.http import Http404
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from guardian.admin import GuardedModelAdmin
@@ -89,6 +90,12 @@ def chain_table(service: Service) -> str:
     )
 
 
+def _an_id(raw) -> str:
+    if not (str(raw).isascii() and str(raw).isdigit()):
+        raise Http404("no such object")
+    return raw
+
+
 @admin.register(Service)
 class ServiceAdmin(AuditedAdminMixin, GuardedModelAdmin):
     list_display = ("slug", "name", "governance_mode", "data_residency_region", "chain_status")
@@ -97,6 +104,17 @@ class ServiceAdmin(AuditedAdminMixin, GuardedModelAdmin):
     prepopulated_fields = {"slug": ("name",)}
     readonly_fields = ("authority_chain",)
     inlines = [PolicyInline, TargetInline, ThresholdInline]
+
+    # guardian's permission pages look the object up by whatever the URL holds: a word where
+    # an id belongs was a 500, not a 404.
+    def obj_perms_manage_view(self, request, object_pk):
+        return super().obj_perms_manage_view(request, _an_id(object_pk))
+
+    def obj_perms_manage_user_view(self, request, object_pk, user_id):
+        return super().obj_perms_manage_user_view(request, _an_id(object_pk), _an_id(user_id))
+
+    def obj_perms_manage_group_view(self, request, object_pk, group_id):
+        return super().obj_perms_manage_group_view(request, _an_id(object_pk), _an_id(group_id))
     fieldsets = (
         (None, {"fields": ("slug", "name", "description", "governance_mode")}),
         ("Data and customers", {"fields": ("data_residency_region", "customer_segments")}),

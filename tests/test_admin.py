@@ -7,7 +7,7 @@ from audit.models import AuditEvent
 from failover.demo import seed_demo
 from failover.models import FailoverRequest, Service
 from failover.services import declare_request
-from tests.factories import user
+from tests.factories import make_service, user
 
 pytestmark = pytest.mark.django_db
 
@@ -141,3 +141,17 @@ def test_the_auditor_reads_everything_and_changes_nothing(client, demo, checkout
 
 def test_healthz(client, db):
     assert client.get("/healthz").json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/failover/service/x/permissions/",
+        "/admin/failover/service/x/permissions/user-manage/1/",
+        "/admin/failover/service/1/permissions/user-manage/x/",
+        "/admin/failover/service/1/permissions/group-manage/x/",
+    ],
+)
+def test_the_permission_pages_answer_a_word_for_an_id_with_404(admin_client, path):
+    make_service("x")
+    assert admin_client.get(path).status_code == 404

@@ -10,6 +10,9 @@ from failover.api.views import AuditEventViewSet, ServiceViewSet
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
+# No `.json/` twins: the actions take no `format` argument (a 500 on any body), and JSON is
+# the only representation anyway.
+router.include_format_suffixes = False
 router.register("services", ServiceViewSet, basename="service")
 router.register("failover-requests", FailoverRequests, basename="failover-request")
 router.register("audit-events", AuditEventViewSet, basename="audit-event")

@@ -96,3 +96,16 @@ def test_break_glass_from_the_command_line(zone_dir):
     use = BreakGlass.objects.get()
     assert f"break-glass #{use.pk}: went without availability, identity" in out
     assert "[executing]" in out
+
+
+@pytest.mark.parametrize(
+    "criteria", ["[" * 50_000 + "]" * 50_000, '{"n": ' + "9" * 5000 + "}", "[1]", "{nope"]
+)
+def test_rollback_criteria_the_api_would_refuse_are_a_clear_error(criteria, zone_dir):
+    call_command("seed_demo")
+    with pytest.raises(CommandError, match="--rollback-criteria"):
+        run(
+            "declare", "checkout", "failover", "--reason", "x", "--as", "ic",
+            "--rollback-criteria", criteria,
+        )  # fmt: skip
+    assert not FailoverRequest.objects.exists()

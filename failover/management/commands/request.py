@@ -4,15 +4,15 @@ web, API and admin use. Whoever can run manage.py can already reach the database
 
 from __future__ import annotations
 
-import json
-
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
+from rest_framework.exceptions import APIException
 
 from approvals.breakglass import break_glass
 from approvals.selectors import verdict_for
 from approvals.services import record_decision
 from dnsproviders.services import execute_request, rollback_request
+from failover.api.parsers import loads
 from failover.drift import registry_drift
 from failover.errors import ServiceError
 from failover.models import FailoverRequest, Service
@@ -86,10 +86,10 @@ class Command(BaseCommand):
     def do_declare(
         self, actor, service, target, reason, incident, segment, rollback_criteria, **options
     ):
-        try:
-            criteria = json.loads(rollback_criteria)
-        except json.JSONDecodeError as exc:
-            raise CommandError(f"--rollback-criteria is not JSON: {exc}") from None
+        try:  # the API's own strict reading: one object, not too deep, plain numbers
+            criteria = loads(rollback_criteria.encode())
+        except APIException as exc:  # not JSON, too deep, too large
+            raise CommandError(f"--rollback-criteria: {exc.detail}") from None
         found = Service.objects.filter(slug=service).first()
         if found is None:
             raise CommandError(f"no service {service!r}")
