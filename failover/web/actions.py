@@ -80,6 +80,8 @@ class Action:
 
     @property
     def confirm(self) -> str:
+        if self.executes and self.kind in ("approve", "sign_off"):
+            return f"{CONFIRM[self.kind]} and execute now"
         return CONFIRM[self.kind]
 
     @property

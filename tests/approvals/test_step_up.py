@@ -153,6 +153,7 @@ def test_the_sign_off_with_the_password_executes_and_said_so_beforehand(client, 
     form_html = page[page.index("Sign off for incident response and execute now") :]
     form_html = form_html[: form_html.index("</details>")]
     assert "Confirming this executes the failover now" in form_html
+    assert "Confirm sign-off and execute now" in form_html
     assert "203.0.113.1" in form_html  # the record's new value, shown before confirming
     client.post(f"/requests/{request_.pk}/", {**form, "password": PASSWORD})
     request_.refresh_from_db()
