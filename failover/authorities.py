@@ -60,5 +60,6 @@ STEP_UP_ACTS: frozenset[str] = frozenset(
         "rollback",
         "break_glass",
         "replan",  # a new plan clears a registry-changed block
+        "attest",  # an attested rotation can clear the secrets check's system veto
     }
 )

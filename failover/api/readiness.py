@@ -118,9 +118,9 @@ class ReadinessActions:
         obj = self._visible(pk)
         serializer = s.SecretAttestationIn(data=request.data)
         serializer.is_valid(raise_exception=True)
-        attestation = attest_secret(
-            actor=request.user, target=obj.to_target, **serializer.validated_data
-        )
+        data = dict(serializer.validated_data)
+        require_step_up(request, "attest", data.pop("password", None))
+        attestation = attest_secret(actor=request.user, target=obj.to_target, **data)
         request_readiness_checks(actor=request.user, request_id=obj.pk)
         return Response(
             {

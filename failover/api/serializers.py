@@ -184,6 +184,7 @@ class SecretAttestationIn(StrictInput):
     secret_name = Text(max_length=200)
     rotated_at = serializers.DateTimeField()
     comment = Text(max_length=2000, required=False, allow_blank=True, default="")
+    password = Password()
 
 
 class SecretAttestationOut(serializers.Serializer):

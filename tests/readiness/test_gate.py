@@ -211,14 +211,18 @@ def test_identity_lead_attests_a_rotation_from_the_request_page(client, service,
         actor=people["declarer"], service=service, target="failover", reason="eu down"
     )
     url = f"/requests/{request.pk}/"
+    for person in ("identity", "avail"):
+        people[person].set_password("attest-pw")
+        people[person].save()
     signed_in(client, people["identity"])
     bad = client.post(url, {"kind": "attest", "secret_name": "tls_private_key", "rotated_at": "x"})
     assert bad.status_code == 400
     assert not SecretAttestation.objects.exists()
-    ok = client.post(
-        url,
-        {"kind": "attest", "secret_name": "tls_private_key", "rotated_at": "2026-11-01T09:30"},
-    )
+    form = {"kind": "attest", "secret_name": "tls_private_key", "rotated_at": "2026-11-01T09:30"}
+    # An attested rotation can clear the secrets check's system veto: step-up, like a lift.
+    assert client.post(url, form).status_code == 400
+    assert not SecretAttestation.objects.exists()
+    ok = client.post(url, {**form, "password": "attest-pw"})
     assert ok.status_code == 302
     attestation = SecretAttestation.objects.get()
     assert attestation.attested_by == people["identity"]
@@ -226,7 +230,12 @@ def test_identity_lead_attests_a_rotation_from_the_request_page(client, service,
     signed_in(client, people["avail"])
     forged = client.post(
         url,
-        {"kind": "attest", "secret_name": "oidc_client_secret", "rotated_at": "2026-11-01T09:30"},
+        {
+            "kind": "attest",
+            "secret_name": "oidc_client_secret",
+            "rotated_at": "2026-11-01T09:30",
+            "password": "attest-pw",
+        },
     )
     assert forged.status_code == 403 and SecretAttestation.objects.count() == 1
 
