@@ -219,7 +219,7 @@ def drill(base_url: str, *, viewport: dict, veto: bool) -> Steps:
             steps.run(
                 identity,
                 "lift the veto",
-                lambda: identity.act("Lift my veto", "Confirm lifting the veto"),
+                lambda: identity.act("Lift my veto", "Confirm lifting the veto", password=True),
             )
         steps.run(
             identity,
@@ -230,7 +230,7 @@ def drill(base_url: str, *, viewport: dict, veto: bool) -> Steps:
         steps.run(
             ir,
             "sign off for incident response",
-            lambda: ir.act("Sign off for incident response", "Confirm sign-off"),
+            lambda: ir.act("Sign off for incident response", "Confirm sign-off", password=True),
         )
         started = time.monotonic()
         ic.page.locator("#request-status .badge", has_text="Applied").wait_for(timeout=60_000)

@@ -138,14 +138,18 @@ def test_dual_approval_failover_end_to_end(demo, browsers, live_server, worker, 
     assert code == 409 and body["error"]["code"] == "blocked", body
     assert "vetoed by identity" in body["error"]["message"]
 
-    # Identity lifts the veto and approves; incident response signs off: it executes.
+    # Identity lifts the veto (step-up: it unblocks traffic) and approves; incident response
+    # signs off, told first that this executes: it executes.
     open_action(identity, "Lift my veto")
-    confirm(identity, "Confirm lifting the veto")
+    confirm(identity, "Confirm lifting the veto", password=True)
+    expect(identity.page.locator(".message.success")).to_contain_text("Nothing was executed")
     open_action(identity, "Approve as identity")
     confirm(identity, "Confirm approval", password=True)
-    expect(ir.page.locator("summary", has_text="Sign off for incident response")).to_be_visible()
-    open_action(ir, "Sign off for incident response")
-    confirm(ir, "Confirm sign-off")
+    last = "Sign off for incident response and execute now"
+    expect(ir.page.locator("summary", has_text=last)).to_be_visible(timeout=LIVE)
+    open_action(ir, last)
+    expect(ir.page.locator("details.action[open] [data-executes-now]")).to_be_visible()
+    confirm(ir, "Confirm sign-off and execute now", password=True)
 
     # Every open page shows it applied, without a reload.
     for person in (ic, avail, identity, ir, executor_person):
