@@ -13,6 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+# Judgements only a person makes: a machine identity holding one is overprivileged.
+from failover.authorities import HUMAN_AUTHORITIES
+
 MET, GAP, NOT_APPLICABLE = "met", "gap", "not_applicable"
 CSF = "NIST CSF 2.0"
 NHI = "OWASP Non-Human Identity Top 10 (2025)"
@@ -20,15 +23,6 @@ NHI = "OWASP Non-Human Identity Top 10 (2025)"
 Outcome = tuple[str, list[str]]
 
 READINESS_KINDS = ("tls", "identity_provider", "secrets", "health")
-# Judgements only a person should make: a machine identity holding one is overprivileged.
-HUMAN_AUTHORITIES = (
-    "approve_availability",
-    "approve_identity",
-    "veto",
-    "sign_off_incident_response",
-    "sign_off_comms",
-    "break_glass",
-)
 NEVER_EXECUTED_ENDS = ("rejected", "cancelled", "expired")
 RECOVERY_ENDED = ("rolled_back", "closed")
 
