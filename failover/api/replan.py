@@ -1,6 +1,6 @@
-"""Registry drift over REST: every request read says what changed in the registry since its
-plan (`drift`), and `POST …/replan/` rebuilds the plan from the registry now (a `declare`
-holder; approvals of the old plan stop counting).
+"""Re-planning over REST: `POST …/replan/` rebuilds the plan from the registry now (a
+`declare` holder; approvals of the old plan stop counting). Every request read already says
+what changed since its plan (`drift`, from the gate's answer in views.py).
 
 The failover-request viewset is extended here rather than in views.py, so the route and its
 token scope live beside the rule they expose; urls.py registers this class.
@@ -15,21 +15,12 @@ from rest_framework.response import Response
 from failover.api import serializers as s
 from failover.api.stepup import require_step_up
 from failover.api.views import IDEMPOTENCY, FailoverRequestViewSet, errors
-from failover.drift import drift_by_request
 from failover.services import replan_request
 
 
 class FailoverRequests(FailoverRequestViewSet):
     # Re-planning is the declarer's act: it proposes a different change.
     token_scopes = {**FailoverRequestViewSet.token_scopes, "replan": "declare"}
-
-    def _present(self, requests):
-        requests = list(requests)
-        drifts = drift_by_request(requests)
-        rows = super()._present(requests)
-        for row in rows:
-            row["drift"] = drifts.get(row["id"], [])
-        return rows
 
     @extend_schema(
         summary="Re-plan from the registry as it is now (needs `declare`)",
