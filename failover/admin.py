@@ -115,6 +115,7 @@ class ServiceAdmin(AuditedAdminMixin, GuardedModelAdmin):
 
     def obj_perms_manage_group_view(self, request, object_pk, group_id):
         return super().obj_perms_manage_group_view(request, _an_id(object_pk), _an_id(group_id))
+
     fieldsets = (
         (None, {"fields": ("slug", "name", "description", "governance_mode")}),
         ("Data and customers", {"fields": ("data_residency_region", "customer_segments")}),
