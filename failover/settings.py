@@ -294,8 +294,9 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=30),
         "options": {"expires": 25},
     },
-    "purge-idempotency-keys": {
-        "task": "approvals.tasks.purge_idempotency_keys",
+    # Webhook bodies and idempotency records past their windows (see Retention below); audited.
+    "purge-retention": {
+        "task": "failover.tasks.purge_retention",
         "schedule": timedelta(hours=1),
         "options": {"expires": 3000},
     },
@@ -319,6 +320,16 @@ PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rst
 # recorded and not processed. PagerDuty retries a failing delivery for about 20 minutes and
 # queues later ones behind it, so the default leaves room for its own retries.
 INTAKE_REPLAY_WINDOW_SECONDS = env_int("INTAKE_REPLAY_WINDOW_SECONDS", 1800)
+
+# --- Retention (failover/retention.py, hourly) ---
+# A delivery whose processing ended this long ago keeps its row, headers and outcome but not
+# its raw body (up to 1 MiB); the body's SHA-256 stays in its intake.delivery_received event.
+DELIVERY_BODY_RETENTION_DAYS = env_int("DELIVERY_BODY_RETENTION_DAYS", 30)
+# An Idempotency-Key older than this is forgotten: the same key afterwards is a new request.
+IDEMPOTENCY_RETENTION_HOURS = env_int("IDEMPOTENCY_RETENTION_HOURS", 48)
+if DELIVERY_BODY_RETENTION_DAYS < 1 or IDEMPOTENCY_RETENTION_HOURS < 1:
+    # 0 or less would purge what was just received: a typo must not erase evidence.
+    raise ImproperlyConfigured("DELIVERY_BODY_RETENTION_DAYS and IDEMPOTENCY_RETENTION_HOURS >= 1")
 
 # --- DNS ---
 DNS_ZONE_DIR = Path(os.environ.get("DNS_ZONE_DIR", VAR_DIR / "zones"))

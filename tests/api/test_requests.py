@@ -316,16 +316,6 @@ def test_list_query_count_is_the_same_for_1_and_50_rows(db, as_user):
     assert all(len(q) == 1 for q in by_url.values()), counts
 
 
-def test_old_idempotency_keys_are_purged(shop, as_user):
-    from approvals.models import IdempotencyKey
-    from approvals.tasks import purge_idempotency_keys
-
-    as_user("declarer").post(URL, DECLARE, format="json", HTTP_IDEMPOTENCY_KEY="old")
-    assert purge_idempotency_keys() == 0
-    IdempotencyKey.objects.update(created_at=timezone.now() - timedelta(hours=25))
-    assert purge_idempotency_keys() == 1
-
-
 def test_malformed_idempotency_keys_are_400(shop, as_user):
     client = as_user("declarer")
     for key in ["", "   ", "é-clé", "x" * 201]:
