@@ -527,6 +527,8 @@ class AuditEventViewSet(ApiViewMixin, mixins.ListModelMixin, viewsets.GenericVie
 
     @extend_schema(
         summary="Export events with their chain hashes (JSON Lines or CSV), for offline review",
+        description="The last record is a trailer (count, last seq, last hash, complete); a "
+        "stream that fails midway ends with an error trailer instead: see audit/export.py.",
         parameters=[
             OpenApiParameter("as", str, enum=["jsonl", "csv"], description="default jsonl"),
             OpenApiParameter("request", int, description="only this failover request's events"),

@@ -1,11 +1,14 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_datetime
 
-from audit.export import csv_lines, events, jsonl
+from audit.export import Tally, csv_lines, events, jsonl
 
 
 class Command(BaseCommand):
-    help = "Export audit events as JSON Lines or CSV, with their chain hashes."
+    help = (
+        "Export audit events as JSON Lines or CSV, with their chain hashes and a closing "
+        "trailer (count, last seq, last hash); exits 1 if the export failed midway."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
@@ -29,6 +32,9 @@ class Command(BaseCommand):
         scope = (
             {"object_type": "failover.failoverrequest", "object_ids": request} if request else {}
         )
-        rows = events(**scope, **bounds)
-        for chunk in jsonl(rows) if format == "jsonl" else csv_lines(rows):
+        rows, tally = events(**scope, **bounds), Tally()
+        for chunk in jsonl(rows, tally) if format == "jsonl" else csv_lines(rows, tally):
             self.stdout.write(chunk, ending="")
+        if tally.error:
+            # The file already ends with the error trailer; the exit status says it too.
+            raise CommandError(f"export failed after {tally.count} events: {tally.error}")
