@@ -131,7 +131,14 @@ def answers_for(requests, verdicts, *, now: datetime | None = None) -> dict[int,
     }
 
 
-def executes_on(request: FailoverRequest, verdict: Verdict, *, kind: str, role: str) -> bool:
+def executes_on(
+    request: FailoverRequest,
+    verdict: Verdict,
+    *,
+    kind: str,
+    role: str,
+    drift: list[str] | tuple[str, ...] | None = None,
+) -> bool:
     """Whether confirming this approval or sign-off would execute the failover at once: it is
     the last one missing, nothing blocks, and the service's policy executes on approval."""
     from approvals.selectors import policy_of
@@ -143,4 +150,6 @@ def executes_on(request: FailoverRequest, verdict: Verdict, *, kind: str, role: 
     if verdict.blocked_by or [m.role for m in verdict.missing] != [role]:
         return False
     last = verdict.missing[0]
-    return last.have + 1 >= last.needed and not registry_drift(request)
+    if drift is None:  # a caller that read it already passes it
+        drift = registry_drift(request)
+    return last.have + 1 >= last.needed and not drift

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from django.utils import timezone
 
 from approvals import policy as engine
-from approvals.models import Decision, Policy, ServiceAccount
+from approvals.models import Decision, Policy
 from failover.authorities import ROLE_AUTHORITY
 from failover.models import FailoverRequest, Service, Target
 
@@ -15,7 +15,9 @@ POSITIVE_KINDS = ("approve", "sign_off")
 
 
 def is_service_account(user) -> bool:
-    return ServiceAccount.objects.filter(user_id=getattr(user, "pk", None)).exists()
+    """Read through the user's reverse one-to-one, which Django caches on the instance: the
+    authority checks that follow (failover.chain.authorities_of) ask the same of it."""
+    return getattr(user, "pk", None) is not None and hasattr(user, "service_account")
 
 
 def policy_of(service: Service) -> Policy:

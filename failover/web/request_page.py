@@ -62,7 +62,9 @@ class RequestView:
             (
                 m.role
                 for m in self.verdict.missing
-                if executes_on(obj, self.verdict, kind=_kind_of(m.role), role=m.role)
+                if executes_on(
+                    obj, self.verdict, kind=_kind_of(m.role), role=m.role, drift=self.drift
+                )
             ),
             None,
         )

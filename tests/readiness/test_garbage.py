@@ -10,7 +10,6 @@ import pytest
 from django.utils import timezone
 
 from approvals.selectors import verdict_for
-from approvals.services import record_decision
 from audit.models import AuditEvent
 from dnsproviders import readiness
 from dnsproviders import readiness_services as svc
@@ -18,10 +17,10 @@ from dnsproviders.models import ReadinessCheck
 from dnsproviders.readiness_tasks import run_readiness, sweep
 from dnsproviders.services import execute_request
 from failover.models import FailoverRequest, Target
-from failover.services import declare_request
 from tests.readiness import garbage
+from tests.readiness.flow import approve_all, codes, declare_at
 from tests.readiness.garbage import RawServer
-from tests.readiness.servers import HOST, SECRETS, ca_file, leaf, point_target, serve
+from tests.readiness.servers import HOST, ca_file, leaf, serve
 
 
 @pytest.fixture
@@ -125,36 +124,7 @@ def good_target(ca, tmp_path):
 
 @pytest.fixture
 def declared(service, people, good_target, gate_on):
-    target = point_target(service.targets.get(name="failover"), good_target)
-    for name in SECRETS:
-        svc.attest_secret(
-            actor=people["identity"],
-            target=target,
-            secret_name=name,
-            rotated_at=timezone.now() - timedelta(days=2),
-        )
-    return declare_request(
-        actor=people["declarer"], service=service, target="failover", reason="eu down"
-    )
-
-
-def approve_all(request, people):
-    for name, kind, role in (
-        ("avail", "approve", "availability"),
-        ("identity", "approve", "identity"),
-        ("ir", "sign_off", "incident_response"),
-    ):
-        record_decision(
-            actor=people[name],
-            request_id=request.pk,
-            kind=kind,
-            role=role,
-            plan_hash=request.plan_hash,
-        )
-
-
-def codes(request) -> list[str]:
-    return [b.code for b in verdict_for(FailoverRequest.objects.get(pk=request.pk)).blocked_by]
+    return declare_at(service, people, good_target)
 
 
 def test_a_banner_on_the_health_url_no_longer_blocks_a_fully_approved_failover(declared, people):

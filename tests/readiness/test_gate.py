@@ -12,7 +12,6 @@ from rest_framework.test import APIClient
 
 from approvals.models import Policy
 from approvals.selectors import verdict_for
-from approvals.services import record_decision
 from approvals.tokens import create_token
 from dnsproviders import readiness_services as svc
 from dnsproviders.models import ReadinessCheck, SecretAttestation
@@ -21,7 +20,8 @@ from dnsproviders.services import execute_request
 from failover.errors import Blocked
 from failover.models import FailoverRequest
 from failover.services import declare_request
-from tests.readiness.servers import SECRETS, point_target, serve
+from tests.readiness.flow import approve_all, codes, declare_at
+from tests.readiness.servers import SECRETS, serve
 
 pytestmark = pytest.mark.django_db
 
@@ -41,37 +41,7 @@ def target_server(ca, tmp_path, request):
 
 @pytest.fixture
 def declared(service, people, target_server):
-    target = point_target(service.targets.get(name="failover"), target_server)
-    for name in SECRETS:
-        svc.attest_secret(
-            actor=people["identity"],
-            target=target,
-            secret_name=name,
-            rotated_at=timezone.now() - timedelta(days=2),
-        )
-    return declare_request(
-        actor=people["declarer"], service=service, target="failover", reason="eu down"
-    )
-
-
-def approve(request, people):
-    """Every approval and sign-off the request needs (its target changes the auth path)."""
-    for name, kind, role in (
-        ("avail", "approve", "availability"),
-        ("identity", "approve", "identity"),
-        ("ir", "sign_off", "incident_response"),
-    ):
-        record_decision(
-            actor=people[name],
-            request_id=request.pk,
-            kind=kind,
-            role=role,
-            plan_hash=request.plan_hash,
-        )
-
-
-def codes(request) -> list[str]:
-    return [b.code for b in verdict_for(FailoverRequest.objects.get(pk=request.pk)).blocked_by]
+    return declare_at(service, people, target_server)
 
 
 def test_declaring_queues_the_checks_when_the_declaration_commits(
@@ -88,7 +58,7 @@ def test_declaring_queues_the_checks_when_the_declaration_commits(
 
 
 def test_nothing_executes_before_the_checks_report(declared, people):
-    approve(declared, people)
+    approve_all(declared, people)
     assert codes(declared) == ["readiness_pending"]
     with pytest.raises(Blocked, match="have not reported yet"):
         execute_request(actor=people["executor"], request_id=declared.pk)
@@ -101,7 +71,7 @@ def test_nothing_executes_before_the_checks_report(declared, people):
 def test_checks_that_pass_after_the_approvals_leave_execution_to_a_person(declared, people):
     """Even with execute-on-approval: nobody confirmed an execution when the checks reported."""
     Policy.objects.filter(service=declared.service).update(execute_on_approval=True)
-    approve(declared, people)
+    approve_all(declared, people)
     assert FailoverRequest.objects.get(pk=declared.pk).state == "approved"  # waits for checks
     svc.run_readiness_checks(request_id=declared.pk)
     assert FailoverRequest.objects.get(pk=declared.pk).state == "approved"
@@ -112,7 +82,7 @@ def test_checks_that_pass_after_the_approvals_leave_execution_to_a_person(declar
 
 @pytest.mark.parametrize("target_server", ["expired"], indirect=True)
 def test_expired_certificate_blocks_until_a_veto_holder_lifts_it(declared, people):
-    approve(declared, people)
+    approve_all(declared, people)
     svc.run_readiness_checks(request_id=declared.pk)
     verdict = verdict_for(FailoverRequest.objects.get(pk=declared.pk))
     vetoes = [b for b in verdict.blocked_by if b.code == "system_veto"]
@@ -131,7 +101,7 @@ def test_expired_certificate_blocks_until_a_veto_holder_lifts_it(declared, peopl
 
 def test_the_gate_can_be_switched_off(declared, people, settings):
     settings.READINESS_SYSTEM_VETO = False
-    approve(declared, people)
+    approve_all(declared, people)
     assert codes(declared) == []
 
 
