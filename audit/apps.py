@@ -1,4 +1,6 @@
 from django.apps import AppConfig
+from django.db.backends.signals import connection_created
+from django.db.models.signals import post_migrate
 
 
 class AuditConfig(AppConfig):
@@ -6,4 +8,8 @@ class AuditConfig(AppConfig):
     verbose_name = "Audit log"
 
     def ready(self):
-        from audit import signals  # noqa: F401  (sign-ins are audited)
+        # Sign-ins are audited; checks of the role, the signing key and the checkpoint stores.
+        from audit import checkpoints, roles, signals  # noqa: F401
+
+        connection_created.connect(roles.warn_once, dispatch_uid="audit.role_warning")
+        post_migrate.connect(roles.grant_after_migrate, sender=self, dispatch_uid="audit.grant")

@@ -61,3 +61,54 @@ class ChainHead(models.Model):
 
     def __str__(self) -> str:
         return f"head #{self.seq}"
+
+
+class Checkpoint(models.Model):
+    """A signed statement that the chain reached `seq` with `hash`, taken by the worker after
+    verifying the events since the previous one. The row is an index: verifiers trust the copies
+    written outside the database (audit/checkpoints.py), never this table alone."""
+
+    seq = models.BigIntegerField(unique=True, editable=False)
+    hash = models.CharField(max_length=64, editable=False)
+    signed_at = models.DateTimeField(editable=False)
+    key_id = models.CharField(max_length=64, editable=False)
+    body = models.TextField(editable=False, help_text="the exact signed bytes (canonical JSON)")
+    signature = models.CharField(max_length=128, editable=False, help_text="base64 Ed25519")
+    stored = models.JSONField(default=list, editable=False, help_text="where copies were written")
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["seq"]
+
+    def __str__(self) -> str:
+        return f"checkpoint #{self.seq} ({self.key_id})"
+
+
+class Verification(models.Model):
+    """One run of the whole verification (chain and checkpoints) as a background job, polled
+    through the API: long chains take longer than a web request may."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"  # the job itself failed (not the chain): see `reason`
+
+    requested_by = models.CharField(max_length=150, help_text="username or 'system'")
+    requested_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
+    total = models.BigIntegerField(null=True, blank=True, help_text="events when it started")
+    verified = models.BigIntegerField(default=0, help_text="events verified so far")
+    ok = models.BooleanField(null=True, blank=True)
+    first_broken_seq = models.BigIntegerField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+    checkpoints = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at"]
+
+    def __str__(self) -> str:
+        return f"verification {self.pk} ({self.state})"

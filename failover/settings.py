@@ -92,7 +92,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env_int("CONN_MAX_AGE", 60))
+    # A password from a file (compose secrets) rather than inside DATABASE_URL.
+    if _db_password := env_secret("DATABASE_PASSWORD"):
+        DATABASES["default"]["PASSWORD"] = _db_password
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
+# The role web and workers connect as, when migrations run as another (the owner): every
+# `migrate` grants it the app's rights and no more (audit/roles.py; README, 'Database roles').
+DATABASE_APP_ROLE = os.environ.get("DATABASE_APP_ROLE", "")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

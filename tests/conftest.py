@@ -45,19 +45,50 @@ def pytest_sessionfinish(session):
     secrets_registry.session_finish(session)
 
 
+APP_ROLE = "failover_app_test"
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """On PostgreSQL the suite runs as production's two roles: the session user (a superuser,
+    the owner) migrates and empties tables between transactional tests; everything else runs
+    as the app role (SET ROLE at each connection), with the rights `grant_app_role` gives."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    from audit import roles
+
+    with django_db_blocker.unblock():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"DO $$ BEGIN CREATE ROLE {APP_ROLE} LOGIN; "
+                "EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+            )
+        roles.grant(APP_ROLE)
+        connection.settings_dict["OPTIONS"]["assume_role"] = APP_ROLE
+        connection.close()
+    yield
+    with django_db_blocker.unblock():  # the owner drops the test database
+        connection.settings_dict["OPTIONS"].pop("assume_role", None)
+        connection.close()
+
+
 @pytest.fixture(autouse=True, scope="session")
-def audit_truncate_for_flush():
-    """Between transactional tests Django empties every table with TRUNCATE, which the audit
-    table refuses on PostgreSQL unless the session says this is maintenance."""
+def flush_as_owner():
+    """Between transactional tests Django empties every table with TRUNCATE: the app role may
+    not, and the audit tables refuse it from anyone, so the owner steps past the triggers."""
     from django.db.backends.postgresql.operations import DatabaseOperations
 
     original = DatabaseOperations.sql_flush
 
     def sql_flush(self, style, tables, **kwargs):
         statements = original(self, style, tables, **kwargs)
-        if statements:
-            statements = ["SET LOCAL failover.allow_audit_truncate = 'on'", *statements]
-        return statements
+        if not statements:
+            return statements
+        role = self.connection.settings_dict["OPTIONS"].get("assume_role")
+        before = ["RESET ROLE", "SET LOCAL session_replication_role = replica"]
+        after = [f"SET ROLE {role}"] if role else []
+        return [*before, *statements, *after]
 
     DatabaseOperations.sql_flush = sql_flush
     yield

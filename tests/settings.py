@@ -28,9 +28,12 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file, not memory, so a worker process can share the test database.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}  # noqa: F405
-elif os.environ.get("TEST_DATABASE_NAME"):
-    # Two suites at once on one server need test databases of their own.
-    DATABASES["default"]["TEST"] = {"NAME": os.environ["TEST_DATABASE_NAME"]}  # noqa: F405
+else:
+    if os.environ.get("TEST_DATABASE_NAME"):
+        # Two suites at once on one server need test databases of their own.
+        DATABASES["default"]["TEST"] = {"NAME": os.environ["TEST_DATABASE_NAME"]}  # noqa: F405
+    if role := os.environ.get("TEST_DATABASE_ASSUME_ROLE"):  # a worker started by a test
+        DATABASES["default"].setdefault("OPTIONS", {})["assume_role"] = role  # noqa: F405
 # The suite makes many calls a minute as one user; the throttling test sets its own limit.
 REST_FRAMEWORK = {
     **REST_FRAMEWORK,  # noqa: F405

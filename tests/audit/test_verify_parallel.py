@@ -2,11 +2,11 @@
 the same count when it holds, the same first broken event and reason when it does not."""
 
 import pytest
-from django.db import connection
 
 from audit.models import AuditEvent
 from audit.services import record_event
 from audit.verify import verify_chain
+from tests.tamper import tamper
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 EVENTS = 90
@@ -22,16 +22,6 @@ def both() -> tuple:
     one = verify_chain(workers=1)
     parts = verify_chain(workers=3, min_parallel=1)
     return one, parts
-
-
-def tamper(sql: str, params) -> None:
-    """What an attacker with the table owner's rights could do: switch the guard off."""
-    with connection.cursor() as cursor:
-        cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER USER")
-        try:
-            cursor.execute(sql, params)
-        finally:
-            cursor.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER USER")
 
 
 def test_an_intact_chain_verifies_the_same_in_parts(chain):

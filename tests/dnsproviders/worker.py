@@ -129,6 +129,8 @@ class Worker:
             **broker.env,
             "DJANGO_SETTINGS_MODULE": "tests.settings",
             "DATABASE_URL": database_url(),
+            # The worker runs as the suite's app role too (tests/conftest.py django_db_setup).
+            "TEST_DATABASE_ASSUME_ROLE": connection.settings_dict["OPTIONS"].get("assume_role", ""),
             "DNS_ZONE_DIR": str(zone_dir),
             "DNS_CHANGE_LEASE_SECONDS": "3",
             **extra_env,

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from failover.models import Notification, NotificationEndpoint
 from tests.factories import make_service
+from tests.tamper import as_owner
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,13 +28,15 @@ def migrate():
     the database back on the latest migrations afterwards, whatever happened."""
 
     def to(target):
-        executor = MigrationExecutor(connection)
-        executor.migrate([target])
+        with connection.cursor() as cursor, as_owner(cursor):  # migrations are the owner's
+            executor = MigrationExecutor(connection)
+            executor.migrate([target])
         return executor.loader.project_state([target]).apps
 
     yield to
-    executor = MigrationExecutor(connection)
-    executor.migrate(executor.loader.graph.leaf_nodes())
+    with connection.cursor() as cursor, as_owner(cursor):
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
 
 
 def raw_table(model) -> str:

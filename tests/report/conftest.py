@@ -8,7 +8,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from approvals.services import record_decision
@@ -21,16 +20,6 @@ from tests.factories import run_worker, user
 from tests.readiness.servers import SECRETS, point_target, serve
 
 CRITERIA = {"min_minutes_on_target": 0, "primary_healthy_minutes": 0, "notes": "EU back first"}
-
-
-def tamper(sql: str, params: list) -> None:
-    """Edit behind the ORM's back, as someone with a SQL prompt would."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SET session_replication_role = replica")  # bypass the trigger
-        cursor.execute(sql, params)
-        if connection.vendor == "postgresql":
-            cursor.execute("SET session_replication_role = DEFAULT")
 
 
 @pytest.fixture

@@ -17,7 +17,8 @@ from dnsproviders.rollback_checks import run_due_checks
 from dnsproviders.services import rollback_request
 from failover.report.evidence import build_report
 from tests.factories import user
-from tests.report.conftest import declare, run_worker, tamper
+from tests.report.conftest import declare, run_worker
+from tests.tamper import tamper
 
 pytestmark = pytest.mark.django_db
 
