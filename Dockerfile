@@ -7,11 +7,13 @@ COPY approvals approvals
 COPY dnsproviders dnsproviders
 COPY audit audit
 COPY templates templates
-COPY manage.py ./
+COPY manage.py gunicorn.conf.py ./
 RUN pip install --no-cache-dir . && useradd --system --home /app failover \
-    && mkdir -p /var/lib/failover && chown failover /var/lib/failover
+    && mkdir -p /var/lib/failover/checkpoints && chown -R failover /var/lib/failover
 # collectstatic needs settings, which refuse to load without a key: a throwaway one is fine here.
 RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput
 USER failover
 EXPOSE 8000
-CMD ["gunicorn", "failover.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+# Threaded workers (gunicorn.conf.py, settable by WEB_CONCURRENCY, GUNICORN_THREADS, ...): a
+# sync worker is killed mid-response after `timeout` seconds, cutting long exports short.
+CMD ["gunicorn", "-c", "gunicorn.conf.py", "failover.wsgi"]

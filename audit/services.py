@@ -8,6 +8,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.chain import normalise, stored_event_hash
+from audit.checkpoints import after_append
 from audit.context import current_actor
 from audit.models import AuditEvent, ChainHead
 
@@ -50,6 +51,7 @@ def record_event(
         event.save()
         if connection.vendor != "postgresql":  # there a trigger moves the head (0005)
             ChainHead.objects.filter(pk=1).update(seq=event.seq, hash=event.hash)
+        after_append(event.seq)  # every AUDIT_CHECKPOINT_EVERY_EVENTS: a checkpoint after commit
     return event
 
 

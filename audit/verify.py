@@ -4,13 +4,18 @@ A long chain can be verified in parts by several processes (the `verify_audit` c
 on PostgreSQL): each part checks its own events' hashes, sequence and links, and the parts are
 stitched by checking that each part's first event names the previous part's last hash. The
 answer is the same as walking the whole chain in one process.
+
+`progress`, when given, is told how many events have been verified so far: every
+`PROGRESS_EVERY` events (about half a second) in one process, once per finished part in
+several. The background job (audit/jobs.py) shows it to whoever polls.
 """
 
 from __future__ import annotations
 
 import json
 import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 
 from django.db import connection, connections
@@ -20,6 +25,9 @@ from audit.chain import COLUMNS, GENESIS, event_hash
 from audit.models import AuditEvent, ChainHead
 
 PARALLEL_MIN_EVENTS = 50_000  # below this, starting processes costs more than it saves
+PROGRESS_EVERY = 50_000
+
+Progress = Callable[[int], None]
 
 
 @dataclass(frozen=True)
@@ -65,11 +73,20 @@ def _rows(low: int, high: int | None, chunk_size: int):
                 yield row
 
 
-def _verify_range(low: int, high: int | None, *, chunk_size: int) -> _Part:
+def _verify_range(
+    low: int,
+    high: int | None,
+    *,
+    chunk_size: int,
+    progress: Progress | None = None,
+    every: int = PROGRESS_EVERY,
+) -> _Part:
     expected_seq = low
     expected_prev = None  # the first event's link is the caller's to check
     first_prev = None
     count = 0
+    # One comparison per event, not a call: the loop's speed is what is measured.
+    report_at = every if progress is not None else -1
     rows = _rows(low, high, chunk_size)
     for seq, created_at, actor_id, actor, action, obj_type, obj_id, data, prev, stored in rows:
         if seq != expected_seq:
@@ -94,6 +111,9 @@ def _verify_range(low: int, high: int | None, *, chunk_size: int) -> _Part:
         expected_prev = stored
         expected_seq += 1
         count += 1
+        if count == report_at:
+            progress(count)
+            report_at += every
     if high is not None and expected_seq <= high:  # the range ends early: events are missing
         return _Part(first_prev, expected_prev or "", count, expected_seq, "missing")
     return _Part(first_prev, expected_prev or "", count)
@@ -132,26 +152,34 @@ def _verify_part(low: int, high: int, chunk_size: int) -> _Part:
 
 
 def verify_chain(
-    *, chunk_size: int = 5000, workers: int = 1, min_parallel: int = PARALLEL_MIN_EVENTS
+    *,
+    chunk_size: int = 5000,
+    workers: int = 1,
+    min_parallel: int = PARALLEL_MIN_EVENTS,
+    progress: Progress | None = None,
+    progress_every: int = PROGRESS_EVERY,
 ) -> VerifyResult:
     """Verify the whole chain. With `workers` > 1 on PostgreSQL, outside a transaction, a long
     chain is checked in that many processes (forked: call it from a command, not a web or
-    Celery worker process)."""
+    Celery worker process). `progress(n)`: n events verified so far, every `progress_every`
+    events in one process, once per finished part in several."""
     parallel = workers > 1 and connection.vendor == "postgresql" and not connection.in_atomic_block
     last = (AuditEvent.objects.aggregate(last=Max("seq"))["last"] or 0) if parallel else 0
     if not parallel or last < min_parallel:
-        return _stitch([(1, _verify_range(1, None, chunk_size=chunk_size))])
+        whole = _verify_range(
+            1, None, chunk_size=chunk_size, progress=progress, every=progress_every
+        )
+        return _stitch([(1, whole)])
     step = -(-last // workers)
     bounds = [(low, min(low + step - 1, last)) for low in range(1, last + 1, step)]
     bounds[-1] = (bounds[-1][0], last)
     connections.close_all()  # the children must not share this process's connection
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-        parts = list(
-            pool.map(
-                _verify_part,
-                [low for low, _ in bounds],
-                [high for _, high in bounds],
-                [chunk_size] * len(bounds),
-            )
-        )
+        futures = [pool.submit(_verify_part, low, high, chunk_size) for low, high in bounds]
+        done = 0
+        for finished in as_completed(futures):  # in the order the parts finish
+            done += finished.result().verified
+            if progress is not None:
+                progress(done)
+        parts = [future.result() for future in futures]
     return _stitch([(low, part) for (low, _), part in zip(bounds, parts, strict=True)])

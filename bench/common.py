@@ -184,7 +184,8 @@ class Processes:
         return (self.workdir / f"{name}.log").read_text(errors="replace")
 
     def gunicorn(self, env: dict[str, str], *, workers: int) -> str:
-        """gunicorn as the Dockerfile runs it (sync workers), on a free loopback port."""
+        """gunicorn as the Dockerfile runs it (gunicorn.conf.py: gthread workers), on a free
+        loopback port."""
         port = free_port()
         argv = [PYTHON, "-m", "gunicorn", "failover.wsgi", "--bind", f"127.0.0.1:{port}"]
         process = self._start("gunicorn", [*argv, "--workers", str(workers)], env)

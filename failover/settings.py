@@ -312,6 +312,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=30),
         "options": {"expires": 25},
     },
+    # A verification job whose worker died, or whose message was lost, is failed or re-sent.
+    "sweep-audit-verifications": {
+        "task": "audit.tasks.sweep_verifications",
+        "schedule": timedelta(minutes=5),
+        "options": {"expires": 240},
+    },
     "expire-stale-requests": {
         "task": "approvals.tasks.expire_stale_requests",
         "schedule": timedelta(seconds=60),
@@ -337,6 +343,55 @@ IDEMPOTENCY_RETENTION_HOURS = env_int("IDEMPOTENCY_RETENTION_HOURS", 48)
 if DELIVERY_BODY_RETENTION_DAYS < 1 or IDEMPOTENCY_RETENTION_HOURS < 1:
     # 0 or less would purge what was just received: a typo must not erase evidence.
     raise ImproperlyConfigured("DELIVERY_BODY_RETENTION_DAYS and IDEMPOTENCY_RETENTION_HOURS >= 1")
+
+# --- Audit checkpoints (audit/checkpoints.py; README, 'Audit checkpoints') ---
+# Signed statements of the chain head, kept OUTSIDE the database, so that someone holding the
+# whole database but not these keys cannot rewrite or cut the audit history undetected.
+# "KEY_ID:BASE64 32-byte Ed25519 seed" (`manage.py audit_keys new`); only the worker needs it.
+AUDIT_SIGNING_KEY = env_secret("AUDIT_SIGNING_KEY")
+# Retired keys' "KEY_ID:BASE64 public key", comma-separated: their checkpoints still verify.
+AUDIT_VERIFY_KEYS = env_list("AUDIT_VERIFY_KEYS", [])
+# With DEBUG on and no key, one is generated here on first use (`make run`); with DEBUG off and
+# no key, no checkpoints are taken and the verifiers and `manage.py check` say so.
+AUDIT_LOCAL_SIGNING_KEY_FILE = VAR_DIR / "audit-signing-key" if DEBUG else None
+
+
+def _audit_keys() -> None:
+    """A malformed key stops start-up, not the first checkpoint an hour later."""
+    from audit.offline_verify import parse_key
+
+    for name, values in (
+        ("AUDIT_SIGNING_KEY", [AUDIT_SIGNING_KEY or ""]),
+        ("AUDIT_VERIFY_KEYS", AUDIT_VERIFY_KEYS),
+    ):
+        for value in filter(None, values):
+            try:
+                parse_key(value)
+            except ValueError as exc:
+                raise ImproperlyConfigured(f"{name}: {exc}") from None
+
+
+_audit_keys()
+# Stores (every configured one gets every checkpoint): an append-only local directory ("" for
+# none: the embedded default, strong only against someone without the host) and an S3 bucket
+# created with Object Lock, whose objects are written in COMPLIANCE mode for the retention below.
+AUDIT_CHECKPOINT_DIR = os.environ.get("AUDIT_CHECKPOINT_DIR", str(VAR_DIR / "checkpoints"))
+AUDIT_CHECKPOINT_S3_BUCKET = os.environ.get("AUDIT_CHECKPOINT_S3_BUCKET", "")
+AUDIT_CHECKPOINT_S3_PREFIX = os.environ.get("AUDIT_CHECKPOINT_S3_PREFIX", "audit-checkpoints/")
+AUDIT_CHECKPOINT_S3_ENDPOINT_URL = os.environ.get("AUDIT_CHECKPOINT_S3_ENDPOINT_URL") or None
+AUDIT_CHECKPOINT_RETENTION_DAYS = env_int("AUDIT_CHECKPOINT_RETENTION_DAYS", 2557)  # 7 years
+# A checkpoint every this many seconds (when the chain moved) and after every this many events.
+AUDIT_CHECKPOINT_INTERVAL_SECONDS = env_int("AUDIT_CHECKPOINT_INTERVAL_SECONDS", 60)
+AUDIT_CHECKPOINT_EVERY_EVENTS = env_int("AUDIT_CHECKPOINT_EVERY_EVENTS", 1000)
+if AUDIT_CHECKPOINT_RETENTION_DAYS < 1 or AUDIT_CHECKPOINT_INTERVAL_SECONDS < 1:
+    raise ImproperlyConfigured(
+        "AUDIT_CHECKPOINT_RETENTION_DAYS and AUDIT_CHECKPOINT_INTERVAL_SECONDS must be >= 1"
+    )
+CELERY_BEAT_SCHEDULE["audit-checkpoint"] = {
+    "task": "audit.tasks.take_checkpoint",
+    "schedule": timedelta(seconds=AUDIT_CHECKPOINT_INTERVAL_SECONDS),
+    "options": {"expires": max(1, AUDIT_CHECKPOINT_INTERVAL_SECONDS * 4 // 5)},
+}
 
 # --- DNS ---
 DNS_ZONE_DIR = Path(os.environ.get("DNS_ZONE_DIR", VAR_DIR / "zones"))

@@ -42,6 +42,9 @@ REST_FRAMEWORK = {
 ALLOWED_HOSTS = ["localhost", "127.0.0.1"]  # test clients, live servers, schemathesis
 # Every error body is searched for the secrets tests create (tests/secrets_registry.py).
 MIDDLEWARE = ["tests.secrets_registry.RecordErrorBodies", *MIDDLEWARE]  # noqa: F405
+# No checkpoint store unless a test sets one (tests/audit/conftest.py) or a worker is given one:
+# a `make run` in the same var dir would leave checkpoints under a key the tests do not know.
+AUDIT_CHECKPOINT_DIR = os.environ.get("AUDIT_CHECKPOINT_DIR", "")
 # Most tests' targets are documentation addresses: the readiness tests turn the veto on.
 READINESS_SYSTEM_VETO = False
 # The readiness and notification tests serve their targets on loopback; the outbound guard's

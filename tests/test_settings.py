@@ -39,6 +39,8 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path):
         env={
             "SECRET_KEY": "p" * 20 + "r0duct10n-k3y-w1th-many-d1fferent-characters-!@#",
             "ALLOWED_HOSTS": "failover.example.com",
+            "AUDIT_SIGNING_KEY": "deploy-test:9JEDFTy/ouLzs0pOTcD664glI74b9vTy/1DOTXxDnyc=",
+            "AUDIT_CHECKPOINT_S3_BUCKET": "audit-evidence",
         },
     )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -153,8 +153,9 @@ def replay_visible(request, view, record) -> bool:
     """Whether the caller may still see what a stored response is about, so a replay never
     hands out what the caller could not get now (an authority removed since, say). The view
     names the object its POSTs act on: `replay_object` = "request" (the URL's or the new
-    request's id), "break_glass" (the URL's use) or "new_service" (registering needs the
-    permission still). A view that names nothing replays only refusals that name nothing."""
+    request's id), "break_glass" (the URL's use), "new_service" (registering needs the
+    permission still) or "audit" (a verification job: reading the audit log still). A view
+    that names nothing replays only refusals that name nothing."""
     data = record.response if isinstance(record.response, dict) else {}
     pk = view.kwargs.get("pk")
     kind = view.replay_object
@@ -170,4 +171,6 @@ def replay_visible(request, view, record) -> bool:
         if record.status_code >= 400:
             return True  # a refused registration names nothing the caller did not send
         return request.user.has_perm("failover.add_service") and token_service_ids(request) is None
+    if kind == "audit":  # a verification job: the same right as starting one
+        return request.user.has_perm("audit.view_auditevent") and token_service_ids(request) is None
     return pk is None and record.status_code >= 400

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.urls import reverse
+
 from failover.chain import AuthorityChain
 
 
@@ -191,4 +193,24 @@ def audit_event(e) -> dict:
         "data": e.data,
         "prev_hash": e.prev_hash,
         "hash": e.hash,
+    }
+
+
+def verification(job, request) -> dict:
+    """A verification job, with the URL to poll it at."""
+    path = reverse("audit-verification-detail", args=[job.pk])
+    return {
+        "id": job.pk,
+        "url": request.build_absolute_uri(path),
+        "state": job.state,
+        "requested_by": job.requested_by,
+        "requested_at": job.requested_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+        "total": job.total,
+        "verified": job.verified,
+        "ok": job.ok,
+        "first_broken_seq": job.first_broken_seq,
+        "reason": job.reason,
+        "checkpoints": job.checkpoints,
     }

@@ -337,11 +337,33 @@ class AuditEventOut(serializers.Serializer):
     hash = serializers.CharField()
 
 
-class VerifyOut(serializers.Serializer):
-    ok = serializers.BooleanField()
-    verified = serializers.IntegerField()
+class NothingIn(StrictInput):
+    """A POST that takes no input: no body, or {} (anything else is a 400, not ignored)."""
+
+
+class AuditVerificationOut(serializers.Serializer):
+    """A verification of the whole audit chain, run by a worker (audit/jobs.py)."""
+
+    id = serializers.IntegerField()
+    url = serializers.URLField(help_text="poll this until `state` is done or failed")
+    state = serializers.ChoiceField(
+        choices=["queued", "running", "done", "failed"],
+        help_text="failed: the job could not finish (see reason), not a verdict on the chain",
+    )
+    requested_by = serializers.CharField()
+    requested_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    total = serializers.IntegerField(allow_null=True, help_text="events when it started")
+    verified = serializers.IntegerField(help_text="events verified so far (updated every second)")
+    ok = serializers.BooleanField(allow_null=True, help_text="the verdict; null until done")
     first_broken_seq = serializers.IntegerField(allow_null=True)
-    reason = serializers.CharField()
+    reason = serializers.CharField(allow_blank=True)
+    checkpoints = serializers.DictField(help_text="what the signed checkpoints said, when checked")
+
+
+class AuditVerifyLatestOut(AuditVerificationOut):
+    hint = serializers.CharField(help_text="how to verify the chain as it is now")
 
 
 class ErrorBody(serializers.Serializer):

@@ -6,7 +6,7 @@ from failover.api.breakglass import BreakGlassViewSet, RequestBreakGlassView
 from failover.api.docs import docs_view
 from failover.api.replan import FailoverRequests
 from failover.api.report import RequestReportView
-from failover.api.views import AuditEventViewSet, ServiceViewSet
+from failover.api.views import AuditEventViewSet, AuditVerificationViewSet, ServiceViewSet
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
@@ -16,6 +16,7 @@ router.include_format_suffixes = False
 router.register("services", ServiceViewSet, basename="service")
 router.register("failover-requests", FailoverRequests, basename="failover-request")
 router.register("audit-events", AuditEventViewSet, basename="audit-event")
+router.register("audit-verifications", AuditVerificationViewSet, basename="audit-verification")
 router.register("break-glass", BreakGlassViewSet, basename="break-glass")
 
 urlpatterns = [

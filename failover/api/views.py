@@ -28,8 +28,8 @@ from approvals.models import Decision
 from approvals.selectors import verdicts_for
 from approvals.services import record_decision
 from audit import export
-from audit.models import AuditEvent
-from audit.verify import verify_chain
+from audit.jobs import start_verification
+from audit.models import AuditEvent, Verification
 from dnsproviders.models import DnsChange
 from dnsproviders.readiness_services import latest_checks_by_request
 from dnsproviders.services import execute_request, rollback_request
@@ -506,6 +506,7 @@ class AuditEventViewSet(ApiViewMixin, mixins.ListModelMixin, viewsets.GenericVie
     pagination_class = AuditCursor
     serializer_class = s.AuditEventOut
     token_scopes = {"list": "audit", "export": "audit", "verify": "audit"}
+    replay_object = "audit"  # an Idempotency-Key replay re-checks the audit permission
 
     def _check(self, request):
         if not request.user.has_perm("audit.view_auditevent"):
@@ -573,19 +574,73 @@ class AuditEventViewSet(ApiViewMixin, mixins.ListModelMixin, viewsets.GenericVie
         return response
 
     @extend_schema(
-        summary="Verify the hash chain; names the first broken event",
-        responses={200: s.VerifyOut, **errors(401, 403, 429)},
+        methods=["POST"],
+        summary="Start verifying the whole chain in the background (202 and a job to poll)",
+        description="Verifying millions of events takes longer than a request may, so a worker "
+        "does it: the answer is the job (also in the `Location` header), to poll at its `url` "
+        "until `state` is `done` (the verdict is in `ok`, `first_broken_seq` and `reason`) or "
+        "`failed` (the job could not finish: `reason` says why). While a verification is "
+        "queued or running, starting another returns that one.",
+        request=None,
+        parameters=[IDEMPOTENCY],
+        responses={202: s.AuditVerificationOut, **errors(400, 401, 403, 404, 409, 422, 429)},
     )
-    @action(detail=False, methods=["get"])
+    @extend_schema(
+        methods=["GET"],
+        summary="The latest finished verification of the whole chain (POST to start one)",
+        description="Verifying no longer happens in this request: this answers with the newest "
+        "verification that finished (`state` done), and a `hint` saying how old it is and "
+        "how to verify the chain as it is now (POST to this path). 404 when none has "
+        "finished yet.",
+        responses={200: s.AuditVerifyLatestOut, **errors(401, 403, 404, 429)},
+    )
+    @action(detail=False, methods=["get", "post"])
     def verify(self, request):
         self._check(request)
         refuse_if_service_limited(request, "verifying the whole audit chain")
-        result = verify_chain()
-        return Response(
-            {
-                "ok": result.ok,
-                "verified": result.verified,
-                "first_broken_seq": result.first_broken_seq,
-                "reason": result.reason,
-            }
+        if request.method == "POST":
+            _valid(s.NothingIn, request)
+            job = start_verification(request.user)
+            body = present.verification(job, request)
+            return Response(
+                body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]}
+            )
+        latest = Verification.objects.filter(state=Verification.State.DONE)
+        job = latest.order_by("-finished_at", "-pk").first()
+        if job is None:
+            raise exceptions.NotFound(
+                "no verification of the audit chain has finished yet: "
+                "POST /api/v1/audit-events/verify/ starts one and answers with a job to poll"
+            )
+        body = present.verification(job, request)
+        body["hint"] = (
+            f"the chain as it was when this verification ran ({job.verified} events, finished "
+            f"{job.finished_at.isoformat()}); POST /api/v1/audit-events/verify/ verifies it as "
+            "it is now"
         )
+        return Response(body)
+
+
+@extend_schema_view(
+    retrieve=extend_schema(
+        summary="One verification of the audit chain: its state, progress and verdict",
+        responses={200: s.AuditVerificationOut, **errors(401, 403, 404, 429)},
+    )
+)
+class AuditVerificationViewSet(ApiViewMixin, viewsets.GenericViewSet):
+    """Verifications of the whole audit chain, started with POST /api/v1/audit-events/verify/.
+    Needs audit.view_auditevent, like the audit log; refused to a token limited to services
+    (the chain spans them all)."""
+
+    queryset = Verification.objects.all()
+    lookup_value_regex = "[0-9]+"
+    token_scopes = {"retrieve": "audit"}
+
+    def retrieve(self, request, pk=None):
+        if not request.user.has_perm("audit.view_auditevent"):
+            raise exceptions.PermissionDenied("reading the audit log needs audit.view_auditevent")
+        refuse_if_service_limited(request, "verifying the whole audit chain")
+        job = Verification.objects.filter(pk=pk).first()
+        if job is None:
+            raise exceptions.NotFound("no such verification")
+        return Response(present.verification(job, request))

@@ -101,7 +101,7 @@ def test_an_insert_that_does_not_follow_the_head_is_refused(history, where):
         "wrong link": (head.seq + 1, "f" * 64),
     }[where]
     with (
-        pytest.raises(DatabaseError, match="does not follow the chain head|duplicate key"),
+        pytest.raises(DatabaseError, match=r"does not follow the chain head|duplicate key"),
         transaction.atomic(),
     ):
         forged(seq, prev).save()

@@ -26,7 +26,7 @@ from rest_framework.test import APIClient
 
 from approvals.models import ApiToken, BreakGlass, BreakGlassReview, Decision, IdempotencyKey
 from approvals.tokens import create_token, revoke_token
-from audit.models import AuditEvent
+from audit.models import AuditEvent, Verification
 from dnsproviders.models import ReadinessCheck, SecretAttestation
 from failover.authorities import AUTHORITIES
 from failover.models import FailoverRequest, Service
@@ -382,6 +382,14 @@ def _export_leaks(response, w) -> bool:
     return any(_matrix_event(e, w) for e in events)
 
 
+def _verification() -> int:
+    """A finished verification of the chain (rolled back with the cell)."""
+    job = Verification.objects.create(
+        requested_by="matrix", state="done", ok=True, verified=1, finished_at=timezone.now()
+    )
+    return job.pk
+
+
 def _lists_matrix(field: str):
     def leaks(response, w) -> bool:
         return any(str(x[field]).startswith(world.SLUG) for x in _results(response))
@@ -516,9 +524,20 @@ ROUTES: dict[tuple[str, str], Route] = {
         "audit", "auditor", "pending", lambda c, w: c.get("/api/v1/audit-events/export/"), 200,
         other_service=200, leaks=_export_leaks,
     ),
+    # The latest finished verification; starting one (a background job); polling it.
     ("api/v1/audit-events/verify/", "GET"): Route(
-        "audit", "auditor", "pending", lambda c, w: c.get("/api/v1/audit-events/verify/"), 200,
+        "audit", "auditor", "pending",
+        lambda c, w: (_verification(), c.get("/api/v1/audit-events/verify/"))[1], 200,
         other_service=403,  # the chain spans every service
+    ),
+    ("api/v1/audit-events/verify/", "POST"): Route(
+        "audit", "auditor", "pending", lambda c, w: c.post("/api/v1/audit-events/verify/"), 202,
+        other_service=403,
+    ),
+    ("api/v1/audit-verifications/<pk>/", "GET"): Route(
+        "audit", "auditor", "pending",
+        lambda c, w: c.get(f"/api/v1/audit-verifications/{_verification()}/"), 200,
+        other_service=403,
     ),
 }
 # fmt: on

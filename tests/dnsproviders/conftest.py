@@ -1,4 +1,3 @@
-import logging
 import os
 import secrets
 import uuid
@@ -7,6 +6,7 @@ import boto3
 import pytest
 
 from dnsproviders.models import ProviderAccount
+from tests import motoserver
 from tests.dnsproviders.faultproxy import FaultProxy
 
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
@@ -18,14 +18,8 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 @pytest.fixture(scope="session")
 def moto_server():
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield host, port
-    server.stop()
+    with motoserver.running() as address:
+        yield address
 
 
 @pytest.fixture(scope="session")

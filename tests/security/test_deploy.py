@@ -17,6 +17,9 @@ PRODUCTION = {
     "DJANGO_SETTINGS_MODULE": "failover.settings",
     "SECRET_KEY": "kq7#Zp2!vR9w@Lm4$Tx8^Nb3&Hc6*Jd1(Fg5)Ys0_Ue-Wa+Qo=Ik;Rl",
     "ALLOWED_HOSTS": "failover.example.com",
+    # Production signs audit checkpoints into an Object Lock bucket (README, Audit checkpoints).
+    "AUDIT_SIGNING_KEY": "deploy-test:9JEDFTy/ouLzs0pOTcD664glI74b9vTy/1DOTXxDnyc=",
+    "AUDIT_CHECKPOINT_S3_BUCKET": "audit-evidence",
 }
 SHOWN = [
     "DEBUG",
