@@ -31,7 +31,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from audit.chain import COLUMNS, GENESIS, canonical, event_hash, timestamp
+from audit.chain import GENESIS, canonical, timestamp
 from audit.checkpoint_store import StoreError, configured_stores
 from audit.models import AuditEvent, ChainHead, Checkpoint
 from audit.offline_verify import (
@@ -41,6 +41,7 @@ from audit.offline_verify import (
     signature_problem,
 )
 from audit.signing import NO_KEY, SigningKey, public_keys, signing_key
+from audit.verify import REASONS, verify_range
 
 logger = logging.getLogger(__name__)
 
@@ -285,37 +286,22 @@ def _index(checkpoint, stored: list[str]) -> None:
 
 def _verify_since(start_seq: int, start_hash: str, target: int) -> str:
     """Verify events start_seq (which must still be what the previous checkpoint signed) to
-    target; returns event #target's hash. Refused at the first event that does not hold."""
+    target with the chain's own range check; returns event #target's hash. Refused at the
+    first event that does not hold."""
+    part = verify_range(max(start_seq, 1), target)
     if start_seq:
-        event = AuditEvent.objects.filter(seq=start_seq).values_list(*COLUMNS).first()
-        if event is None or _hash(event) != start_hash or event[-1] != start_hash:
+        stored = AuditEvent.objects.filter(seq=start_seq).values_list("hash", flat=True).first()
+        if stored != start_hash:
             raise Refused(
                 f"rewritten: event #{start_seq} does not match the previous checkpoint: "
                 "run verify_audit"
             )
-    expected_seq, expected_prev = start_seq + 1, start_hash
-    rows = (
-        AuditEvent.objects.filter(seq__gt=start_seq, seq__lte=target)
-        .order_by("seq")
-        .values_list(*COLUMNS)
-        .iterator(chunk_size=5000)
-    )
-    for row in rows:
-        seq, prev, stored = row[0], row[-2], row[-1]
-        if seq != expected_seq:
-            raise Refused(f"event #{expected_seq} is missing: run verify_audit")
-        if prev != expected_prev:
-            raise Refused(f"event #{seq} does not follow #{seq - 1}: run verify_audit")
-        if _hash(row) != stored:
-            raise Refused(f"event #{seq}: content does not match its hash: run verify_audit")
-        expected_seq, expected_prev = seq + 1, stored
-    if expected_seq <= target:
-        raise Refused(f"event #{expected_seq} is missing: run verify_audit")
-    return expected_prev
-
-
-def _hash(row) -> str:
-    return event_hash(**dict(zip(COLUMNS[:-1], row[:-1], strict=True)))
+    elif part.first_prev not in (None, GENESIS):
+        raise Refused("event #1 does not follow the chain's start: run verify_audit")
+    if part.broken_seq is not None:
+        reason = REASONS.get(part.reason, "is missing")
+        raise Refused(f"event #{part.broken_seq}: {reason}: run verify_audit")
+    return part.last_hash if part.verified else start_hash
 
 
 @shared_task(name=TASK, ignore_result=True)

@@ -119,6 +119,12 @@ def _verify_range(
     return _Part(first_prev, expected_prev or "", count)
 
 
+def verify_range(low: int, high: int, *, chunk_size: int = 5000) -> _Part:
+    """Events `low` to `high` checked on their own: hashes, sequence, and links from the second
+    on (the first link is the caller's to check against `first_prev`)."""
+    return _verify_range(low, high, chunk_size=chunk_size)
+
+
 REASONS = {
     "link": "previous-hash link does not match",
     "content": "content does not match its hash",
