@@ -46,7 +46,8 @@ class DecisionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    """Lists tokens and revokes them; a token is created (and shown once) by create_token."""
+    """Lists tokens and revokes them; a token is minted (and shown once) on its person's tokens
+    page or, reading and declaring only, by create_token."""
 
     list_display = (
         "name",
@@ -54,6 +55,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
         "prefix",
         "created_at",
         "expires_at",
+        "stepped_up_at",
         "last_used_at",
         "revoked_at",
     )
@@ -71,6 +73,8 @@ class ApiTokenAdmin(admin.ModelAdmin):
         "expires_at",
         "revoked_at",
         "last_used_at",
+        "stepped_up_at",
+        "rotated_from",
     )
     exclude = ("digest",)
     actions = ["revoke_selected"]

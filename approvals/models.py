@@ -85,6 +85,10 @@ class Decision(models.Model):
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="lifted_by"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # How its decider proved it was them (a passkey assertion over this act and plan, ...).
+    step_up = models.ForeignKey(
+        "identity.StepUpProof", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     # Set once, when its decider loses the authority it was made with: it never counts again,
     # even if the authority comes back (invariant 14).
     voided_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -122,6 +126,12 @@ class ApiToken(models.Model):
     # What each action lets a token do through the API (failover/api/access.py maps every
     # route to one): "configure" changes the registry itself (e.g. registers a service).
     ACTIONS = ("read", "declare", "decide", "execute", "rollback", "cancel", "audit", "configure")
+    # A token that may do any of these (or names no action: all) is an acting token: personal,
+    # minted after its person's step-up, short-lived (approvals/tokens.py has the rules).
+    # Break-glass needs `execute`.
+    ACTING_ACTIONS = ("decide", "execute", "rollback")
+    # All a service account's token may do (paging tools read and declare).
+    SERVICE_ACCOUNT_ACTIONS = ("read", "declare", "audit")
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
@@ -142,6 +152,12 @@ class ApiToken(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    # When its person last confirmed it is them for this token (minting, renewing): a human
+    # act by the token needs this within TOKEN_STEP_UP_MAX_AGE_MINUTES.
+    stepped_up_at = models.DateTimeField(null=True, blank=True)
+    rotated_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="rotated_to"
+    )
 
     class Meta:
         ordering = ["-created_at"]

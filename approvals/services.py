@@ -71,8 +71,16 @@ def record_decision(
     comment: str = "",
     channel: str = "web",
     veto_id: int | None = None,
+    step_up=None,
 ) -> Decision:
+    """`step_up`: the StepUpProof the person confirmed this decision with (kept with it)."""
     kind, role, comment = _clean(kind, role, comment, channel)
+    if step_up is not None and (
+        step_up.user_id != actor.pk
+        or step_up.act != kind
+        or step_up.target != f"request:{request_id}"
+    ):
+        raise InvalidInput("the confirmation was for another person, act or request")
     request = lock_request(request_id)
     if is_service_account(actor):
         raise NotAuthorised(
@@ -91,6 +99,9 @@ def record_decision(
         )
     # Only the last approval or sign-off, confirmed knowing it executes, moves traffic; a veto,
     # a lift or a rejection never does (invariant 13).
+    if step_up is not None:
+        decision.step_up = step_up
+        decision.save(update_fields=["step_up"])
     _settle(request, actor, execute=kind in (Decision.Kind.APPROVE, Decision.Kind.SIGN_OFF))
     return decision
 

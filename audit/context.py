@@ -21,3 +21,21 @@ def acting_as(user: Any) -> Iterator[None]:
         yield
     finally:
         _actor.reset(token)
+
+
+_annotations: ContextVar[dict[str, Any] | None] = ContextVar("audit_annotations", default=None)
+
+
+def current_annotations() -> dict[str, Any]:
+    return _annotations.get() or {}
+
+
+@contextmanager
+def annotating(**fields: Any) -> Iterator[None]:
+    """Every event recorded inside carries these fields too: how the actor proved it was them
+    (`step_up`), or the operator who acted in their name from the shell (`operator`)."""
+    token = _annotations.set({**current_annotations(), **fields})
+    try:
+        yield
+    finally:
+        _annotations.reset(token)

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from audit.chain import normalise, stored_event_hash
 from audit.checkpoints import after_append
-from audit.context import current_actor
+from audit.context import current_actor, current_annotations
 from audit.models import AuditEvent, ChainHead
 
 _UNSET = object()
@@ -44,7 +44,7 @@ def record_event(
             action=action,
             object_type=object_type,
             object_id=str(object_id),
-            data=normalise(data or {}),
+            data=normalise({**(data or {}), **current_annotations()}),
             prev_hash=prev_hash,
         )
         event.hash = stored_event_hash(event)

@@ -37,11 +37,13 @@ def seed(count: int) -> tuple[list[int], str]:
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.db import connection
+    from django.utils import timezone
 
-    from approvals.tokens import create_token
+    from approvals.tokens import MINT_ACT, create_token, max_lifetime, mint_target
     from failover.bench_views import TABLE
     from failover.models import FailoverRequest
     from failover.scale import analyze, member, seed_requests, seed_services
+    from identity.stepup import Binding, confirm
 
     call_command("migrate", verbosity=0)
     with connection.cursor() as cursor:
@@ -51,7 +53,17 @@ def seed(count: int) -> tuple[list[int], str]:
     analyze()
     ids = list(FailoverRequest.objects.filter(state="pending").values_list("pk", flat=True))
     vetoer = get_user_model().objects.get(username=member("api", 0, "vetoer"))
-    _, token = create_token(user=vetoer, name="bench")
+    # A token that vetoes is personal: minted by its person after a step-up (a password here).
+    vetoer.set_password("bench-only")
+    vetoer.save(update_fields=["password"])
+    proof = confirm(vetoer, Binding(MINT_ACT, mint_target(vetoer)), {"password": "bench-only"})
+    _, token = create_token(
+        user=vetoer,
+        created_by=vetoer,
+        name="bench",
+        step_up=proof,
+        expires_at=timezone.now() + max_lifetime(),
+    )
     return ids, token
 
 

@@ -185,7 +185,7 @@ def auditor_token() -> str:
 
     auditor = get_user_model().objects.create(username="bench-auditor")
     auditor.user_permissions.add(Permission.objects.get(codename="view_auditevent"))
-    return create_token(user=auditor, name="bench")[1]
+    return create_token(user=auditor, name="bench", actions=["audit"])[1]
 
 
 def main() -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,16 +27,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from common import free_port  # noqa: E402
+
 from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402  (one set of browser flags)
 
 PYTHON = sys.executable
 PASSWORD = "demo"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Server:

@@ -95,8 +95,10 @@ def _clients() -> dict:
     auditor.user_permissions.add(Permission.objects.get(codename="view_auditevent"))
     browser = Client()
     browser.force_login(viewer)
-    api = Client(HTTP_AUTHORIZATION=f"Bearer {create_token(user=viewer, name='bench')[1]}")
-    audit = Client(HTTP_AUTHORIZATION=f"Bearer {create_token(user=auditor, name='bench')[1]}")
+    reading = create_token(user=viewer, name="bench", actions=["read"])[1]
+    auditing = create_token(user=auditor, name="bench", actions=["audit"])[1]
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {reading}")
+    audit = Client(HTTP_AUTHORIZATION=f"Bearer {auditing}")
     return {
         label: browser if path == "/" else audit if "audit" in path else api
         for label, path in PAGES.items()

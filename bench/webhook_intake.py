@@ -64,7 +64,7 @@ def seed() -> tuple[str, str]:
     )
     analyze()
     reader = get_user_model().objects.get(username=member("pd", 0, "declarer"))
-    return secret, create_token(user=reader, name="bench")[1]
+    return secret, create_token(user=reader, name="bench", actions=["read"])[1]
 
 
 def webhooks(url: str, secret: str, count: int) -> list[bytes]:

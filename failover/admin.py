@@ -1,5 +1,3 @@
-from functools import partial
-
 from django.contrib import admin, messages
 from django.db import models
 from django.http import Http404
@@ -24,7 +22,7 @@ from failover.models import (
     Target,
     Threshold,
 )
-from failover.services import cancel_request, replan_request
+from failover.services import cancel_request
 
 HTTPS_URLS = {models.URLField: {"assume_scheme": "https"}}
 
@@ -243,9 +241,10 @@ class FailoverRequestAdmin(admin.ModelAdmin):
     list_select_related = ("service", "to_target", "requester")
     date_hierarchy = "created_at"
     inlines = [DecisionInline, DnsChangeInline, RollbackCheckInline]
-    # Executing and rolling back move traffic: they need step-up, which the request page, the
-    # API and the command line ask for; the admin offers neither (invariant 13).
-    actions = ["cancel_selected", "replan_selected"]
+    # Executing, rolling back and re-planning (which clears a registry-changed block) need
+    # step-up, which the request page and the API ask for; the admin offers none of them
+    # (invariant 13).
+    actions = ["cancel_selected"]
     fields = (
         ("service", "state"),
         ("from_target", "to_target", "segment"),
@@ -318,10 +317,6 @@ class FailoverRequestAdmin(admin.ModelAdmin):
     @admin.action(description="Cancel selected requests")
     def cancel_selected(self, request, queryset):
         self._run(request, queryset, cancel_request, "cancelled")
-
-    @admin.action(description="Re-plan selected requests from the current records")
-    def replan_selected(self, request, queryset):
-        self._run(request, queryset, partial(replan_request, channel="admin"), "re-planned")
 
     def save_model(self, request, obj, form, change):
         raise PermissionError("failover requests change only through their actions")

@@ -39,7 +39,12 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "mozilla_django_oidc",
     "audit",
+    "identity",
     "failover",
     "approvals",
     "dnsproviders",
@@ -73,6 +78,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "identity.views.security.step_up_context",
             ],
         },
     },
@@ -135,6 +141,82 @@ STORAGES = {
 }
 
 LOGIN_URL = "login"
+
+# --- Identity (README, "Identity and sign-in") ---
+# Local passwords: the embedded demo and a documented break-glass admin. Off in production with
+# SSO: nobody signs in or confirms an act with a password (the admin console included).
+LOCAL_PASSWORDS = env_bool("LOCAL_PASSWORDS", default=True)
+# How an act of invariant 13 is confirmed (identity/stepup.py), strongest first; an organisation
+# drops the ones it does not accept (e.g. "passkey" alone: phishing-resistant only).
+STEP_UP_METHODS = env_list(
+    "STEP_UP_METHODS", ["passkey", "totp", "recovery", "provider", "password"]
+)
+# Authenticator apps and recovery codes (identity/codes.py): wrong codes count towards the
+# step-up lock of identity/stepup.py (per person, every method); django-otp's own per-device
+# delay is off so a correct code is never refused for having followed a typo too soon.
+OTP_TOTP_THROTTLE_FACTOR = 0
+OTP_STATIC_THROTTLE_FACTOR = 0
+OTP_TOTP_ISSUER = os.environ.get("OTP_TOTP_ISSUER", "Failover approvals")
+# A session lasts a working day, then the person signs in again (through the provider).
+SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 3600)
+# Passkeys (identity/passkeys.py): the relying party is the host people reach the app at and
+# an assertion must come from one of the origins. Empty: the host and origin of PUBLIC_BASE_URL.
+WEBAUTHN_RP_ID = os.environ.get("WEBAUTHN_RP_ID", "")
+WEBAUTHN_ORIGINS = env_list("WEBAUTHN_ORIGINS", [])
+
+# --- SSO: OpenID Connect (identity/oidc.py; README, "Single sign-on") ---
+# The provider's discovery document is fetched on first use: a provider down at start-up
+# stops nobody (sign-in through it says so until it is back).
+OIDC_ISSUER = os.environ.get("OIDC_ISSUER", "").strip().rstrip("/")
+OIDC_CLIENT_ID = os.environ.get("OIDC_CLIENT_ID", "")
+OIDC_CLIENT_SECRET = env_secret("OIDC_CLIENT_SECRET") or ""
+OIDC_PROVIDER_NAME = os.environ.get("OIDC_PROVIDER_NAME", "your identity provider")
+OIDC_SCOPES = os.environ.get("OIDC_SCOPES", "openid email profile")
+OIDC_GROUPS_CLAIM = os.environ.get("OIDC_GROUPS_CLAIM", "groups")
+# Provider group -> product group (the groups authorities are granted to). At every sign-in
+# the groups named here are set to exactly those the provider's claim maps to.
+OIDC_GROUP_MAP = env_json("OIDC_GROUP_MAP", {})
+if not isinstance(OIDC_GROUP_MAP, dict) or not all(
+    isinstance(k, str) and isinstance(v, str) for k, v in OIDC_GROUP_MAP.items()
+):
+    raise ImproperlyConfigured("OIDC_GROUP_MAP must be a JSON object of provider -> product group")
+OIDC_TIMEOUT = env_float("OIDC_TIMEOUT", 5.0)  # seconds for each call to the provider
+if OIDC_ISSUER:
+    if not (OIDC_CLIENT_ID and OIDC_CLIENT_SECRET):
+        raise ImproperlyConfigured("OIDC_ISSUER needs OIDC_CLIENT_ID and OIDC_CLIENT_SECRET(_FILE)")
+    AUTHENTICATION_BACKENDS = [*AUTHENTICATION_BACKENDS, "identity.oidc.Backend"]
+# mozilla-django-oidc's own names (its views read them; endpoints come from discovery).
+OIDC_RP_CLIENT_ID = OIDC_CLIENT_ID
+OIDC_RP_CLIENT_SECRET = OIDC_CLIENT_SECRET
+OIDC_RP_SIGN_ALGO = "RS256"
+OIDC_RP_SCOPES = OIDC_SCOPES
+OIDC_USE_PKCE = True
+OIDC_PKCE_CODE_CHALLENGE_METHOD = "S256"
+OIDC_AUTHENTICATION_CALLBACK_URL = "oidc_authentication_callback"
+# Personal API tokens (approvals/tokens.py): one that can decide, execute or roll back lives at
+# most this long; a human act by any token needs its person's step-up within these minutes.
+TOKEN_MAX_HOURS = env_int("TOKEN_MAX_HOURS", 12)
+TOKEN_STEP_UP_MAX_AGE_MINUTES = env_int("TOKEN_STEP_UP_MAX_AGE_MINUTES", 60)
+
+# --- The command line acting for a person (README, "The command line"; identity/operator.py) ---
+# `manage.py request … --as USER` is refused unless DEBUG (the demo) or this is on; then every
+# act names the operator (OS user, sudo user, --operator-reason), is flagged in the audit log,
+# and the person named is told by email.
+CLI_OPERATOR_MODE = env_bool("CLI_OPERATOR_MODE", default=False)
+# Email to a person (failover/notify/person.py). A short timeout: the act is already committed
+# and a dead mail server must cost the operator seconds, not minutes.
+EMAIL_BACKEND = os.environ.get(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends." + ("console" if DEBUG else "smtp") + ".EmailBackend",
+)
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD") or ""
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", default=False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "failover@localhost")
 
 # --- API ---
 CACHES = {"default": environ.Env().cache_url("CACHE_URL", default="locmemcache://")}

@@ -93,6 +93,20 @@ def test_cancel_action_goes_through_the_services_layer(admin_client, checkout_re
     assert FailoverRequest.objects.get().state == "pending"
 
 
+def test_the_admin_offers_no_act_that_needs_step_up(admin_client, checkout_request):
+    """Re-planning clears a registry-changed block (invariant 13): only the request page and
+    the API offer it, with step-up; a posted admin action of that name does nothing."""
+    page = admin_client.get(reverse("admin:failover_failoverrequest_changelist"))
+    assert "replan_selected" not in page.content.decode()
+    plan = checkout_request.plan_hash
+    admin_client.post(
+        reverse("admin:failover_failoverrequest_changelist"),
+        {"action": "replan_selected", "_selected_action": [checkout_request.pk]},
+    )
+    assert FailoverRequest.objects.get().plan_hash == plan
+    assert not AuditEvent.objects.filter(action__startswith="request.replan").exists()
+
+
 def test_audit_events_are_read_only_even_for_superusers(admin_client, checkout_request):
     event = AuditEvent.objects.first()
     change = reverse("admin:audit_auditevent_change", args=[event.pk])

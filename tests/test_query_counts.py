@@ -17,9 +17,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from approvals.models import BreakGlass, BreakGlassReview
-from approvals.tokens import create_token
 from failover.models import FailoverRequest, Signal
 from failover.scale import member, seed_events, seed_requests, seed_services
+from tests.tokens import personal_token
 
 pytestmark = pytest.mark.django_db
 
@@ -37,7 +37,7 @@ def viewer(prefix: str, persona: str = "declarer"):
 
 
 def bearer(user) -> dict:
-    _, plain = create_token(user=user, name="query counts")
+    _, plain = personal_token(user, name="query counts")
     return {"HTTP_AUTHORIZATION": f"Bearer {plain}"}
 
 

@@ -10,13 +10,13 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from approvals.models import IdempotencyKey
-from approvals.tokens import create_token
 from audit.models import AuditEvent
 from audit.verify import verify_chain
 from failover import retention
 from failover.models import Delivery, FailoverRequest
 from tests.factories import make_service, user
 from tests.intake.conftest import let_declare, make_integration, post, process_all
+from tests.tokens import personal_token
 
 pytestmark = pytest.mark.django_db
 DECLARE = {"service": "shop", "target": "failover", "reason": "down", "incident_ref": "INC-1"}
@@ -90,7 +90,7 @@ def test_the_window_comes_from_settings(webhook):
 
 
 def test_idempotency_keys_past_the_window_are_forgotten(shop):
-    _, plain = create_token(user=user("declarer"), name="t")
+    _, plain = personal_token(user("declarer"), name="t")
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {plain}")
 

@@ -95,3 +95,11 @@ def test_env_secret_refuses_both_forms(monkeypatch, tmp_path):
     monkeypatch.setenv("X_SECRET_FILE", str(tmp_path / "missing"))
     with pytest.raises(ImproperlyConfigured):
         env_secret("X_SECRET")
+
+
+def test_a_session_lasts_a_working_day_unless_configured(tmp_path):
+    script = "from django.conf import settings; print(settings.SESSION_COOKIE_AGE)"
+    env = {"DEBUG": "true"}
+    assert manage("shell", "-c", script, env=env, tmp_path=tmp_path).stdout.split()[-1] == "28800"
+    env["SESSION_COOKIE_AGE"] = "3600"
+    assert manage("shell", "-c", script, env=env, tmp_path=tmp_path).stdout.split()[-1] == "3600"

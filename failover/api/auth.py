@@ -36,5 +36,7 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
         return {
             "type": "http",
             "scheme": "bearer",
-            "description": "An API token from `manage.py create_token` (shown once).",
+            "description": "An API token (shown once): a personal one from the tokens page "
+            "(/account/tokens/), or one that reads and declares from `manage.py create_token`. "
+            "Every answer to a token says when it expires (`X-Token-Expires`).",
         }

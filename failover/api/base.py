@@ -14,7 +14,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
-from approvals.models import IdempotencyKey
+from approvals.models import ApiToken, IdempotencyKey
 from failover.api.access import TokenScope, replay_visible, route_scope, token_of
 from failover.api.errors import error_response
 
@@ -54,6 +54,14 @@ class TokenScopeSchema(AutoSchema):
             text = operation.get("description")
             operation["description"] = f"{text}\n\n{note}" if text else note
         return operation
+
+
+def _renewable_refusal(response) -> bool:
+    """A token's stale step-up: renewed, the same call with the same key must be tried anew,
+    not answered with this refusal again."""
+    data = getattr(response, "data", None)
+    error = data.get("error") if isinstance(data, dict) else None
+    return isinstance(error, dict) and error.get("code") == "step_up_stale"
 
 
 class ApiViewMixin:
@@ -122,9 +130,16 @@ class ApiViewMixin:
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
+        # How long the credential lives, on every answer it got (`_auth`: never authenticate
+        # anew here, where a refusal could not be answered).
+        token = getattr(request, "_auth", None)
+        if isinstance(token, ApiToken):
+            response["X-Token-Expires"] = (
+                token.expires_at.isoformat() if token.expires_at else "never"
+            )
         record, self._idempotency = self._idempotency, None
         if record is not None:
-            if response.status_code >= 500:
+            if response.status_code >= 500 or _renewable_refusal(response):
                 record.delete()  # nothing happened for sure: let the caller retry the key
             else:
                 data = getattr(response, "data", None)

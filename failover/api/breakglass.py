@@ -21,14 +21,16 @@ from rest_framework.views import APIView
 from approvals.breakglass import MAX_TEXT, break_glass, record_review, uses_for
 from failover.api.access import visible_service_ids
 from failover.api.base import ApiViewMixin
-from failover.api.serializers import Password, StrictInput, Text
+from failover.api.serializers import Password, StepUpIn, StrictInput, Text
 from failover.api.stepup import require_step_up
 from failover.api.views import IDEMPOTENCY, Pages, errors
 from failover.models import FailoverRequest
+from identity.stepup import carrying
 
 
 class BreakGlassIn(StrictInput):
     password = Password()
+    step_up = StepUpIn()
     justification = Text(
         max_length=MAX_TEXT, help_text="why the normal approvals cannot be waited for"
     )
@@ -148,8 +150,15 @@ class RequestBreakGlassView(ApiViewMixin, APIView):
             FailoverRequest.objects.filter(service__in=visible_service_ids(request)), pk=pk
         )
         data = _valid(BreakGlassIn, request)
-        require_step_up(request, "break_glass", data.pop("password", None))
-        use = break_glass(actor=request.user, request_id=pk, channel="api", **data)
+        proof = require_step_up(
+            request,
+            "break_glass",
+            data,
+            target=f"request:{pk}",
+            plan_hash=data.get("plan_hash") or "",
+        )
+        with carrying(proof):
+            use = break_glass(actor=request.user, request_id=pk, channel="api", **data)
         return Response(present(_visible_uses(request).get(pk=use.pk)), status=201)
 
 

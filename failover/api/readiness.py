@@ -20,6 +20,7 @@ from failover.api import present
 from failover.api import serializers as s
 from failover.api.errors import error_response
 from failover.api.stepup import require_step_up
+from identity.stepup import carrying
 
 _ERRORS = {
     code: OpenApiResponse(s.ErrorOut, description=text)
@@ -100,11 +101,12 @@ class ReadinessActions:
         self._visible(pk)
         serializer = s.LiftSystemVetoIn(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        data = dict(serializer.validated_data)
         if not ReadinessCheck.objects.filter(pk=data["check_id"], request_id=pk).exists():
             return error_response(404, "not_found", "no such readiness check on this request")
-        require_step_up(request, "lift_system_veto", data.get("password"))
-        lift_system_veto(actor=request.user, check_id=data["check_id"], reason=data["reason"])
+        proof = require_step_up(request, "lift_system_veto", data, target=f"request:{pk}")
+        with carrying(proof):
+            lift_system_veto(actor=request.user, check_id=data["check_id"], reason=data["reason"])
         return Response(self._one(pk))
 
     @extend_schema(
@@ -119,8 +121,9 @@ class ReadinessActions:
         serializer = s.SecretAttestationIn(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
-        require_step_up(request, "attest", data.pop("password", None))
-        attestation = attest_secret(actor=request.user, target=obj.to_target, **data)
+        proof = require_step_up(request, "attest", data, target=f"request:{pk}")
+        with carrying(proof):
+            attestation = attest_secret(actor=request.user, target=obj.to_target, **data)
         request_readiness_checks(actor=request.user, request_id=obj.pk)
         return Response(
             {

@@ -16,6 +16,7 @@ from failover.api import serializers as s
 from failover.api.stepup import require_step_up
 from failover.api.views import IDEMPOTENCY, FailoverRequestViewSet, errors
 from failover.services import replan_request
+from identity.stepup import carrying
 
 
 class FailoverRequests(FailoverRequestViewSet):
@@ -45,6 +46,7 @@ class FailoverRequests(FailoverRequestViewSet):
         data = s.ReasonIn(data=request.data)
         data.is_valid(raise_exception=True)
         data = dict(data.validated_data)
-        require_step_up(request, "replan", data.pop("password", None))
-        replan_request(actor=request.user, request_id=int(pk), channel="api", **data)
+        proof = require_step_up(request, "replan", data, target=f"request:{pk}")
+        with carrying(proof):
+            replan_request(actor=request.user, request_id=int(pk), channel="api", **data)
         return Response(self._one(pk))

@@ -51,6 +51,28 @@ class Password(Text):
         super().__init__(**kwargs)
 
 
+class StepUpIn(serializers.Serializer):
+    """How a browser-session caller confirms it is them: one of these (identity/stepup.py)."""
+
+    password = Password()
+    totp = Text(required=False, max_length=20, help_text="a code of your authenticator app")
+    recovery_code = Text(required=False, max_length=40, help_text="one of your recovery codes")
+    challenge = Text(
+        required=False, max_length=2000, help_text="from POST /api/v1/step-up/challenge/"
+    )
+    passkey = serializers.JSONField(
+        required=False, help_text="the passkey's assertion (PublicKeyCredential as JSON)"
+    )
+    provider_proof = Text(
+        required=False, max_length=64, help_text="from the identity provider's re-authentication"
+    )
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("write_only", True)
+        super().__init__(**kwargs)
+
+
 class StrictInput(serializers.Serializer):
     """Unknown fields are refused, so a typo never passes for a default."""
 
@@ -178,6 +200,7 @@ class LiftSystemVetoIn(StrictInput):
     check_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
     reason = Text(max_length=2000)
     password = Password()
+    step_up = StepUpIn()
 
 
 class SecretAttestationIn(StrictInput):
@@ -185,6 +208,7 @@ class SecretAttestationIn(StrictInput):
     rotated_at = serializers.DateTimeField()
     comment = Text(max_length=2000, required=False, allow_blank=True, default="")
     password = Password()
+    step_up = StepUpIn()
 
 
 class SecretAttestationOut(serializers.Serializer):
@@ -318,11 +342,13 @@ class DecisionIn(StrictInput):
         help_text="which veto to lift, when several stand",
     )
     password = Password()
+    step_up = StepUpIn()
 
 
 class ReasonIn(StrictInput):
     reason = Text(max_length=5000, required=False, allow_blank=True, default="")
     password = Password()
+    step_up = StepUpIn()
 
 
 class AuditEventOut(serializers.Serializer):

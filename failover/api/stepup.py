@@ -1,10 +1,11 @@
 """Step-up on the API, and the preview of a decision.
 
-An act that moves or unblocks traffic (invariant 13) made with a browser session (the API
-also accepts the session cookie) asks for the password again, as the request page does: an
-unlocked laptop must not approve over the API what it could not approve on the page. A token
-is a credential its owner created, scoped and can revoke; its own step-up (a passkey bound to
-the plan) is the enterprise-identity work, not this module's.
+An act that moves or unblocks traffic (invariant 13) asks its caller to prove it is them,
+bound to the act, the request and the plan: a browser-session caller in the body (`step_up`:
+a passkey assertion, an authenticator code, ...; or `password` where local passwords are on),
+as the request page does; a token by having been stepped up by its person recently
+(approvals/tokens.py). An unlocked laptop must not approve over the API what it could not
+approve on the page.
 """
 
 from __future__ import annotations
@@ -13,31 +14,38 @@ from rest_framework import exceptions
 
 from approvals.gate import executes_on
 from approvals.selectors import verdict_for
+from approvals.tokens import check_human_act
 from failover.api.access import token_of
 from failover.authorities import STEP_UP_ACTS
 from failover.errors import InvalidInput
 from failover.models import FailoverRequest
 from failover.web.present import plan_rows
-from failover.web.stepup import StepUpError, confirm_password
+from identity.models import StepUpProof
+from identity.stepup import Binding, StepUpError, confirm, evidence_from
 
 
-def require_step_up(request, act: str, password: str | None = None) -> None:
-    """Refuse a session caller's `act` unless `password` (else the body's) is theirs."""
-    if act not in STEP_UP_ACTS or token_of(request) is not None:
-        return
-    if password is None:
-        body = request.data if isinstance(request.data, dict) else {}
-        password = body.get("password")
-    if not isinstance(password, str):
-        password = ""
+def require_step_up(
+    request, act: str, data: dict | None = None, *, target: str = "", plan_hash: str = ""
+) -> StepUpProof | None:
+    """The proof a session caller confirmed `act` with (`data`: the validated body, whose
+    `password` and `step_up` are taken out), None for a token; else a 4xx saying how."""
+    data = data if data is not None else (request.data if isinstance(request.data, dict) else {})
+    evidence = evidence_from(
+        {**(data.pop("step_up", None) or {}), "password": data.pop("password", None)}
+    )
+    if act not in STEP_UP_ACTS:
+        return None
+    if (token := token_of(request)) is not None:
+        check_human_act(token, act)  # 403 step_up_stale / service_account, saying how to go on
+        return None
     try:
-        confirm_password(request.user, password)
+        return confirm(request.user, Binding(act, target, plan_hash), evidence)
     except StepUpError as exc:
         if exc.locked:
             raise exceptions.Throttled(detail=exc.message) from None
         raise InvalidInput(
             f"{act.replace('_', ' ')} moves or unblocks traffic: confirm it is you",
-            {"password": exc.message},
+            {"step_up": exc.message},
         ) from None
 
 

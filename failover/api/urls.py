@@ -6,6 +6,8 @@ from failover.api.breakglass import BreakGlassViewSet, RequestBreakGlassView
 from failover.api.docs import docs_view
 from failover.api.replan import FailoverRequests
 from failover.api.report import RequestReportView
+from failover.api.stepup_challenge import StepUpChallengeView
+from failover.api.tokens import CurrentTokenView, TokenStepUpView
 from failover.api.views import AuditEventViewSet, AuditVerificationViewSet, ServiceViewSet
 
 router = DefaultRouter(trailing_slash=True)
@@ -23,6 +25,9 @@ urlpatterns = [
     path("v1/", include(router.urls)),
     path("v1/failover-requests/<int:pk>/report/", RequestReportView.as_view()),
     path("v1/failover-requests/<int:pk>/break-glass/", RequestBreakGlassView.as_view()),
+    path("v1/tokens/current/", CurrentTokenView.as_view(), name="api-token-current"),
+    path("v1/tokens/current/step-up/", TokenStepUpView.as_view(), name="api-token-step-up"),
+    path("v1/step-up/challenge/", StepUpChallengeView.as_view(), name="api-step-up-challenge"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", docs_view(), name="api-docs"),
 ]

@@ -50,6 +50,7 @@ from failover.chain import authority_chain, authority_chains
 from failover.models import FailoverRequest, GovernedRecord, Service
 from failover.services import cancel_request, create_service, declare_request
 from failover.states import State
+from identity.stepup import carrying
 
 ERRORS = {
     400: OpenApiResponse(s.ErrorOut, description="invalid input, with field errors"),
@@ -420,11 +421,16 @@ class FailoverRequestViewSet(
     def decisions(self, request, pk=None):
         self._visible(pk)
         data = _valid(s.DecisionIn, request)
-        password = data.pop("password", None)
         if request.query_params.get("preview", "").lower() in ("1", "true"):
+            data.pop("password", None), data.pop("step_up", None)
             return Response(decision_preview(int(pk), data))
-        require_step_up(request, data["kind"], password)
-        record_decision(actor=request.user, request_id=int(pk), channel="api", **data)
+        proof = require_step_up(
+            request, data["kind"], data, target=f"request:{pk}", plan_hash=data["plan_hash"]
+        )
+        with carrying(proof):
+            record_decision(
+                actor=request.user, request_id=int(pk), channel="api", step_up=proof, **data
+            )
         return Response(self._one(pk), status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -435,9 +441,10 @@ class FailoverRequestViewSet(
     )
     @action(detail=True, methods=["post"])
     def execute(self, request, pk=None):
-        self._visible(pk)
-        require_step_up(request, "execute")
-        execute_request(actor=request.user, request_id=int(pk), channel="api")
+        obj = self._visible(pk)
+        proof = require_step_up(request, "execute", target=f"request:{pk}", plan_hash=obj.plan_hash)
+        with carrying(proof):
+            execute_request(actor=request.user, request_id=int(pk), channel="api")
         return Response(self._one(pk))
 
     @extend_schema(
@@ -450,8 +457,9 @@ class FailoverRequestViewSet(
     def rollback(self, request, pk=None):
         self._visible(pk)
         data = _valid(s.ReasonIn, request)
-        require_step_up(request, "rollback", data.pop("password", None))
-        rollback_request(actor=request.user, request_id=int(pk), channel="api", **data)
+        proof = require_step_up(request, "rollback", data, target=f"request:{pk}")
+        with carrying(proof):
+            rollback_request(actor=request.user, request_id=int(pk), channel="api", **data)
         return Response(self._one(pk))
 
     @extend_schema(
@@ -464,7 +472,7 @@ class FailoverRequestViewSet(
     def cancel(self, request, pk=None):
         self._visible(pk)
         data = _valid(s.ReasonIn, request)
-        data.pop("password", None)  # cancelling moves nothing: no step-up
+        data.pop("password", None), data.pop("step_up", None)  # cancelling moves nothing
         cancel_request(actor=request.user, request_id=int(pk), **data)
         return Response(self._one(pk))
 

@@ -9,6 +9,16 @@ from approvals.services import MAX_COMMENT
 from failover.rollback import DEFAULTS, LIMITS
 from failover.services import MAX_REASON
 from failover.web.actions import KINDS, STEP_UP_KINDS
+from identity.stepup import evidence_from
+
+
+def missing_step_up(data) -> str:
+    """Nothing confirms the act: a form that offered a password asks for it (no passkey
+    answer came either), else for another way."""
+    if "password" in data:
+        return "enter your password to confirm"
+    return "confirm it is you (your passkey, or a code from your authenticator app)"
+
 
 CRITERIA_FIELDS = ("min_minutes_on_target", "primary_healthy_minutes", "decide_within_minutes")
 CRITERIA_LABELS = {
@@ -134,6 +144,6 @@ class ActionForm(forms.Form):
                 self.add_error("secret_name", "name the secret")
             if not data.get("rotated_at") and "rotated_at" not in self.errors:
                 self.add_error("rotated_at", "give the time of the rotation (UTC)")
-        if kind in STEP_UP_KINDS and not data.get("password"):
-            self.add_error("password", "enter your password to confirm")
+        if kind in STEP_UP_KINDS and not evidence_from(self.data):
+            self.add_error("password", missing_step_up(self.data))
         return data

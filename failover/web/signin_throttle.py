@@ -36,7 +36,7 @@ from django.core.exceptions import PermissionDenied
 
 from audit.services import record_event
 from failover.degrade import with_cache
-from failover.web import stepup
+from identity import stepup
 
 KNOWN_ADDRESS_SECONDS = 30 * 24 * 3600  # an address a username signed in from stays known
 

@@ -1,8 +1,8 @@
 import pytest
 from rest_framework.test import APIClient
 
-from approvals.tokens import create_token
 from tests.factories import make_service, user
+from tests.tokens import personal_token
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ def as_user(api):
     """Authenticate the client with a fresh token of `username` (optionally scoped)."""
 
     def login(username, **scope):
-        _, plain = create_token(user=user(username), name="test", **scope)
+        _, plain = personal_token(user(username), name="test", **scope)
         api.credentials(HTTP_AUTHORIZATION=f"Bearer {plain}")
         return api
 

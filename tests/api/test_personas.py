@@ -5,10 +5,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from approvals.tokens import create_token, revoke_token
+from approvals.tokens import revoke_token
 from failover.models import FailoverRequest, Service
 from failover.services import declare_request
 from tests.factories import user
+from tests.tokens import personal_token
 
 pytestmark = pytest.mark.django_db
 
@@ -30,21 +31,21 @@ def caller(api, kind):
     if kind == "anonymous":
         return api
     if kind in ("other", "outsider"):
-        return bearer(api, create_token(user=user(kind), name="t")[1])
+        return bearer(api, personal_token(user(kind), name="t")[1])
     if kind == "expired":
-        token, plain = create_token(
-            user=user("avail"), name="t", expires_at=timezone.now() + timedelta(seconds=5)
+        token, plain = personal_token(
+            user("avail"), name="t", expires_at=timezone.now() + timedelta(seconds=5)
         )
         token.expires_at = timezone.now() - timedelta(seconds=1)
         token.save()
         return bearer(api, plain)
     if kind == "revoked":
-        token, plain = create_token(user=user("avail"), name="t")
+        token, plain = personal_token(user("avail"), name="t")
         revoke_token(token=token, actor=None)
         return bearer(api, plain)
     if kind == "scoped_to_elsewhere":
         elsewhere = Service.objects.get(slug="elsewhere")
-        return bearer(api, create_token(user=user("avail"), name="t", services=[elsewhere])[1])
+        return bearer(api, personal_token(user("avail"), name="t", services=[elsewhere])[1])
     raise AssertionError(kind)
 
 
@@ -91,7 +92,7 @@ def test_a_token_scoped_to_reading_acts_on_nothing(shop, api, path, body, action
     request = declare_request(
         actor=user("declarer"), service=shop, target="failover", reason="down"
     )
-    client = bearer(api, create_token(user=user("declarer"), name="t", actions=["read"])[1])
+    client = bearer(api, personal_token(user("declarer"), name="t", actions=["read"])[1])
     response = client.post(
         "/api/v1/failover-requests/" + path.format(id=request.pk), body, format="json"
     )

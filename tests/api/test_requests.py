@@ -5,11 +5,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from approvals.tokens import create_token, revoke_token
+from approvals.tokens import revoke_token
 from dnsproviders import executor
 from dnsproviders.models import DnsChange
 from failover.models import FailoverRequest
 from tests.factories import user
+from tests.tokens import personal_token
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/failover-requests/"
@@ -217,14 +218,14 @@ def test_a_replayed_decision_counts_once(shop, as_user):
 
 
 def test_tokens_expired_revoked_and_malformed_are_401(shop, api):
-    token, plain = create_token(user=user("avail"), name="t")
+    token, plain = personal_token(user("avail"), name="t")
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {plain}")
     assert api.get(URL).status_code == 200
     revoke_token(token=token, actor=None)
     response = api.get(URL)
     assert response.status_code == 401 and response.json()["error"]["message"] == "token revoked"
-    token, plain = create_token(
-        user=user("avail"), name="t2", expires_at=timezone.now() + timedelta(seconds=1)
+    token, plain = personal_token(
+        user("avail"), name="t2", expires_at=timezone.now() + timedelta(seconds=1)
     )
     token.expires_at = timezone.now() - timedelta(seconds=1)
     token.save()
@@ -256,7 +257,7 @@ def test_scoped_tokens(shop, elsewhere, as_user):
 
 
 def test_token_use_is_recorded(shop, api):
-    token, plain = create_token(user=user("avail"), name="t")
+    token, plain = personal_token(user("avail"), name="t")
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {plain}")
     api.get(URL)
     token.refresh_from_db()

@@ -19,13 +19,13 @@ from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 
-from approvals.tokens import create_token
 from failover.api.base import KEY_PATTERN
 from failover.demo import GROUP_AUTHORITIES, seed_demo
 from failover.models import FailoverRequest, Service
 from failover.services import declare_request
 from failover.wsgi import application
 from tests.factories import user
+from tests.tokens import personal_token
 
 schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
 # Per operation. About 5 s an operation on a laptop at 100 (2 min for the 26 operations);
@@ -44,7 +44,7 @@ def bearer(db):
     fuzz.user_permissions.add(
         *Permission.objects.filter(codename__in=["add_service", "view_auditevent"])
     )
-    _, plain = create_token(user=fuzz, name="schemathesis")
+    _, plain = personal_token(fuzz, name="schemathesis")
     # As Django's test client does: a request must not close the test's connection.
     request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)

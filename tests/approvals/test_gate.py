@@ -6,17 +6,18 @@ started) and shows every door refusing."""
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.test import override_settings
 from rest_framework.test import APIClient
 
 from approvals.gate import may_go_out
 from approvals.services import record_decision
-from approvals.tokens import create_token
 from dnsproviders.models import DnsChange
 from dnsproviders.services import execute_request
 from failover.errors import Blocked
 from failover.models import RecordValue
 from failover.services import declare_request
 from tests.factories import run_worker, user
+from tests.tokens import personal_token
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "gate-pw"
@@ -68,12 +69,12 @@ def refused_by_every_door(request, client):
     assert page.status_code == 409 and reason in page.content.decode()
 
     api = APIClient()
-    _, token = create_token(user=user("executor"), name="t")
+    _, token = personal_token(user("executor"), name="t")
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
     answer = api.post(f"/api/v1/failover-requests/{request.pk}/execute/")
     assert answer.status_code == 409 and reason in answer.json()["error"]["message"]
 
-    with pytest.raises(CommandError, match=reason):
+    with override_settings(DEBUG=True), pytest.raises(CommandError, match=reason):
         call_command("request", "execute", str(request.pk), "--as", "executor")
 
     request.refresh_from_db()

@@ -186,9 +186,9 @@ def test_a_vetoed_request_reads_vetoed_even_when_every_approval_is_in(client, re
 def api_as(persona, token=False):
     api = APIClient()
     if token:
-        from approvals.tokens import create_token
+        from tests.tokens import personal_token
 
-        _, plain = create_token(user=user(persona), name="t")
+        _, plain = personal_token(user(persona), name="t")
         api.credentials(HTTP_AUTHORIZATION=f"Bearer {plain}")
     else:
         api.force_login(user(persona))
@@ -204,7 +204,7 @@ def test_an_api_session_caller_steps_up_like_the_page(request_, act):
     url = f"/api/v1/failover-requests/{request_.pk}/decisions/"
     refused = api_as(persona).post(url, body, format="json")
     assert refused.status_code == 400, refused.content
-    assert "password" in refused.json()["error"]["fields"]
+    assert "step_up" in refused.json()["error"]["fields"]
     assert snapshot(request_)[:3] == before[:3]
     done = api_as(persona).post(url, {**body, "password": PASSWORD}, format="json")
     assert done.status_code == 201, done.content

@@ -9,10 +9,10 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.core.management import call_command
 
-from approvals.tokens import create_token
 from audit.models import AuditEvent
 from failover.services import declare_request
 from tests.factories import user
+from tests.tokens import personal_token
 
 pytestmark = pytest.mark.django_db
 VERIFY = Path(__file__).resolve().parents[2] / "audit" / "offline_verify.py"
@@ -75,7 +75,7 @@ def test_per_request_export_over_the_api(service, people):
     )
     auditor = user("auditor")
     auditor.user_permissions.add(Permission.objects.get(codename="view_auditevent"))
-    _, plain = create_token(user=auditor, name="t")
+    _, plain = personal_token(auditor, name="t")
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {plain}")
     response = api.get(f"/api/v1/audit-events/export/?as=csv&request={request.pk}")
     assert response.status_code == 200 and response["Content-Type"] == "text/csv"
@@ -91,7 +91,7 @@ def test_per_request_export_over_the_api(service, people):
         "since=9999-12-31T23:59:59-12:00",
     ):
         assert api.get(f"/api/v1/audit-events/export/?{query}").status_code == 400
-    api.credentials(HTTP_AUTHORIZATION=f"Bearer {create_token(user=user('avail'), name='t')[1]}")
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {personal_token(user('avail'), name='t')[1]}")
     assert api.get("/api/v1/audit-events/export/").status_code == 403
 
 

@@ -22,11 +22,11 @@ import pytest
 import requests
 from django.contrib.auth.models import Permission
 
-from approvals.tokens import create_token
 from audit.models import AuditEvent
 from tests.dnsproviders.bind import free_port
 from tests.dnsproviders.worker import ROOT, Worker
 from tests.factories import user
+from tests.tokens import personal_token
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 EVENTS = 30_000  # ~12 MB of JSON Lines: far more than the socket buffers hold
@@ -104,7 +104,7 @@ def test_a_long_export_streams_to_its_trailer_and_a_sync_worker_would_cut_it(tmp
     seed_events(EVENTS)
     auditor = user("auditor")
     auditor.user_permissions.add(Permission.objects.get(codename="view_auditevent"))
-    _, token = create_token(user=auditor, name="export")
+    _, token = personal_token(auditor, name="export")
     total = AuditEvent.objects.count()
 
     process, port, log = start_gunicorn(tmp_path, zone_dir)

@@ -17,11 +17,11 @@ from django.core.management.base import CommandError
 from django.db import connection
 from rest_framework.test import APIClient
 
-from approvals.tokens import create_token
 from audit import export
 from audit.models import AuditEvent
 from audit.services import record_event
 from tests.factories import user
+from tests.tokens import personal_token
 
 VERIFY = Path(__file__).resolve().parents[2] / "audit" / "offline_verify.py"
 
@@ -49,7 +49,7 @@ def auditor_api() -> APIClient:
     auditor = user("auditor")
     auditor.user_permissions.add(Permission.objects.get(codename="view_auditevent"))
     api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Bearer {create_token(user=auditor, name='t')[1]}")
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {personal_token(auditor, name='t')[1]}")
     return api
 
 

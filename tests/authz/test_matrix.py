@@ -25,7 +25,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from approvals.models import ApiToken, BreakGlass, BreakGlassReview, Decision, IdempotencyKey
-from approvals.tokens import create_token, revoke_token
+from approvals.tokens import revoke_token
 from audit.models import AuditEvent, Verification
 from dnsproviders.models import ReadinessCheck, SecretAttestation
 from failover.authorities import AUTHORITIES
@@ -33,6 +33,7 @@ from failover.models import FailoverRequest, Service
 from failover.rollback import DEFAULTS
 from tests.authz import world
 from tests.factories import user
+from tests.tokens import personal_token
 
 pytestmark = pytest.mark.django_db
 
@@ -89,7 +90,7 @@ def snapshot():
 
 def api_as(name: str, **scope) -> APIClient:
     client = APIClient()
-    _, plain = create_token(user=user(name), name="matrix", **scope)
+    _, plain = personal_token(user(name), name="matrix", **scope)
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {plain}")
     return client
 
@@ -295,7 +296,7 @@ def test_expired_and_revoked_tokens_do_nothing(built, action):
     found = Mismatches()
     for kind in ("expired", "revoked"):
         with cell():
-            record, plain = create_token(user=user(name), name="matrix")
+            record, plain = personal_token(user(name), name="matrix")
             if kind == "expired":
                 record.expires_at = timezone.now() - timedelta(seconds=1)
                 record.save(update_fields=["expires_at"])
@@ -539,8 +540,31 @@ ROUTES: dict[tuple[str, str], Route] = {
         lambda c, w: c.get(f"/api/v1/audit-verifications/{_verification()}/"), 200,
         other_service=403,
     ),
+    # About the calling token itself: any token, whatever its actions (ANY).
+    ("api/v1/tokens/current/", "GET"): Route(
+        "any", "h_declare", "none", lambda c, w: c.get("/api/v1/tokens/current/"), 200,
+        other_service=200,
+    ),
+    ("api/v1/tokens/current/step-up/", "POST"): Route(
+        "any", "h_declare", "none",
+        lambda c, w: c.post(
+            "/api/v1/tokens/current/step-up/", {"password": world.PASSWORD}, format="json"
+        ),
+        200,
+        other_service=200,
+    ),
+    # A passkey challenge changes nothing; someone without a passkey is told to add one (400).
+    ("api/v1/step-up/challenge/", "POST"): Route(
+        "any", "h_declare", "none",
+        lambda c, w: c.post(
+            "/api/v1/step-up/challenge/", {"act": "approve", "target": "request:1"}, format="json"
+        ),
+        400,
+        other_service=400,
+    ),
 }
 # fmt: on
+ANY = "any"  # a route any token may use, whatever actions it names
 
 # Routes no token opens: public documentation, and the webhook doors, which authenticate by
 # their tools' own signatures (a bearer token there is refused like no credential at all).
@@ -594,7 +618,7 @@ def test_every_api_route_is_in_the_scope_matrix():
     assert handlers - set(ROUTES) == set(), "routes without a row in ROUTES"
     assert set(ROUTES) - handlers == set(), "rows in ROUTES for routes that do not exist"
     assert others == PUBLIC | WEBHOOKS
-    assert {r.scope for r in ROUTES.values()} <= set(ApiToken.ACTIONS)
+    assert {r.scope for r in ROUTES.values()} <= {*ApiToken.ACTIONS, ANY}
 
 
 def _prepared(built, route: Route) -> dict:
@@ -617,17 +641,18 @@ def test_each_route_needs_its_token_scope_and_stays_in_the_tokens_services(built
             client = api_as(route.holder, actions=[action])
             before = snapshot()
             response = route.call(client, w)
-            expected = route.ok if action == route.scope else 403
+            expected = route.ok if route.scope in (action, ANY) else 403
             found.check(f"{where} with a '{action}' token", response, expected, before)
             refused = expected == 403 and response.status_code == 403
             if refused and response.json()["error"]["code"] != "token_scope":
                 found.append(f"{where} with a '{action}' token: not a token_scope refusal")
-            shown = action == route.scope and route.leaks and response.status_code == 200
+            shown = route.scope in (action, ANY) and route.leaks and response.status_code == 200
             if shown and not route.leaks(response, w):
                 found.append(f"{where}: the holder's own token does not see the matrix")
     with cell():
         elsewhere = Service.objects.get(slug=world.OTHER)
-        client = api_as(route.holder, actions=[route.scope], services=[elsewhere])
+        actions = [] if route.scope == ANY else [route.scope]
+        client = api_as(route.holder, actions=actions, services=[elsewhere])
         before = snapshot()
         response = route.call(client, w)
         found.check(

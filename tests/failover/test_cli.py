@@ -10,8 +10,11 @@ pytestmark = pytest.mark.django_db
 def run(*args) -> str:
     from io import StringIO
 
+    from django.test import override_settings
+
     out = StringIO()
-    call_command("request", *args, stdout=out)
+    with override_settings(DEBUG=True):  # --as is the demo's (or operator mode's): tests/identity
+        call_command("request", *args, stdout=out)
     return out.getvalue()
 
 

@@ -212,10 +212,10 @@ def api():
     from rest_framework.test import APIClient
 
     def as_user(username, **scope):
-        from approvals.tokens import create_token
+        from tests.tokens import personal_token
 
         client = APIClient()
-        _, plain = create_token(user=user(username), name="drift", **scope)
+        _, plain = personal_token(user(username), name="drift", **scope)
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {plain}")
         return client
 
@@ -410,9 +410,11 @@ def run_cli(*args) -> str:
     from io import StringIO
 
     from django.core.management import call_command
+    from django.test import override_settings
 
     out = StringIO()
-    call_command("request", *args, stdout=out)
+    with override_settings(DEBUG=True):  # --as is the demo's (or operator mode's)
+        call_command("request", *args, stdout=out)
     return out.getvalue()
 
 

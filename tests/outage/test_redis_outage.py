@@ -16,7 +16,6 @@ import requests
 from django.utils import timezone
 
 from approvals.services import record_decision
-from approvals.tokens import create_token
 from dnsproviders.sweeper import sweep
 from failover.intake.services import sweep as sweep_deliveries
 from failover.models import Delivery, FailoverRequest
@@ -25,6 +24,7 @@ from tests.dnsproviders.worker import Broker, Worker, wait_for
 from tests.factories import make_service, user
 from tests.intake.conftest import make_integration
 from tests.outage.web import Gunicorn
+from tests.tokens import personal_token
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -103,7 +103,7 @@ def test_a_redis_outage_degrades_and_loses_nothing(stack, zone_dir):
     person = user("declarer")
     person.set_password(PASSWORD)
     person.save()
-    _, token = create_token(user=user("identity"), name="outage drill")
+    _, token = personal_token(user("identity"), name="outage drill")
     api = {"Authorization": f"Bearer {token}"}
     _, secret = make_integration("alertmanager", "prom", services=("web",))
     assert requests.get(f"{web.url}/readyz", timeout=10).json()["status"] == "ok"

@@ -12,7 +12,6 @@ from rest_framework.test import APIClient
 
 from approvals.models import Policy
 from approvals.selectors import verdict_for
-from approvals.tokens import create_token
 from dnsproviders import readiness_services as svc
 from dnsproviders.models import ReadinessCheck, SecretAttestation
 from dnsproviders.readiness_tasks import sweep
@@ -22,6 +21,7 @@ from failover.models import FailoverRequest
 from failover.services import declare_request
 from tests.readiness.flow import approve_all, codes, declare_at
 from tests.readiness.servers import SECRETS, serve
+from tests.tokens import personal_token
 
 pytestmark = pytest.mark.django_db
 
@@ -215,7 +215,7 @@ def test_identity_lead_attests_a_rotation_from_the_request_page(client, service,
 
 def api_as(person, **scope) -> APIClient:
     api = APIClient()
-    _, plain = create_token(user=person, name="test", **scope)
+    _, plain = personal_token(person, name="test", **scope)
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {plain}")
     return api
 

@@ -8,7 +8,7 @@ import json
 import pytest
 from rest_framework.test import APIClient
 
-from approvals.tokens import create_token
+from tests.tokens import personal_token
 
 pytestmark = pytest.mark.django_db
 
@@ -90,7 +90,7 @@ def test_auditors_read_every_report_without_authority_on_services(client, applie
 
 def api_client(user, **scope) -> APIClient:
     client = APIClient()
-    _, plain = create_token(user=user, name="report", **scope)
+    _, plain = personal_token(user, name="report", **scope)
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {plain}")
     return client
 

@@ -12,7 +12,6 @@ import requests
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from approvals.tokens import create_token
 from audit.models import AuditEvent
 from failover.models import Delivery
 from tests.dnsproviders.worker import Broker
@@ -20,6 +19,7 @@ from tests.factories import make_service
 from tests.intake.conftest import make_integration, sign
 from tests.outage.web import Gunicorn
 from tests.security.test_csrf import every_url
+from tests.tokens import personal_token
 
 pytestmark = pytest.mark.django_db
 
@@ -65,7 +65,7 @@ def api_urls(suffixed: bool = False) -> list[str]:
 def admin_api():
     make_service("checkout")  # the walk's sample URLs name it
     admin = get_user_model().objects.create_superuser("root", password="x" * 20)
-    _, plain = create_token(user=admin, name="edges")
+    _, plain = personal_token(admin, name="edges")
     return Client(HTTP_AUTHORIZATION=f"Bearer {plain}")
 
 
@@ -232,7 +232,7 @@ def test_under_gunicorn_the_same_bodies_get_the_same_answers(tmp_path, zone_dir)
     """As production serves it: gunicorn in its own process, real HTTP, a real socket."""
     make_service("checkout")
     admin = get_user_model().objects.create_superuser("root", password="x" * 20)
-    _, plain = create_token(user=admin, name="edges")
+    _, plain = personal_token(admin, name="edges")
     api = {"Authorization": f"Bearer {plain}", "Content-Type": "application/json"}
     broker = Broker(tmp_path / "broker").start()
     web = Gunicorn(broker, tmp_path, zone_dir).start()

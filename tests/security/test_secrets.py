@@ -11,7 +11,6 @@ import secrets
 import pytest
 from django.db import transaction
 
-from approvals.tokens import create_token
 from audit.services import record_event
 from dnsproviders.rfc2136.provider import Rfc2136Provider
 from failover.models import NotificationEndpoint
@@ -20,6 +19,7 @@ from tests.dnsproviders.worker import Worker
 from tests.factories import make_service, user
 from tests.intake.conftest import make_integration
 from tests.secrets_registry import REGISTRY, audit_leaks
+from tests.tokens import personal_token
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +27,7 @@ logger = logging.getLogger("failover.tests.leaky")
 
 
 def test_every_creation_path_is_known():
-    _, token = create_token(user=user("ic"), name="pager")
+    _, token = personal_token(user("ic"), name="pager")
     _, generated = make_integration("alertmanager")
     _, given = make_integration("pagerduty", secret="pd-signing-secret-" + "q" * 20)
     endpoint = NotificationEndpoint(service=make_service(), name="ops", secret=encrypt("s" * 24))
@@ -47,7 +47,7 @@ def test_every_creation_path_is_known():
 
 
 def test_a_secret_in_a_log_line_is_found():
-    _, token = create_token(user=user("ic"), name="pager")
+    _, token = personal_token(user("ic"), name="pager")
     logger.warning("token %s rejected", token)
     leaks = REGISTRY.leaks()  # taken here, so this test's own check finds nothing more
     assert leaks == [
@@ -57,7 +57,7 @@ def test_a_secret_in_a_log_line_is_found():
 
 
 def test_a_secret_in_a_worker_processs_log_is_found(tmp_path):
-    _, token = create_token(user=user("ic"), name="pager")
+    _, token = personal_token(user("ic"), name="pager")
     worker = Worker.__new__(Worker)  # its log, without starting a celery process
     worker.process, worker.log = None, tmp_path / "worker-1.log"
     worker.log.write_text(f"[INFO/ForkPoolWorker-1] calling with {token}\n")
@@ -66,7 +66,7 @@ def test_a_secret_in_a_worker_processs_log_is_found(tmp_path):
 
 
 def test_a_secret_in_a_traceback_is_found():
-    _, token = create_token(user=user("ic"), name="pager")
+    _, token = personal_token(user("ic"), name="pager")
     try:
         raise ValueError(f"bad {token}")
     except ValueError:
@@ -85,7 +85,7 @@ def test_a_secret_in_an_error_body_is_found(client):
 
 
 def test_a_secret_in_an_audit_event_is_found():
-    _, token = create_token(user=user("ic"), name="pager")
+    _, token = personal_token(user("ic"), name="pager")
     assert audit_leaks() == []  # token.created names the token by its prefix only
     with transaction.atomic():
         record_event(action="test.leak", data={"oops": token})

@@ -15,12 +15,12 @@ from django.contrib.auth import get_user_model
 
 from approvals.models import Decision
 from approvals.services import record_decision
-from approvals.tokens import create_token
 from dnsproviders import executor
 from dnsproviders.models import DnsChange
 from failover.models import FailoverRequest, Service
 from failover.services import declare_request, grant_authority, record_signal
 from tests.dnsproviders.worker import celery_worker
+from tests.tokens import personal_token
 from tests.web.conftest import DESKTOP, PASSWORD, PHONE, axe_violations
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -131,7 +131,7 @@ def test_dual_approval_failover_end_to_end(demo, browsers, live_server, worker, 
             "token exchange fails", timeout=LIVE
         )
         assert execute_buttons(person) == 0
-    _, token = create_token(user=get_user_model().objects.get(username="executor"), name="e2e")
+    _, token = personal_token(get_user_model().objects.get(username="executor"), name="e2e")
     code, body = api_post(
         live_server.url, f"/api/v1/failover-requests/{request.pk}/execute/", token
     )

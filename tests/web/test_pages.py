@@ -411,7 +411,7 @@ def test_five_wrong_passwords_lock_the_confirmation(signed_in, demo):
     assert "confirmation is now locked for 10 min" in text(response)
     response = client.post(f"/requests/{request.pk}/", {**post, "password": "demo"})
     assert response.status_code == 429
-    assert "too many wrong passwords" in text(response)
+    assert "too many wrong answers" in text(response)
     assert not Decision.objects.exists()
 
 

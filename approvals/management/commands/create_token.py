@@ -6,9 +6,11 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from approvals.models import ApiToken
-from approvals.tokens import create_token
+from approvals.tokens import ACTING, create_token, max_lifetime, tokens_page_url
 from failover.errors import ServiceError
 from failover.models import Service
+
+DEFAULT_ACTIONS = ["declare", "read"]
 
 
 def _expiry(raw: str | None):
@@ -32,7 +34,11 @@ def _expiry(raw: str | None):
 
 
 class Command(BaseCommand):
-    help = "Create an API token for a user or service account; prints only the token."
+    help = (
+        "Create an API token that reads, declares or audits (no --action: read and declare) "
+        "for a user or service account; prints only the token. A token that can decide, "
+        "execute or roll back is personal: its person mints it on the tokens page."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("username")
@@ -51,14 +57,23 @@ class Command(BaseCommand):
         user = get_user_model().objects.filter(username=username).first()
         if user is None:
             raise CommandError(f"no user {username!r}")
+        acting = sorted(set(action) & ACTING)
+        if acting:
+            raise CommandError(
+                f"a token that can {', '.join(acting)} is personal: {username} mints it after "
+                f"confirming it is them, on {tokens_page_url()} (it lives at most "
+                f"{max_lifetime().total_seconds() / 3600:g} h)"
+            )
+        action = action or DEFAULT_ACTIONS
         services = list(Service.objects.filter(slug__in=service))
         unknown = set(service) - {x.slug for x in services}
         if unknown:
             raise CommandError(f"no service {', '.join(sorted(unknown))}")
         try:
-            _, plain = create_token(
+            token, plain = create_token(
                 user=user, name=name, expires_at=_expiry(expires), services=services, actions=action
             )
         except ServiceError as exc:
-            raise CommandError(f"{exc.message}: {exc.extra.get('fields')}") from None
+            raise CommandError(exc.message) from None
+        self.stderr.write(f"token {token.prefix}: {', '.join(token.actions)}")
         self.stdout.write(plain)

@@ -1,6 +1,8 @@
 """Failover requests from the command line: an operator's door onto the same services the
-web, API and admin use. Whoever can run manage.py can already reach the database, so
-`--as USER` names the person acting; every act is checked and audited as theirs."""
+web, API and admin use. `list` and `show` only read. Acting (`--as USER`) stands in for a
+person, so it is refused unless DEBUG (the demo) or CLI_OPERATOR_MODE is on; then the act is
+checked against the person's authority as before, every audit event names the operator, and
+the person is notified (identity/operator.py)."""
 
 from __future__ import annotations
 
@@ -17,6 +19,9 @@ from failover.drift import registry_drift
 from failover.errors import ServiceError
 from failover.models import FailoverRequest, Service
 from failover.services import cancel_request, declare_request, replan_request
+from identity.operator import MIN_REASON, REASON_OPTION, acting_for, check_allowed
+
+READ_ONLY = ("list", "show")
 
 
 class Command(BaseCommand):
@@ -53,25 +58,56 @@ class Command(BaseCommand):
             cmd = sub.add_parser(name)
             cmd.add_argument("id", type=int)
             cmd.add_argument("--reason", default="")
-        for cmd in sub.choices.values():
-            cmd.add_argument("--as", dest="username", help="the person acting")
+        for name, cmd in sub.choices.items():
+            if name in READ_ONLY:
+                continue
+            cmd.add_argument(
+                "--as",
+                dest="username",
+                help="the person to act for (only with DEBUG or CLI_OPERATOR_MODE on)",
+            )
+            cmd.add_argument(
+                REASON_OPTION,
+                dest="operator_reason",
+                default="",
+                help=f"why you act for them (operator mode; at least {MIN_REASON} characters): "
+                "recorded in the audit log and sent to them",
+            )
 
-    def handle(self, *args, action, username=None, **options):
-        actor = None
-        if action not in ("list", "show"):
-            if not username:
-                raise CommandError("say who is acting with --as USERNAME")
-            actor = get_user_model().objects.filter(username=username, is_active=True).first()
-            if actor is None:
-                raise CommandError(f"no active user {username!r}")
+    def handle(self, *args, action, username=None, operator_reason="", **options):
+        if action in READ_ONLY:
+            request = self.run(action, None, options)
+            if request is not None:
+                self.show(request)
+            return
+        if not username:
+            raise CommandError("say who is acting with --as USERNAME")
+        check_allowed(operator_reason)  # refused before anything is looked up or written
+        actor = get_user_model().objects.filter(username=username, is_active=True).first()
+        if actor is None:
+            raise CommandError(f"no active user {username!r}")
+        what = describe(action, options)
+        with acting_for(actor, operator_reason, command=f"request {action}", what=what) as act:
+            act.request = options.get("id")
+            request = self.run(action, actor, options)
+            act.request = request if request is not None else act.request
+        if act.notice_error == "":
+            self.stdout.write(f"{actor.username} was notified by email that you acted for them")
+        elif act.notice_error:
+            self.stderr.write(
+                f"warning: {actor.username} was NOT notified ({act.notice_error}); the act "
+                "stands and the failure is in the audit log: tell them yourself"
+            )
+        if request is not None:
+            self.show(request)
+
+    def run(self, action: str, actor, options: dict):
         try:
-            request = getattr(self, f"do_{action.replace('-', '_')}")(actor, **options)
+            return getattr(self, f"do_{action.replace('-', '_')}")(actor, **options)
         except ServiceError as exc:
             fields = getattr(exc, "fields", None) or {}
             details = "".join(f"\n  {field}: {why}" for field, why in fields.items())
             raise CommandError(exc.message + details) from None
-        if request is not None:
-            self.show(request)
 
     def do_list(self, actor, **options):
         for request in FailoverRequest.objects.select_related("service", "to_target")[:50]:
@@ -205,3 +241,13 @@ class Command(BaseCommand):
                 f"  dns {change.direction} {change.zone}: {change.status} "
                 f"{change.provider_change_id} {change.error}"
             )
+
+
+def describe(action: str, options: dict) -> str:
+    """What the act was, in words for the person it was done for."""
+    if action == "declare":
+        return f"declare a failover of {options['service']} to {options['target']}"
+    if action == "decide":
+        role = f" as {options['role']}" if options.get("role") else ""
+        return f"decide {options['kind']}{role}"
+    return action.replace("-", " ")

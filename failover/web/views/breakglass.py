@@ -24,9 +24,11 @@ from failover.models import FailoverRequest
 from failover.states import OPEN_STATES
 from failover.web.access import login_required, request_or_404, visible_service_ids
 from failover.web.errors import status_for
+from failover.web.forms import missing_step_up
 from failover.web.present import missing_rows, plan_rows
-from failover.web.stepup import StepUpError, confirm_password
+from failover.web.stepup import StepUpError, confirm_act
 from failover.web.views.common import page
+from identity.stepup import carrying, evidence_from
 
 
 class BreakGlassForm(forms.Form):
@@ -48,13 +50,20 @@ class BreakGlassForm(forms.Form):
         help_text="Name each veto: the vetoer's username, or the failing check's kind.",
     )
     plan_hash = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
+    # One of the step-up fields (identity/_step_up.html): a password, a passkey answer, ...
     password = forms.CharField(
         label="Your password, to confirm it is you",
+        required=False,
         strip=False,
         max_length=4096,
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
-        error_messages={"required": "enter your password to confirm"},
     )
+
+    def clean(self):
+        data = super().clean()
+        if not evidence_from(self.data):
+            self.add_error("password", missing_step_up(self.data))
+        return data
 
     def __init__(self, *args, veto_required: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
@@ -127,20 +136,23 @@ def _break(request, obj: FailoverRequest, form: BreakGlassForm):
         return 400
     data = form.cleaned_data
     try:
-        confirm_password(request.user, data["password"])
+        proof = confirm_act(
+            request, "break_glass", target=f"request:{obj.pk}", plan_hash=data["plan_hash"]
+        )
     except StepUpError as exc:
         form.add_error("password", exc.message)
         messages.error(request, f"Nothing was done: {exc.message}.")
         return 429 if exc.locked else 400
     try:
-        use = break_glass(
-            actor=request.user,
-            request_id=obj.pk,
-            justification=data["justification"],
-            veto_justification=data["veto_justification"],
-            plan_hash=data["plan_hash"],
-            channel="web",
-        )
+        with carrying(proof):
+            use = break_glass(
+                actor=request.user,
+                request_id=obj.pk,
+                justification=data["justification"],
+                veto_justification=data["veto_justification"],
+                plan_hash=data["plan_hash"],
+                channel="web",
+            )
     except InvalidInput as exc:
         for field, message in exc.fields.items():
             form.add_error(field if field in form.fields else None, message)

@@ -11,8 +11,9 @@ from failover.web.access import declarable_service_ids, login_required
 from failover.web.errors import status_for
 from failover.web.forms import DeclareForm
 from failover.web.preview import preview
-from failover.web.stepup import StepUpError, confirm_password
+from failover.web.stepup import StepUpError, confirm_act
 from failover.web.views.common import page
+from identity.stepup import carrying
 
 
 def _destinations(request):
@@ -71,9 +72,12 @@ def declare(request):
 def _declare(request, form: DeclareForm, *, execute: bool):
     """Declare (and, if asked, execute at once); a redirect on success, else a status."""
     service, target = form.service_and_target()
+    proof = None
     if execute:
         try:
-            confirm_password(request.user, form.cleaned_data["password"])
+            # No request and no plan exist yet to bind: the passkey signs "execute a new
+            # request"; the audit event of the execution names the plan it applied.
+            proof = confirm_act(request, "execute", target="new-request")
         except StepUpError as exc:
             form.add_error("password", exc.message)
             messages.error(request, f"Nothing was declared: {exc.message}.")
@@ -101,7 +105,8 @@ def _declare(request, form: DeclareForm, *, execute: bool):
     messages.success(request, f"Failover #{declared.pk} declared.")
     if execute:
         try:
-            execute_request(actor=request.user, request_id=declared.pk, channel="web")
+            with carrying(proof):
+                execute_request(actor=request.user, request_id=declared.pk, channel="web")
         except ServiceError as exc:
             messages.error(request, f"It was not executed: {exc.message}.")
         else:

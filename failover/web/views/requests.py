@@ -20,8 +20,9 @@ from failover.web.forms import ActionForm
 from failover.web.live import live_response, render_live
 from failover.web.present import replanned_message
 from failover.web.request_page import RequestView
-from failover.web.stepup import StepUpError, confirm_password
+from failover.web.stepup import StepUpError, confirm_act
 from failover.web.views.common import page
+from identity.stepup import carrying
 
 DECISION_KINDS = ("approve", "sign_off", "veto", "lift_veto", "reject")
 
@@ -92,9 +93,12 @@ def _act(request, obj: FailoverRequest):
         return 400, _failed(form)
     data = form.cleaned_data
     kind = data["kind"]
+    proof = None
     if kind in STEP_UP_KINDS:
         try:
-            confirm_password(request.user, data["password"])
+            proof = confirm_act(
+                request, kind, target=f"request:{obj.pk}", plan_hash=data["plan_hash"]
+            )
         except StepUpError as exc:
             form.add_error("password", exc.message)
             messages.error(request, f"Nothing was done: {exc.message}.")
@@ -105,7 +109,8 @@ def _act(request, obj: FailoverRequest):
         )
         return 409, _failed(form)
     try:
-        _call_service(request.user, obj, data)
+        with carrying(proof):
+            _call_service(request.user, obj, data, proof)
     except InvalidInput as exc:
         for field, message in exc.fields.items():
             form.add_error(field if field in form.fields else None, message)
@@ -121,7 +126,7 @@ def _act(request, obj: FailoverRequest):
     return redirect("request-page", obj.pk)
 
 
-def _call_service(user, obj: FailoverRequest, data: dict) -> None:
+def _call_service(user, obj: FailoverRequest, data: dict, proof) -> None:
     kind = data["kind"]
     if kind in DECISION_KINDS:
         record_decision(
@@ -133,6 +138,7 @@ def _call_service(user, obj: FailoverRequest, data: dict) -> None:
             comment=data["comment"],
             channel="web",
             veto_id=data["veto_id"],
+            step_up=proof,
         )
     elif kind == "execute":
         execute_request(

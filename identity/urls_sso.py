@@ -1,0 +1,17 @@
+"""URLs of sso (included by identity/urls.py at the site root)."""
+
+from django.urls import path
+
+from identity import provider_stepup
+from identity.views import sso
+
+urlpatterns = [
+    path("oidc/authenticate/", sso.SignInView.as_view(), name="oidc_authentication_init"),
+    path("oidc/callback/", sso.CallbackView.as_view(), name="oidc_authentication_callback"),
+    path("step-up/provider/", provider_stepup.start, name="identity-provider-step-up"),
+    path(
+        "step-up/provider/callback/",
+        provider_stepup.callback,
+        name="identity-provider-step-up-callback",
+    ),
+]
