@@ -31,6 +31,7 @@ from failover.report.redact import redact
 from failover.report.verification import verify_report_events
 from failover.rollback import DEFAULTS
 from failover.web.present import KIND_WORDS
+from identity.proofs import check_proof
 
 REPORT_VERSION = 1
 
@@ -47,7 +48,9 @@ def build_report(request: FailoverRequest, *, now: datetime | None = None) -> di
         "service__policy", "from_target", "to_target", "requester", "origin_signal"
     ).get(pk=request.pk)
     decisions = list(
-        Decision.objects.filter(request=obj).select_related("actor").order_by("created_at", "id")
+        Decision.objects.filter(request=obj)
+        .select_related("actor", "step_up__passkey")
+        .order_by("created_at", "id")
     )
     changes = list(
         DnsChange.objects.filter(request=obj)
@@ -302,9 +305,24 @@ def _decisions(obj, decisions, events, executed_at) -> list[dict]:
             "lifts": d.lifts_id,
             "lifted_by": lifted.get(d.pk),
             "audit_seq": seqs.get(d.pk),
+            "step_up": _step_up(d.step_up),
         }
         for d in decisions
     ]
+
+
+def _step_up(proof) -> dict | None:
+    """How the decider proved it was them; a passkey's signature is checked again now."""
+    if proof is None:
+        return None
+    verified, detail = check_proof(proof) if proof.method == "passkey" else (None, "")
+    return {
+        "proof_id": proof.pk,
+        "method": proof.method,
+        "credential_id": proof.credential_id,
+        "verified": verified,
+        "detail": detail,
+    }
 
 
 def _record_key(r: dict) -> str:

@@ -298,7 +298,11 @@ def pr_aa_03(report: dict) -> Outcome:
                 "not authenticate that person"
             )
         else:
-            evidence.append(f"decision {what} through {d['channel']}")
+            how = (d.get("step_up") or {}).get("method")
+            confirmed = f", confirmed with {how}" if how else ""
+            if (d.get("step_up") or {}).get("verified"):
+                confirmed += " (its signature over this act and plan verifies)"
+            evidence.append(f"decision {what} through {d['channel']}{confirmed}")
     execution = _execution(report)
     if execution and execution["channel"] == "cli":
         missing.append(f"execution by {execution['by']} was started at the command line")

@@ -211,6 +211,15 @@ def _plan(plan_hash, on_plan: bool, other: str) -> Md:
     return Md((code(plan_hash) or "—") + ("" if on_plan else f" ({other})"))
 
 
+def _confirmed(step_up: dict | None) -> str:
+    if step_up is None:
+        return "—"
+    if step_up["verified"] is None:
+        return step_up["method"]
+    verdict = "verifies" if step_up["verified"] else f"DOES NOT VERIFY: {step_up['detail']}"
+    return f"{step_up['method']} (signature {verdict})"
+
+
 def _decisions(report: dict) -> list[str]:
     if not report["decisions"]:
         return ["## Decisions", "", "None.", ""]
@@ -223,6 +232,7 @@ def _decisions(report: dict) -> list[str]:
             d["kind"],
             _plan(d["plan_hash"], d["on_request_plan"], "another plan"),
             d["channel"],
+            _confirmed(d["step_up"]),
             d["comment"],
             d["audit_seq"],
         ]
@@ -236,6 +246,7 @@ def _decisions(report: dict) -> list[str]:
         "decision",
         "plan hash",
         "channel",
+        "confirmed with",
         "comment",
         "audit #",
     ]

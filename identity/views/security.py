@@ -10,6 +10,7 @@ from django.conf import settings
 
 from failover.web.access import login_required
 from failover.web.views.common import page
+from identity import passkeys
 from identity.codes import codes_context
 from identity.stepup import local_passwords_enabled, methods_for
 
@@ -40,6 +41,10 @@ def security_context(request, **extra) -> dict:
         "can_confirm": bool(methods),
         "has_password": local_passwords_enabled() and user.has_usable_password(),
         **codes_context(user),  # the authenticator app and recovery codes section
+        # Opened at another address than the one passkeys are made for: say where to go.
+        "passkey_home": None
+        if request.build_absolute_uri("/").rstrip("/") in passkeys.origins()
+        else passkeys.origins()[0],
         "step_up_act": "add_passkey",
         "step_up_target": f"user:{user.pk}",
         **extra,

@@ -414,3 +414,34 @@ def test_declaring_and_executing_with_a_passkey(client, db):
     proof = StepUpProof.objects.get()
     assert (proof.method, proof.act, proof.target) == ("passkey", "execute", "new-request")
     assert check_proof(proof)[0]
+
+
+def test_the_report_shows_how_each_decision_was_confirmed(client, people, request_, avail_key):
+    """The post-incident report checks a passkey's signature again; a proof altered in the
+    database (another plan) is reported as not verifying."""
+    from failover.report.evidence import build_report
+    from failover.report.markdown import render
+
+    client.force_login(people["avail"])
+    form = {"kind": "approve", "role": "availability", "plan_hash": request_.plan_hash}
+    evidence = web_answer(client, avail_key, approve_binding(request_))
+    assert client.post(f"/requests/{request_.pk}/", {**form, **evidence}).status_code == 302
+    [row] = build_report(request_)["decisions"]
+    assert row["step_up"]["method"] == "passkey" and row["step_up"]["verified"] is True
+    page = client.get(f"/requests/{request_.pk}/report/").content.decode()
+    assert "passkey (signature verifies for this plan)" in page
+    StepUpProof.objects.update(plan_hash="0" * 64)
+    [row] = build_report(request_)["decisions"]
+    assert row["step_up"]["verified"] is False
+    assert "DOES NOT VERIFY" in render(build_report(request_))
+
+
+def test_the_security_page_opened_elsewhere_says_where_passkeys_work(client, people, settings):
+    """WebAuthn refuses an IP address as relying party: the demo runs at localhost, and a page
+    opened at 127.0.0.1 says where to go instead of failing silently."""
+    client.force_login(people["avail"])
+    page = client.get("/account/security/", HTTP_HOST="127.0.0.1").content.decode()
+    assert "data-passkey-home" in page and f"{ORIGIN}/account/security/" in page
+    settings.WEBAUTHN_ORIGINS = ["http://127.0.0.1"]
+    page = client.get("/account/security/", HTTP_HOST="127.0.0.1").content.decode()
+    assert "data-passkey-home" not in page
