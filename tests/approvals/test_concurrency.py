@@ -1,9 +1,6 @@
 """Races between people acting at the same moment, on PostgreSQL's real row locks."""
 
-import threading
-
 import pytest
-from django.db import connection
 
 from approvals.models import Decision
 from approvals.services import record_decision
@@ -12,31 +9,14 @@ from audit.verify import verify_chain
 from failover.errors import ServiceError
 from failover.services import cancel_request, declare_request
 from tests.factories import make_service, user
+from tests.races import race as shared_race
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 ROUNDS = 10
 
 
 def race(*calls):
-    """Run the calls in threads released together; return what each returned or raised."""
-    barrier = threading.Barrier(len(calls))
-    results = [None] * len(calls)
-
-    def run(i, call):
-        try:
-            barrier.wait()
-            results[i] = call()
-        except ServiceError as exc:
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    return results
+    return shared_race(*calls, expected=(ServiceError,))
 
 
 def approve(username, request, role):

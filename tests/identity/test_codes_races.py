@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from django.db import connection
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from identity import codes
@@ -13,30 +10,14 @@ from identity.models import StepUpProof
 from identity.stepup import Binding, StepUpError, confirm
 from tests.factories import user
 from tests.identity.test_codes import code_at
+from tests.races import race as shared_race
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 ROUNDS = 5
 
 
 def race(*calls):
-    barrier = threading.Barrier(len(calls))
-    results = [None] * len(calls)
-
-    def run(i, call):
-        try:
-            barrier.wait()
-            results[i] = call()
-        except StepUpError as exc:
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    return results
+    return shared_race(*calls, expected=(StepUpError,))
 
 
 def test_a_totp_code_sent_twice_at_once_confirms_once():
