@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import re
 import threading
+from urllib.parse import urlencode
 
 import jwt
 import requests
 from django.conf import settings
-from django.contrib.auth import get_user_model
+from django.contrib.auth import BACKEND_SESSION_KEY, get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 
@@ -167,6 +169,9 @@ def token_endpoint_post(data: dict) -> dict:
 
 
 # --- the backend ------------------------------------------------------------------------------
+
+
+BACKEND_PATH = "identity.oidc.Backend"
 
 
 class Backend(OIDCAuthenticationBackend):
@@ -359,3 +364,21 @@ __all__ = [
     "link_demo_identities",
     "sync_groups",
 ]
+
+
+def end_session_url(request) -> str | None:
+    """Where to send someone who signed in through the provider and now signs out, so the
+    provider's session ends too (a shared war-room machine): its end_session_endpoint with a
+    way back to our sign-in page. None for a local sign-in, or when the provider cannot be
+    asked (the sign-out here still happens)."""
+    if not configured() or request.session.get(BACKEND_SESSION_KEY) != BACKEND_PATH:
+        return None
+    try:
+        endpoint = discovery().get("end_session_endpoint")
+    except ProviderUnavailable:
+        return None
+    if not endpoint:
+        return None
+    back = request.build_absolute_uri(reverse("login"))
+    query = urlencode({"client_id": settings.OIDC_RP_CLIENT_ID, "post_logout_redirect_uri": back})
+    return f"{endpoint}{'&' if '?' in endpoint else '?'}{query}"

@@ -26,6 +26,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.services import record_event
 from identity.models import CredentialReset, Passkey
+from identity.sessions import end_sessions
 from identity.stepup import clear_failures
 
 log = logging.getLogger(__name__)
@@ -163,6 +164,7 @@ def approve_reset(*, actor, reset_id) -> CredentialReset:
         if actor.pk == reset.requested_by_id:
             raise ResetError("a different administrator must approve the reset you requested", 403)
         removed = _remove_credentials(reset.user)
+        sessions_ended = end_sessions(reset.user)
         reset.approved_by = actor
         reset.approved_at = now
         reset.save(update_fields=["approved_by", "approved_at"])
@@ -176,6 +178,7 @@ def approve_reset(*, actor, reset_id) -> CredentialReset:
                 "approved_by": actor.get_username(),
                 "reason": reset.reason,
                 "removed": removed,
+                "sessions_ended": sessions_ended,
             },
         )
         transaction.on_commit(lambda: _notify(reset, "done"))

@@ -23,3 +23,19 @@ def signed_in_recently(request, minutes: int = 10) -> bool:
     """Whether this session's sign-in was within the last `minutes`."""
     at = request.session.get(SIGNED_IN_AT)
     return isinstance(at, int) and 0 <= time.time() - at <= minutes * 60
+
+
+def end_sessions(user) -> int:
+    """Sign the person out everywhere (the database session store): after their credentials
+    were reset, a session on a lost or stolen device must not go on. How many ended."""
+    from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    ended = []
+    for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
+        data = session.get_decoded()
+        if data.get(SESSION_KEY) == str(user.pk) and HASH_SESSION_KEY in data:
+            ended.append(session.pk)
+    Session.objects.filter(pk__in=ended).delete()
+    return len(ended)

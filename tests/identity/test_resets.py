@@ -71,6 +71,23 @@ def test_a_reset_needs_a_second_admin_and_then_removes_everything(
     assert event.data["removed"]["recovery_codes"] == 10
 
 
+def test_a_reset_signs_the_person_out_everywhere(admins, lost):
+    """A session on the lost device must not go on with the credentials gone."""
+    from django.test import Client
+
+    phone, laptop, other = Client(), Client(), Client()
+    phone.force_login(lost)
+    laptop.force_login(lost)
+    other.force_login(admins[0])
+    alice, bob, _ = admins
+    reset = resets.request_reset(actor=alice, user=lost, reason="phone stolen, ticket 42")
+    resets.approve_reset(actor=bob, reset_id=reset.pk)
+    assert phone.get("/").status_code == 302 and laptop.get("/").status_code == 302
+    assert other.get("/").status_code == 200  # nobody else is signed out
+    event = AuditEvent.objects.get(action="identity.credentials_reset")
+    assert event.data["sessions_ended"] == 2
+
+
 def test_the_requester_cannot_approve_their_own_request(admins, lost):
     alice, _, _ = admins
     reset = resets.request_reset(actor=alice, user=lost, reason="lost")

@@ -214,3 +214,25 @@ def test_the_sign_in_returns_to_the_page_asked_for_never_elsewhere(sso, client):
     client.post("/logout/")
     _, done = sign_in_through(client, "iris", start="/oidc/authenticate/?next=https://evil.test/")
     assert done["Location"] == "/"
+
+
+def test_signing_out_ends_the_provider_session_too(sso, client):
+    """On a shared machine, "Sign out" must not leave the provider signed in for the next
+    person: the product sends the browser to the provider's end_session, which comes back to
+    the sign-in page. A local sign-in signs out locally only."""
+    from urllib.parse import parse_qs, urlsplit
+
+    sign_in_through(client, "iris")
+    out = client.post("/logout/")
+    assert signed_in_as(client) is None
+    location = urlsplit(out["Location"])
+    assert f"{location.scheme}://{location.netloc}{location.path}" == f"{sso.issuer}/end_session"
+    query = parse_qs(location.query)
+    assert query["post_logout_redirect_uri"] == ["http://localhost/login/"]
+    import requests
+
+    back = requests.get(out["Location"], allow_redirects=False, timeout=5)
+    assert (back.status_code, back.headers["Location"]) == (302, "http://localhost/login/")
+    local = User.objects.create_user("lou", password="local-pass-123")
+    client.force_login(local)
+    assert client.post("/logout/")["Location"] == "/login/"

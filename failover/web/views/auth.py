@@ -54,6 +54,11 @@ class SignInView(auth_views.LoginView):
 class SignOutView(auth_views.LogoutView):
     next_page = "login"
 
+    def post(self, request, *args, **kwargs):
+        provider = oidc.end_session_url(request)  # read before the session is gone
+        response = super().post(request, *args, **kwargs)
+        return redirect(provider) if provider else response
+
 
 def admin_login(view):
     """Wrap the admin's login view: with local passwords off, the admin console is reached
