@@ -23,6 +23,20 @@ if not SECRET_KEY:
         raise ImproperlyConfigured("SECRET_KEY (or SECRET_KEY_FILE) is required when DEBUG is off")
     SECRET_KEY = "insecure-development-key-only-used-with-DEBUG-on"
 
+
+def _encryption_keys() -> list[bytes]:
+    """Stored secrets are encrypted with these Fernet keys, not with SECRET_KEY (the first
+    encrypts, all decrypt: failover/secrets.py); a bad key stops start-up."""
+    from failover.secrets import parse_keys
+
+    try:
+        return parse_keys(env_secret("SECRETS_ENCRYPTION_KEY") or "")
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"SECRETS_ENCRYPTION_KEY: {exc}") from None
+
+
+SECRETS_ENCRYPTION_KEYS = _encryption_keys()
+
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 

@@ -41,6 +41,7 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path):
             "ALLOWED_HOSTS": "failover.example.com",
             "AUDIT_SIGNING_KEY": "deploy-test:9JEDFTy/ouLzs0pOTcD664glI74b9vTy/1DOTXxDnyc=",
             "AUDIT_CHECKPOINT_S3_BUCKET": "audit-evidence",
+            "SECRETS_ENCRYPTION_KEY": "qS3t0nC7pAq3pD4Y0g5wHJyQwq0a2nW8yYQk1m6v9tU=",
         },
     )
     assert result.returncode == 0, result.stdout + result.stderr

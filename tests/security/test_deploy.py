@@ -20,6 +20,7 @@ PRODUCTION = {
     # Production signs audit checkpoints into an Object Lock bucket (README, Audit checkpoints).
     "AUDIT_SIGNING_KEY": "deploy-test:9JEDFTy/ouLzs0pOTcD664glI74b9vTy/1DOTXxDnyc=",
     "AUDIT_CHECKPOINT_S3_BUCKET": "audit-evidence",
+    "SECRETS_ENCRYPTION_KEY": "qS3t0nC7pAq3pD4Y0g5wHJyQwq0a2nW8yYQk1m6v9tU=",
 }
 SHOWN = [
     "DEBUG",
