@@ -220,7 +220,7 @@ def system_blocks_by_request(requests, readiness=None) -> dict[int, list[engine.
         vetoes_among,
     )
 
-    if not getattr(settings, "READINESS_SYSTEM_VETO", True):
+    if not settings.READINESS_SYSTEM_VETO:
         return {}
     # Executing too: the worker asks the gate again right before it submits.
     open_ids = [r.pk for r in requests if r.state in (*engine.OPEN_STATES, "executing")]

@@ -43,11 +43,11 @@ SERVICE_ACCOUNT_DEFAULT = ["declare", "read"]
 
 
 def max_lifetime() -> timedelta:
-    return timedelta(hours=getattr(settings, "TOKEN_MAX_HOURS", 12))
+    return timedelta(hours=settings.TOKEN_MAX_HOURS)
 
 
 def step_up_max_age() -> timedelta:
-    return timedelta(minutes=getattr(settings, "TOKEN_STEP_UP_MAX_AGE_MINUTES", 60))
+    return timedelta(minutes=settings.TOKEN_STEP_UP_MAX_AGE_MINUTES)
 
 
 def is_acting(actions) -> bool:

@@ -30,7 +30,6 @@ from failover.models import FailoverRequest, Target
 logger = logging.getLogger(__name__)
 
 TASK = "dnsproviders.readiness_tasks.run_readiness"
-DEFAULT_REQUIRED_SECRETS = ("tls_private_key", "oidc_client_secret")
 MAX_REASON = 2000
 OPEN_STATES = ("pending", "approved")
 
@@ -39,44 +38,44 @@ OPEN_STATES = ("pending", "approved")
 
 
 def tls_min_days() -> int:
-    return int(getattr(settings, "READINESS_TLS_MIN_DAYS", 14))
+    return int(settings.READINESS_TLS_MIN_DAYS)
 
 
 def secret_max_age_days() -> int:
-    return int(getattr(settings, "READINESS_SECRET_MAX_AGE_DAYS", 90))
+    return int(settings.READINESS_SECRET_MAX_AGE_DAYS)
 
 
 def timeout() -> float:
-    return float(getattr(settings, "READINESS_TIMEOUT", 5.0))
+    return float(settings.READINESS_TIMEOUT)
 
 
 def deadline_seconds() -> float:
     """How long a check may take to report: READINESS_DEADLINE_TIMEOUTS x READINESS_TIMEOUT."""
-    return timeout() * int(getattr(settings, "READINESS_DEADLINE_TIMEOUTS", 12))
+    return timeout() * int(settings.READINESS_DEADLINE_TIMEOUTS)
 
 
 def run_budget() -> float:
     """The in-run deadline, kept inside the Celery soft time limit: a task killed before it
     stores anything would lose the checks that did answer."""
     budget = deadline_seconds()
-    soft = getattr(settings, "CELERY_TASK_SOFT_TIME_LIMIT", None)
+    soft = settings.CELERY_TASK_SOFT_TIME_LIMIT
     return min(budget, max(soft - 10, 1)) if soft else budget
 
 
 def jwks_origins() -> list[str]:
-    return list(getattr(settings, "READINESS_JWKS_ALLOWED_ORIGINS", []) or [])
+    return list(settings.READINESS_JWKS_ALLOWED_ORIGINS or [])
 
 
 def ca_bundle_for(target: Target) -> str | None:
     """The pinned CA bundle file for the target's certificate trust, or None (system store)."""
-    bundles = getattr(settings, "READINESS_CA_BUNDLES", {}) or {}
+    bundles = settings.READINESS_CA_BUNDLES or {}
     found = bundles.get(target.certificate_trust)
     return str(found) if found else None
 
 
 def required_secrets(target: Target) -> list[str]:
     """Names of the secrets the target depends on (one list for every target for now)."""
-    return list(getattr(settings, "READINESS_REQUIRED_SECRETS", DEFAULT_REQUIRED_SECRETS))
+    return list(settings.READINESS_REQUIRED_SECRETS)
 
 
 # --- running ------------------------------------------------------------------------------

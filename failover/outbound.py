@@ -33,7 +33,7 @@ class Refused(OSError):
 
 
 def allowed_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-    raw = getattr(settings, "OUTBOUND_ALLOW_NETWORKS", []) or []
+    raw = settings.OUTBOUND_ALLOW_NETWORKS or []
     if isinstance(raw, str):
         raw = raw.split(",")
     try:

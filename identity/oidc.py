@@ -49,7 +49,7 @@ class SignInRefused(Exception):
 
 
 def configured() -> bool:
-    return bool(getattr(settings, "OIDC_ISSUER", ""))
+    return bool(settings.OIDC_ISSUER)
 
 
 def issuer() -> str:
@@ -57,7 +57,7 @@ def issuer() -> str:
 
 
 def provider_name() -> str:
-    return getattr(settings, "OIDC_PROVIDER_NAME", "") or "your identity provider"
+    return settings.OIDC_PROVIDER_NAME or "your identity provider"
 
 
 def _why(exc: Exception) -> str:

@@ -51,7 +51,7 @@ def check_allowed(reason: str) -> str:
     reason = " ".join((reason or "").split())
     if settings.DEBUG:
         return reason  # the embedded demo: still annotated, a reason is welcome but optional
-    if not getattr(settings, "CLI_OPERATOR_MODE", False):
+    if not settings.CLI_OPERATOR_MODE:
         raise CommandError(
             "acting as a person from the shell (--as) is off: people act as themselves in "
             "the web views or the API. An operator who must act for someone sets "

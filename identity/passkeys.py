@@ -55,11 +55,11 @@ MAX_CREDENTIAL_JSON = 64_000  # characters of a posted credential
 
 
 def rp_id() -> str:
-    return getattr(settings, "WEBAUTHN_RP_ID", "") or urlsplit(settings.PUBLIC_BASE_URL).hostname
+    return settings.WEBAUTHN_RP_ID or urlsplit(settings.PUBLIC_BASE_URL).hostname
 
 
 def origins() -> list[str]:
-    configured = list(getattr(settings, "WEBAUTHN_ORIGINS", []) or [])
+    configured = list(settings.WEBAUTHN_ORIGINS or [])
     return configured or [settings.PUBLIC_BASE_URL.rstrip("/")]
 
 

@@ -157,11 +157,11 @@ FIELD_METHOD = {
 
 
 def local_passwords_enabled() -> bool:
-    return getattr(settings, "LOCAL_PASSWORDS", True)
+    return settings.LOCAL_PASSWORDS
 
 
 def accepted_methods() -> list[str]:
-    return list(getattr(settings, "STEP_UP_METHODS", ["passkey", "totp", "recovery", "password"]))
+    return list(settings.STEP_UP_METHODS)
 
 
 def methods_for(user) -> list[str]:

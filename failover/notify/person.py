@@ -52,7 +52,7 @@ def acted_as_message(notice: ActedAs) -> tuple[str, str]:
         f"What:    {notice.what}",
     ]
     if notice.request_id:
-        base = getattr(settings, "PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+        base = settings.PUBLIC_BASE_URL
         lines.append(f"Request: #{notice.request_id} {request_url(base, notice.request_id, '')}")
     lines += [
         f"Reason:  {op.get('reason') or '(none given: demo mode)'}",

@@ -51,7 +51,7 @@ Status = Notification.Status
 
 
 def public_base_url() -> str:
-    return getattr(settings, "PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+    return settings.PUBLIC_BASE_URL
 
 
 # Break-glass is announced to those whose approval it skipped: a channel that asks approvers

@@ -502,7 +502,7 @@ def _readiness(checks, attestations, events, executed_at) -> dict:
         ],
         "attestations": rows,
         # A failing identity-critical check blocks execution only while this is on.
-        "system_veto_enforced": bool(getattr(settings, "READINESS_SYSTEM_VETO", True)),
+        "system_veto_enforced": bool(settings.READINESS_SYSTEM_VETO),
     }
 
 

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 from functools import cache
 
-from django.conf import settings
-
 from failover.web.access import login_required
 from failover.web.views.common import page
-from identity import passkeys
+from identity import oidc, passkeys
 from identity.codes import codes_context
 from identity.stepup import local_passwords_enabled, methods_for
 
@@ -28,7 +26,7 @@ def step_up_context(request) -> dict:
 
     return {
         "step_up_methods": methods,
-        "step_up_provider_name": getattr(settings, "OIDC_PROVIDER_NAME", "your identity provider"),
+        "step_up_provider_name": oidc.provider_name(),
     }
 
 

@@ -96,7 +96,7 @@ def test_the_command_changes_nothing_when_a_secret_cannot_be_opened(stored_secre
     endpoint, integration = stored_secrets()
     before = (endpoint.url_encrypted, integration.secrets)
     settings.SECRETS_ENCRYPTION_KEYS = [NEW]  # OLD forgotten
-    with pytest.raises(CommandError, match="nothing was changed.*integration pd"):
+    with pytest.raises(CommandError, match=r"nothing was changed.*integration pd"):
         call_command("rotate_encryption_key")
     endpoint.refresh_from_db()
     integration.refresh_from_db()
