@@ -193,6 +193,40 @@ def test_dashboard_updates_itself(demo, browsers):
     no_console_errors(avail)
 
 
+def test_an_open_form_stays_open_when_someone_else_decides(demo, browsers):
+    """Incident response is typing a comment on its sign-off when identity approves: the poll
+    brings the new wording (this sign-off now executes) into the same open form, comment kept."""
+    ic = get_user_model().objects.get(username="ic")
+    request = declare_request(
+        actor=ic, service=Service.objects.get(slug="checkout"), target="failover", reason="eu"
+    )
+    record_decision(
+        actor=get_user_model().objects.get(username="avail"),
+        request_id=request.pk,
+        kind="approve",
+        role="availability",
+        plan_hash=request.plan_hash,
+    )
+    ir = browsers("ir")
+    ir.page.goto(f"/requests/{request.pk}/")
+    open_action(ir, "Sign off for incident response")
+    ir.page.locator("details.action[open] textarea").fill("EU sessions checked")
+    record_decision(
+        actor=get_user_model().objects.get(username="identity"),
+        request_id=request.pk,
+        kind="approve",
+        role="identity",
+        plan_hash=request.plan_hash,
+    )
+    opened = ir.page.locator("details.action[open]")
+    expect(opened.locator("summary")).to_have_text(
+        "Sign off for incident response and execute now", timeout=LIVE
+    )
+    expect(opened.locator("[data-executes-now]")).to_be_visible()
+    expect(opened.locator("textarea")).to_have_value("EU sessions checked")
+    no_console_errors(ir)
+
+
 def test_preapproved_failover_in_one_action(demo, browsers):
     """`ic` declares and executes in one submit while a threshold is breached. The DNS change
     is applied in-process here (the worker path is covered end to end above)."""

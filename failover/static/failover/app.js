@@ -37,6 +37,33 @@
     if (wanted) { wanted.open = true; focusFirstField(wanted); }
   });
   document.addEventListener("htmx:afterSwap", tick);
+
+  // A poll replaces the actions when the person's choices changed (someone else decided): the
+  // form they had open stays open, with what they had typed (never a password), when that
+  // action is still offered, so its new wording ("... and execute now") is what they confirm.
+  var kept = null;
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail.target;
+    var open = target && target.querySelector && target.querySelector("details.action[open]");
+    kept = null;
+    if (!open || !open.id) { return; }
+    var typed = {};
+    open.querySelectorAll("textarea[name], input[type=text][name]").forEach(function (field) {
+      typed[field.name] = field.value;
+    });
+    kept = { id: open.id, typed: typed };
+  });
+  document.addEventListener("htmx:afterSwap", function () {
+    var details = kept && document.getElementById(kept.id);
+    if (details) {
+      Object.keys(kept.typed).forEach(function (name) {
+        var field = details.querySelector("[name='" + name + "']");
+        if (field && !field.value) { field.value = kept.typed[name]; }
+      });
+      details.open = true;
+    }
+    kept = null;
+  });
   document.addEventListener("click", function (event) {
     if (event.target.matches("[data-print]")) { window.print(); }
   });
