@@ -28,7 +28,8 @@ def require_step_up(
     request, act: str, data: dict | None = None, *, target: str = "", plan_hash: str = ""
 ) -> StepUpProof | None:
     """The proof a session caller confirmed `act` with (`data`: the validated body, whose
-    `password` and `step_up` are taken out), None for a token; else a 4xx saying how."""
+    `password` and `step_up` are taken out); None for a token whose person stepped up for it
+    recently (approvals/tokens.check_human_act); else a 4xx saying how."""
     data = data if data is not None else (request.data if isinstance(request.data, dict) else {})
     evidence = evidence_from(
         {**(data.pop("step_up", None) or {}), "password": data.pop("password", None)}
