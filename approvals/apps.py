@@ -6,4 +6,4 @@ class ApprovalsConfig(AppConfig):
     verbose_name = "Governance"
 
     def ready(self):
-        from approvals import signals  # noqa: F401  (approvals void when authority is lost)
+        from approvals import receivers  # noqa: F401  (approvals void when authority is lost)

@@ -9,7 +9,7 @@ class AuditConfig(AppConfig):
 
     def ready(self):
         # Sign-ins are audited; checks of the role, the signing key and the checkpoint stores.
-        from audit import checkpoints, roles, signals  # noqa: F401
+        from audit import checkpoints, receivers, roles  # noqa: F401
 
         connection_created.connect(roles.warn_once, dispatch_uid="audit.role_warning")
         post_migrate.connect(roles.grant_after_migrate, sender=self, dispatch_uid="audit.grant")

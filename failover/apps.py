@@ -6,5 +6,5 @@ class FailoverConfig(AppConfig):
     verbose_name = "Failover registry"
 
     def ready(self):
-        from failover import signals  # noqa: F401  (audit of authority-chain changes)
-        from failover.notify import receivers  # noqa: F401  (outbound notifications)
+        from failover import receivers  # noqa: F401  (audit of authority-chain changes)
+        from failover.notify import receivers as notify_receivers  # noqa: F401  (outbound notifications)

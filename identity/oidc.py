@@ -10,7 +10,7 @@ down at start-up stops nobody) and decides who signs in:
   unusable password;
 - at every sign-in the product groups named in OIDC_GROUP_MAP's values are set to exactly the
   groups the provider's claim maps to (other groups are left alone): a person the organisation
-  removed from a group loses its authorities, and approvals/signals.py voids their open
+  removed from a group loses its authorities, and approvals/receivers.py voids their open
   decisions (invariant 14);
 - service accounts never sign in this way: a human act needs a human.
 """

@@ -272,7 +272,7 @@ def _record(request, username: str, address: str, counts: dict, refused: Lockout
 
 def authenticate_quietly(request, username: str, password: str):
     """django.contrib.auth.authenticate() without its user_login_failed signal, whose receiver
-    (audit/signals.py) writes an event per wrong password: here failures are audited once per
+    (audit/receivers.py) writes an event per wrong password: here failures are audited once per
     window (above). Same rules: each configured backend in turn, the first user found wins,
     PermissionDenied from a backend ends the search."""
     for path in settings.AUTHENTICATION_BACKENDS:
