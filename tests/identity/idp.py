@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,17 +12,13 @@ from pathlib import Path
 
 import requests
 
+from tests.dnsproviders.bind import free_port  # the suite's one free-port helper
+
 CLIENT_ID = "failover-tests"
 CLIENT_SECRET = "devidp-test-client-secret"
 ADMIN_SECRET = "devidp-test-admin-secret"
 PASSWORD = "idp-pass-1"
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class DevIdp:
