@@ -18,12 +18,12 @@ from django.db import transaction
 from django.db.models import Count, Prefetch
 from django.utils import timezone
 
+from approvals.execution import start_execution
 from approvals.gate import may_go_out
 from approvals.models import BreakGlass, BreakGlassReview, Decision
+from approvals.readiness.models import ReadinessCheck
 from approvals.selectors import is_service_account, policy_of, verdict_for
 from audit.services import record_event
-from dnsproviders.models import ReadinessCheck
-from dnsproviders.services import start_execution
 from failover.authorities import ROLE_AUTHORITY
 from failover.chain import authorities_of, authority_chain, holds, services_with_authority
 from failover.errors import (
@@ -57,15 +57,6 @@ def _refuse_machines(actor, service_slug: str, authority: str) -> None:
             "break-glass is a human act: a service account (or its API token) cannot use or "
             "review it; a person must sign in",
         )
-
-
-def live_grant(actor, request: FailoverRequest) -> BreakGlass | None:
-    """The actor's break-glass grant on the request while its time box runs and they still
-    hold `break_glass`: a grant does not outlive its holder's authority (invariant 14)."""
-    grant = BreakGlass.objects.granting(actor=actor, request=request).first()
-    if grant is None or not holds(actor, request.service, "break_glass"):
-        return None
-    return grant
 
 
 def _mentions(text: str, name: str) -> bool:

@@ -17,9 +17,9 @@ from django.utils import timezone
 
 from approvals.models import BreakGlass
 from approvals.policy import Verdict
-from approvals.selectors import verdict_for
+from approvals.selectors import policy_of, verdict_for
 from failover.authorities import APPROVAL_ROLES
-from failover.drift import registry_drift
+from failover.drift import drift_by_request, registry_drift
 from failover.models import FailoverRequest
 from failover.states import OPEN_STATES, State
 
@@ -111,10 +111,24 @@ def may_go_out(
     return Answer(not reasons, tuple(reasons), verdict, use, drift)
 
 
+def why_not_submit(request_id: int, direction: str, plan_hash: str) -> str | None:
+    """Why a worker must not submit a DNS change of this request now, if anything: asked on
+    every delivery right before the provider is called, by the same rule every door asks."""
+    request = FailoverRequest.objects.select_related(
+        "service__policy", "from_target", "to_target"
+    ).get(pk=request_id)
+    expected = State.EXECUTING if direction == "failover" else State.ROLLING_BACK
+    if request.state != expected:
+        return f"the request is {request.state}, not {expected}"
+    if direction == "failover":
+        answer = may_go_out(request, stage="submit", plan_hash=plan_hash)
+        if not answer:
+            return "; ".join(answer.reasons)
+    return None
+
+
 def answers_for(requests, verdicts, *, now: datetime | None = None) -> dict[int, Answer]:
     """`may_go_out` for a list of requests in a fixed number of queries."""
-    from failover.drift import drift_by_request
-
     requests = list(requests)
     uses: dict[int, BreakGlass] = {}
     for use in BreakGlass.objects.filter(request__in=[r.pk for r in requests]).order_by("pk"):
@@ -141,8 +155,6 @@ def executes_on(
 ) -> bool:
     """Whether confirming this approval or sign-off would execute the failover at once: it is
     the last one missing, nothing blocks, and the service's policy executes on approval."""
-    from approvals.selectors import policy_of
-
     if kind not in ("approve", "sign_off") or request.state not in OPEN_STATES:
         return False
     if not policy_of(request.service).execute_on_approval:

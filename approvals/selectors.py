@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from dataclasses import replace
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.utils import timezone
 
 from approvals import policy as engine
-from approvals.models import Decision, Policy
+from approvals.models import BreakGlass, Decision, Policy
+from approvals.readiness.selectors import deadline_seconds, latest_checks_by_request, vetoes_among
 from failover.authorities import ROLE_AUTHORITY
-from failover.models import FailoverRequest, Service, Target
+from failover.chain import holdings, holds, missing_authorities
+from failover.models import FailoverRequest, Service, Signal, Target, Threshold
 
 POSITIVE_KINDS = ("approve", "sign_off")
 
@@ -74,8 +79,6 @@ FACT_FIELDS = (
 
 def decision_facts_by_request(request_ids) -> dict[int, list[engine.DecisionFacts]]:
     """Each request's decisions as the rules engine reads them, in one query."""
-    from collections import defaultdict
-
     found: dict[int, list[engine.DecisionFacts]] = defaultdict(list)
     rows = (
         Decision.objects.filter(request__in=list(request_ids))
@@ -123,11 +126,6 @@ def verdicts_for(
     """Verdicts of many requests in a fixed number of queries (for lists). Load the requests
     with select_related("service__policy", "from_target", "to_target"). `readiness`: the
     latest readiness checks by request, when the caller has read them already."""
-    from collections import defaultdict
-
-    from failover.chain import missing_authorities
-    from failover.models import Signal, Threshold
-
     requests = list(requests)
     if not requests:
         return {}
@@ -184,10 +182,6 @@ def verdicts_for(
 def with_authority_now(requests, decisions) -> dict[int, list[engine.DecisionFacts]]:
     """Each request's approvals and sign-offs marked with whether their deciders hold the
     role's authority on the service now and are people (one query for all the requests)."""
-    from dataclasses import replace
-
-    from failover.chain import holdings
-
     deciders = {
         d.actor_id for facts in decisions.values() for d in facts if d.kind in POSITIVE_KINDS
     }
@@ -212,14 +206,6 @@ def system_blocks_by_request(requests, readiness=None) -> dict[int, list[engine.
     """What the target's readiness checks hold against each open request: one block per
     failing identity-critical check not lifted, or one `pending` block while no check has
     reported yet. Off when READINESS_SYSTEM_VETO is false."""
-    from django.conf import settings
-
-    from dnsproviders.readiness_services import (
-        deadline_seconds,
-        latest_checks_by_request,
-        vetoes_among,
-    )
-
     if not settings.READINESS_SYSTEM_VETO:
         return {}
     # Executing too: the worker asks the gate again right before it submits.
@@ -251,3 +237,12 @@ def system_blocks_by_request(requests, readiness=None) -> dict[int, list[engine.
             engine.SystemBlockFacts(row.pk, row.kind, row.reason) for row in vetoes_among(by_kind)
         ]
     return found
+
+
+def live_grant(actor, request: FailoverRequest) -> BreakGlass | None:
+    """The actor's break-glass grant on the request while its time box runs and they still
+    hold `break_glass`: a grant does not outlive its holder's authority (invariant 14)."""
+    grant = BreakGlass.objects.granting(actor=actor, request=request).first()
+    if grant is None or not holds(actor, request.service, "break_glass"):
+        return None
+    return grant

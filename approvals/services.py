@@ -10,13 +10,13 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
+from approvals.execution import start_execution
 from approvals.gate import may_go_out
 from approvals.models import Decision
 from approvals.selectors import decision_facts, is_service_account, policy_of, verdict_for
 from audit.services import record_event
-from dnsproviders.services import start_execution
 from failover.authorities import APPROVAL_ROLES, ROLE_AUTHORITY, SIGN_OFF_ROLES
-from failover.chain import holds
+from failover.chain import holdings, holds
 from failover.errors import (
     AlreadyDecided,
     Conflict,
@@ -102,7 +102,7 @@ def record_decision(
     if step_up is not None:
         decision.step_up = step_up
         decision.save(update_fields=["step_up"])
-    _settle(request, actor, execute=kind in (Decision.Kind.APPROVE, Decision.Kind.SIGN_OFF))
+    settle(request, actor, execute=kind in (Decision.Kind.APPROVE, Decision.Kind.SIGN_OFF))
     return decision
 
 
@@ -229,7 +229,7 @@ def _lift_veto(actor, request, comment, channel, veto_id):
     )
 
 
-def _settle(request: FailoverRequest, actor, *, execute: bool = False) -> None:
+def settle(request: FailoverRequest, actor, *, execute: bool = False) -> None:
     """Bring the request's state in line with what the rules engine now says; with `execute`,
     start the change when the service's policy executes on approval and the gate allows it."""
     if request.state not in OPEN_STATES:
@@ -284,8 +284,6 @@ def void_lapsed_decisions(*, user_ids=None, service_ids=None, cause: str = "") -
     were made with (a grant revoked, a group left, an account disabled or made a service
     account): each is marked, audited, and its request goes back to pending if it was
     approved. Called by the signal handlers of every change to a chain, whatever the door."""
-    from failover.chain import holdings
-
     candidates = Decision.objects.filter(
         kind__in=(Decision.Kind.APPROVE, Decision.Kind.SIGN_OFF),
         voided_at__isnull=True,
@@ -335,5 +333,5 @@ def void_lapsed_decisions(*, user_ids=None, service_ids=None, cause: str = "") -
                     "reason": decision.voided_reason,
                 },
             )
-        _settle(request, None)
+        settle(request, None)
     return len(lapsed)

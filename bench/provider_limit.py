@@ -129,7 +129,7 @@ def execute_all(ids: list[int], timeout: float) -> tuple[float, dict]:
     from django.contrib.auth import get_user_model
     from django.db.models import Count, Max
 
-    from dnsproviders.services import execute_request
+    from approvals.execution import execute_request
     from failover.models import FailoverRequest
 
     executor = get_user_model().objects.get(username="r53-t0000-executor")

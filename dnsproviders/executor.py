@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
@@ -24,7 +25,7 @@ from dnsproviders.base import PENDING, ProviderError, check_expected, matches
 from dnsproviders.models import DnsChange, RollbackCheck, ZoneLock
 from dnsproviders.registry import provider_for
 from failover.dispatch import send_now
-from failover.models import FailoverRequest, Target
+from failover.models import Target
 from failover.services import lock_request, transition
 from failover.states import State
 
@@ -137,30 +138,19 @@ def _claim(change_id: int) -> tuple[DnsChange | None, str]:
     return change, "recovering" if recovering else "claimed"
 
 
-def _gate(change: DnsChange) -> str | None:
-    """Why this change must not be submitted now, if anything: re-checked on every delivery,
-    right before the provider is called, by the same rule every door asks."""
-    from approvals.gate import may_go_out
-
-    request = FailoverRequest.objects.select_related(
-        "service__policy", "from_target", "to_target"
-    ).get(pk=change.request_id)
-    if request.state != FIRST_STATE[change.direction]:
-        return f"the request is {request.state}, not {FIRST_STATE[change.direction]}"
-    if change.direction == "failover":
-        answer = may_go_out(request, stage="submit", plan_hash=change.plan_hash)
-        if not answer:
-            return "; ".join(answer.reasons)
-    return None
+# Why a change must not be submitted now, if anything: (request id, direction, plan hash).
+Gate = Callable[[int, str, str], str | None]
 
 
-def apply_change(change_id: int) -> str:
+def apply_change(change_id: int, *, gate: Gate) -> str:
+    """`gate`: the governance rule asked on every delivery, right before the provider is
+    called (the task hands it over, so DNS knows nothing of approvals)."""
     change, how = _claim(change_id)
     if change is None:
         if how == "zone_busy":
             send_now(APPLY_TASK, change_id, countdown=random.uniform(0.5, 1.5))
         return how
-    if reason := _gate(change):
+    if reason := gate(change.request_id, change.direction, change.plan_hash):
         _fail(change, "blocked", f"not submitted: {reason}")
         return "blocked"
     provider = provider_for(change.provider_account)

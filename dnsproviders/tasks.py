@@ -2,12 +2,13 @@
 
 from celery import shared_task
 
+from approvals.gate import why_not_submit
 from dnsproviders import executor, sweeper
 
 
 @shared_task(ignore_result=True)
 def apply_change(change_id: int) -> str:
-    return executor.apply_change(change_id)
+    return executor.apply_change(change_id, gate=why_not_submit)
 
 
 @shared_task(ignore_result=True)

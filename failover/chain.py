@@ -15,6 +15,7 @@ from django.db.models import CharField, IntegerField, Q, QuerySet, Value
 from django.db.models.functions import Cast
 from guardian.models import GroupObjectPermission, UserObjectPermission
 
+from approvals.models import ServiceAccount
 from failover.authorities import AUTHORITIES, HUMAN_AUTHORITIES, REQUIRED_AUTHORITIES
 from failover.models import Service
 
@@ -236,8 +237,6 @@ def holdings(service_ids, user_ids) -> tuple[dict[tuple[int, int], set[str]], se
     """What each of these users holds on each of these services now, directly or through a
     group (active users only; a service account holds no human authority), and which of the
     users are service accounts. One query, whatever the numbers."""
-    from approvals.models import ServiceAccount
-
     user_ids = {u for u in user_ids if u is not None}
     pks = [str(s) for s in service_ids]
     if not user_ids or not pks:

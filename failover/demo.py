@@ -10,9 +10,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from approvals.models import Policy
+from approvals.readiness.models import SecretAttestation
+from approvals.readiness.selectors import required_secrets
+from approvals.readiness.services import attest_secret
 from audit.context import acting_as
-from dnsproviders.models import ProviderAccount, SecretAttestation
-from dnsproviders.readiness_services import attest_secret, required_secrets
+from dnsproviders.models import ProviderAccount
 from dnsproviders.zones import publish_zone_files
 from failover.chain import holds
 from failover.demo_targets import ISSUERS

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from failover.models import FailoverRequest
+from failover.planning import registry_records
 from failover.plans import PlanError, build_plan, drift, plan_inputs, target_facts
 from failover.states import OPEN_STATES, State
 
@@ -31,8 +32,6 @@ def registry_drift(request: FailoverRequest) -> list[str]:
 def drift_by_request(requests: Iterable[FailoverRequest]) -> dict[int, list[str]]:
     """`registry_drift` of many requests in a fixed number of queries (lists stay flat).
     The requests should come with `service`, `from_target` and `to_target` selected."""
-    from failover.services import registry_records  # services imports this module
-
     requests = list(requests)
     checked = [r for r in requests if r.state in CHECKED_STATES]
     records = registry_records({r.service_id for r in checked}) if checked else {}

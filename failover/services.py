@@ -14,37 +14,33 @@ from django.db import transaction
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
+from approvals.models import Decision, Policy
 from audit.context import acting_as
 from audit.services import record_event
-from dnsproviders.base import ProviderError
-from dnsproviders.models import ProviderAccount
-from dnsproviders.registry import provider_for
 from failover.authorities import AUTHORITIES, HUMAN_AUTHORITIES
 from failover.chain import authority_chain, holds
+from failover.dispatch import enqueue
+from failover.drift import registry_drift
 from failover.errors import (
     Conflict,
     IncompleteChain,
     InvalidInput,
     NotAuthorised,
     NotFound,
-    ProviderUnavailable,
     WrongState,
 )
-from failover.models import FailoverRequest, GovernedRecord, Metric, Service, Signal, Target
+from failover.models import FailoverRequest, Metric, Service, Signal, Target
+from failover.planning import plan_for
 from failover.plans import (
-    PlanError,
-    build_plan,
-    by_zone,
     plan_hash,
-    record_facts,
-    target_facts,
-    with_live_values,
 )
 from failover.rollback import normalise_criteria
 from failover.states import ACTIVE_STATES, OPEN_STATES, State, can_transition
 
 MAX_REASON = 5000
 DEFAULT_REQUEST_TTL = timedelta(hours=4)
+# Declaring queues the target's readiness checks by name: the checks are governance, a layer up.
+READINESS_TASK = "approvals.readiness.tasks.run_readiness"
 
 
 def lock_request(request_id: int) -> FailoverRequest:
@@ -82,66 +78,6 @@ def transition(
         actor=actor,
         data={"from": old_state, "to": new_state, "reason": reason, **(data or {})},
     )
-
-
-def registry_records(service_ids) -> dict[int, list[dict]]:
-    """Each service's governed records as `build_plan` reads them, in two queries."""
-    found: dict[int, list[dict]] = {pk: [] for pk in service_ids}
-    queryset = (
-        GovernedRecord.objects.filter(service_id__in=list(found))
-        .select_related("provider_account")
-        .prefetch_related("values__target")
-    )
-    for record in queryset:
-        values = {v.target.name: list(v.values) for v in record.values.all()}
-        found[record.service_id].append(record_facts(record, values))
-    return found
-
-
-def registry_plan(
-    service: Service, from_target: Target, to_target: Target, segment: str, records=None
-) -> dict:
-    """The plan from the registry alone (`expected` is the from-target's registry values);
-    raises PlanError. `records` as from `registry_records`, read here when not given."""
-    if records is None:
-        records = registry_records([service.pk])[service.pk]
-    return build_plan(
-        service=service.slug,
-        from_target=from_target.name,
-        to_target=to_target.name,
-        segment=segment,
-        records=records,
-        targets={"from": target_facts(from_target), "to": target_facts(to_target)},
-    )
-
-
-def _plan_for(service: Service, from_target: Target, to_target: Target, segment: str) -> dict:
-    """The plan from the registry, its `expected` values read live from the providers."""
-    try:
-        plan = registry_plan(service, from_target, to_target, segment)
-        accounts = {
-            a.name: a
-            for a in ProviderAccount.objects.filter(
-                name__in={c["provider_account"] for c in plan["changes"]}
-            )
-        }
-        return with_live_values(plan, _read_live(plan, accounts))
-    except PlanError as exc:
-        raise InvalidInput(str(exc), {"target": str(exc)}) from None
-
-
-def _read_live(plan: dict, accounts: dict) -> dict[tuple, list[str]]:
-    live = {}
-    for (account_name, zone), changes in by_zone(plan["changes"]).items():
-        try:
-            values = provider_for(accounts[account_name]).read(zone, changes)
-        except ProviderError as exc:
-            raise ProviderUnavailable(
-                f"cannot read the live records of {zone} from {account_name}: {exc.message}"
-            ) from None
-        for (name, rtype, set_id), found in values.items():
-            live[(account_name, zone, name, rtype, set_id)] = found
-    return live
 
 
 def _ttl(service: Service) -> timedelta:
@@ -198,7 +134,7 @@ def declare_request(
     from_target = service.targets.filter(active=True).first()
     if from_target is None:
         raise Conflict(f"service '{service.slug}' has no active target to fail over from")
-    plan = _plan_for(service, from_target, to_target, segment)
+    plan = plan_for(service, from_target, to_target, segment)
     with transaction.atomic():
         # Lock the service so two commanders cannot open competing requests at once.
         service = Service.objects.select_for_update().get(pk=service.pk)
@@ -237,9 +173,7 @@ def declare_request(
                 "origin_signal": origin_signal.pk if origin_signal else None,
             },
         )
-        from dnsproviders.readiness_services import enqueue_readiness_checks
-
-        enqueue_readiness_checks(request.pk)
+        enqueue(READINESS_TASK, request.pk)
     return request
 
 
@@ -263,8 +197,6 @@ def replan_request(
     """Recompute the plan from the registry and the live records as they are now (needs
     `declare`). A changed plan voids every approval made against the old one (they bind to
     its hash: they were approving a different change); an unchanged plan changes nothing."""
-    from failover.drift import registry_drift
-
     request = (
         FailoverRequest.objects.select_related("service", "from_target", "to_target")
         .filter(pk=request_id)
@@ -280,7 +212,7 @@ def replan_request(
     if len(reason) > MAX_REASON:
         raise InvalidInput("the reason is too long", {"reason": f"at most {MAX_REASON} characters"})
     differences = registry_drift(request)
-    plan = _plan_for(request.service, request.from_target, request.to_target, request.segment)
+    plan = plan_for(request.service, request.from_target, request.to_target, request.segment)
     new_hash = plan_hash(plan)
     with transaction.atomic():
         request = lock_request(request_id)
@@ -311,8 +243,6 @@ def replan_request(
 
 def _decisions_on(request: FailoverRequest, old_hash: str) -> list[int]:
     """The approvals and sign-offs given against the old plan: they stop counting."""
-    from approvals.models import Decision
-
     return list(
         Decision.objects.filter(
             request=request,
@@ -434,8 +364,6 @@ def create_service(
     customer_segments: list[str] | None = None,
 ) -> Service:
     """A new service, with the default policy and an empty (so incomplete) authority chain."""
-    from approvals.models import Policy
-
     if Service.objects.filter(slug=slug).exists():
         raise Conflict(f"a service '{slug}' already exists")
     service = Service(

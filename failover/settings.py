@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "identity",
     "failover",
     "approvals",
+    "approvals.readiness",
     "dnsproviders",
 ]
 
@@ -376,7 +377,7 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 2
 # worker run at a lower CPU priority than the web doors acknowledging the deliveries.
 CELERY_TASK_ROUTES = {
     "dnsproviders.tasks.*": {"queue": "critical"},
-    "dnsproviders.readiness_tasks.*": {"queue": "readiness"},
+    "approvals.readiness.tasks.*": {"queue": "readiness"},
     "failover.intake.tasks.process_delivery": {"queue": "intake"},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
@@ -404,7 +405,7 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 3000},
     },
     "sweep-readiness-checks": {
-        "task": "dnsproviders.readiness_tasks.sweep",
+        "task": "approvals.readiness.tasks.sweep",
         "schedule": timedelta(seconds=30),
         "options": {"expires": 25},
     },

@@ -2,7 +2,6 @@
 
 from celery import shared_task
 
-from dnsproviders.readiness_tasks import *  # noqa: F403
 from failover import retention
 from failover.intake.tasks import *  # noqa: F403
 from failover.notify.tasks import *  # noqa: F403

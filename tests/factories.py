@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
 from approvals.models import Policy
-from dnsproviders import executor
+from dnsproviders import tasks
 from dnsproviders.models import DnsChange, ProviderAccount
 from dnsproviders.zones import publish_zone_files
 from failover.authorities import AUTHORITIES
@@ -126,7 +126,7 @@ def run_worker(request) -> None:
             return
         for change in pending:
             if change.status in ("queued", "submitting"):
-                executor.apply_change(change.pk)
+                tasks.apply_change(change.pk)
             else:
-                executor.poll_change(change.pk)
+                tasks.poll_change(change.pk)
     raise AssertionError("changes did not settle")

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from django import template
 
-from approvals.breakglass import live_grant, may_break_glass, uses_for
+from approvals.breakglass import may_break_glass, uses_for
+from approvals.selectors import live_grant
 from failover.chain import holds
 from failover.states import State
 

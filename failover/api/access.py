@@ -17,8 +17,14 @@ from rest_framework.permissions import BasePermission
 
 from approvals.breakglass import uses_for
 from approvals.models import ApiToken
+from approvals.readiness.models import (
+    READINESS_CHECK_TYPES,
+    SECRET_ATTESTATION_TYPES,
+    ReadinessCheck,
+    SecretAttestation,
+)
 from audit.chain import COLUMNS
-from dnsproviders.models import DnsChange, ReadinessCheck, SecretAttestation
+from dnsproviders.models import DnsChange
 from failover.chain import service_pks_with_authority, services_with_authority
 from failover.models import FailoverRequest, NotificationEndpoint, Service, Signal, Target
 
@@ -123,8 +129,12 @@ def _objects_of_services(ids) -> dict[str, QuerySet]:
         "failover.signal": Signal.objects.filter(service__in=ids),
         "failover.notificationendpoint": NotificationEndpoint.objects.filter(service__in=ids),
         "dnsproviders.dnschange": DnsChange.objects.filter(request__service__in=ids),
-        "dnsproviders.readinesscheck": ReadinessCheck.objects.filter(request__service__in=ids),
-        "dnsproviders.secretattestation": SecretAttestation.objects.filter(target__service__in=ids),
+        **dict.fromkeys(
+            READINESS_CHECK_TYPES, ReadinessCheck.objects.filter(request__service__in=ids)
+        ),
+        **dict.fromkeys(
+            SECRET_ATTESTATION_TYPES, SecretAttestation.objects.filter(target__service__in=ids)
+        ),
     }
 
 

@@ -8,14 +8,9 @@ from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from dnsproviders.models import ReadinessCheck
-from dnsproviders.readiness_services import (
-    attest_secret,
-    latest_checks,
-    lift_system_veto,
-    request_readiness_checks,
-    required_secrets,
-)
+from approvals.readiness.models import ReadinessCheck
+from approvals.readiness.selectors import latest_checks, required_secrets
+from approvals.readiness.services import attest_secret, lift_system_veto, request_readiness_checks
 from failover.api import present
 from failover.api import serializers as s
 from failover.api.errors import error_response

@@ -23,16 +23,16 @@ from rest_framework.decorators import action
 from rest_framework.pagination import CursorPagination, PageNumberPagination
 from rest_framework.response import Response
 
+from approvals.execution import execute_request, rollback_request
 from approvals.gate import answers_for
 from approvals.models import Decision
+from approvals.readiness.selectors import latest_checks_by_request
 from approvals.selectors import verdicts_for
 from approvals.services import record_decision
 from audit import export
 from audit.jobs import start_verification
 from audit.models import AuditEvent, Verification
 from dnsproviders.models import DnsChange
-from dnsproviders.readiness_services import latest_checks_by_request
-from dnsproviders.services import execute_request, rollback_request
 from failover.api import present
 from failover.api import serializers as s
 from failover.api.access import (

@@ -20,9 +20,10 @@ from django.utils import timezone
 
 from approvals.models import ApiToken, BreakGlass, BreakGlassReview, Decision
 from approvals.policy import auth_path_changes
+from approvals.readiness.models import READINESS_CHECK_TYPES, ReadinessCheck, SecretAttestation
 from approvals.selectors import policy_of, profile_of
 from audit.models import AuditEvent
-from dnsproviders.models import DnsChange, ReadinessCheck, RollbackCheck, SecretAttestation
+from dnsproviders.models import DnsChange, RollbackCheck
 from failover.chain import authority_chain
 from failover.models import FailoverRequest, Integration
 from failover.plans import plan_hash
@@ -111,7 +112,7 @@ def _events(obj, changes, checks, uses) -> list[AuditEvent]:
     scope = (
         Q(object_type="failover.failoverrequest", object_id=str(obj.pk))
         | Q(object_type="dnsproviders.dnschange", object_id__in=[str(c.pk) for c in changes])
-        | Q(object_type="dnsproviders.readinesscheck", object_id__in=[str(c.pk) for c in checks])
+        | Q(object_type__in=READINESS_CHECK_TYPES, object_id__in=[str(c.pk) for c in checks])
         | Q(object_type="approvals.breakglass", object_id__in=[str(u.pk) for u in uses])
         | Q(object_type="approvals.breakglassreview", object_id__in=[str(pk) for pk in reviews])
         | Q(
@@ -459,7 +460,7 @@ def _readiness(checks, attestations, events, executed_at) -> dict:
     seqs = {
         e.object_id: e.seq
         for e in events
-        if e.object_type == "dnsproviders.readinesscheck" and e.action == "readiness.checked"
+        if e.object_type in READINESS_CHECK_TYPES and e.action == "readiness.checked"
     }
     seen: set[str] = set()
     rows = []

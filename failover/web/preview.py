@@ -10,8 +10,8 @@ from approvals.selectors import profile_of, rules_of
 from failover.authorities import AUTHORITIES
 from failover.chain import authority_chain
 from failover.errors import ServiceError
+from failover.planning import plan_for  # the same plan builder the declaration uses
 from failover.plans import plan_hash
-from failover.services import _plan_for  # the same plan builder the declaration uses
 from failover.web.actions import ROLE_NAMES
 from failover.web.present import plan_rows
 
@@ -30,7 +30,7 @@ def preview(service, target_name: str, segment: str = "") -> dict:
         missing = ", ".join(AUTHORITIES[a] for a in chain.missing)
         return {"error": f"{service.name} cannot be failed over: nobody holds {missing}"}
     try:
-        plan = _plan_for(service, from_target, to_target, segment)
+        plan = plan_for(service, from_target, to_target, segment)
     except ServiceError as exc:
         return {"error": exc.message}
     rules = rules_of(service)

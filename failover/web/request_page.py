@@ -8,8 +8,8 @@ from django.urls import reverse
 
 from approvals.gate import break_glass_of, executes_on, may_go_out
 from approvals.models import BreakGlass
+from approvals.readiness.selectors import latest_checks, required_secrets, vetoes_among
 from approvals.selectors import decision_facts, verdict_for
-from dnsproviders.readiness_services import latest_checks, required_secrets, vetoes_among
 from failover.authorities import APPROVAL_ROLES
 from failover.chain import authorities_of, authority_chain
 from failover.drift import registry_drift

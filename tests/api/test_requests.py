@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from approvals.tokens import revoke_token
-from dnsproviders import executor
+from dnsproviders import tasks
 from dnsproviders.models import DnsChange
 from failover.models import FailoverRequest
 from tests.factories import user
@@ -139,7 +139,7 @@ def test_full_flow_over_the_api(shop, as_user):
     assert as_user("avail").post(f"{URL}{rid}/execute/").status_code == 403
     executed = as_user("executor").post(f"{URL}{rid}/execute/")
     assert executed.status_code == 200 and executed.json()["state"] == "executing"
-    executor.apply_change(DnsChange.objects.get().pk)
+    tasks.apply_change(DnsChange.objects.get().pk)
     applied = as_user("avail").get(f"{URL}{rid}/").json()
     assert applied["state"] == "applied"
     assert applied["changes"][0]["status"] == "verified"

@@ -9,10 +9,10 @@ from django.core.management.base import CommandError
 from django.test import override_settings
 from rest_framework.test import APIClient
 
+from approvals.execution import execute_request
 from approvals.gate import may_go_out
 from approvals.services import record_decision
 from dnsproviders.models import DnsChange
-from dnsproviders.services import execute_request
 from failover.errors import Blocked
 from failover.models import RecordValue
 from failover.services import declare_request

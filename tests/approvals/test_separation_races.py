@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pytest
 
+from approvals.execution import execute_request
 from approvals.models import Decision
 from approvals.services import record_decision
 from audit.verify import verify_chain
 from dnsproviders.models import DnsChange
-from dnsproviders.services import execute_request
 from failover.errors import Blocked, WrongState
 from failover.models import FailoverRequest
 from failover.services import cancel_request, declare_request

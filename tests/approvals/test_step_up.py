@@ -7,9 +7,10 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from approvals.models import Decision
+from approvals.readiness.models import ReadinessCheck
 from approvals.services import record_decision
 from audit.models import AuditEvent
-from dnsproviders.models import DnsChange, ReadinessCheck
+from dnsproviders.models import DnsChange
 from failover.services import declare_request
 from tests.factories import user
 

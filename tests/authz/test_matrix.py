@@ -25,9 +25,9 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from approvals.models import ApiToken, BreakGlass, BreakGlassReview, Decision, IdempotencyKey
+from approvals.readiness.models import ReadinessCheck, SecretAttestation
 from approvals.tokens import revoke_token
 from audit.models import AuditEvent, Verification
-from dnsproviders.models import ReadinessCheck, SecretAttestation
 from failover.authorities import AUTHORITIES
 from failover.models import FailoverRequest, Service
 from failover.rollback import DEFAULTS

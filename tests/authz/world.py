@@ -16,8 +16,8 @@ from django.utils import timezone
 
 from approvals.breakglass import break_glass
 from approvals.models import Policy
+from approvals.readiness.models import ReadinessCheck
 from approvals.services import record_decision
-from dnsproviders.models import ReadinessCheck
 from failover.authorities import AUTHORITIES
 from failover.models import FailoverRequest, Service
 from failover.services import declare_request, grant_authority

@@ -11,12 +11,13 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from approvals.execution import rollback_request
 from approvals.models import BreakGlass, Policy, ServiceAccount
+from approvals.readiness.models import ReadinessCheck
 from approvals.services import record_decision
 from audit.models import AuditEvent
 from audit.verify import verify_chain
-from dnsproviders.models import DnsChange, ReadinessCheck
-from dnsproviders.services import rollback_request
+from dnsproviders.models import DnsChange
 from failover.errors import Conflict, InvalidInput, NotAuthorised, PlanChanged, WrongState
 from failover.models import FailoverRequest
 from failover.services import cancel_request, grant_authority, revoke_authority

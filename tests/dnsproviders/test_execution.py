@@ -8,15 +8,15 @@ import dns.zone
 import pytest
 from django.utils import timezone
 
+from approvals.execution import execute_request, rollback_request
 from approvals.models import Decision
 from approvals.services import record_decision
 from audit.models import AuditEvent
 from audit.verify import verify_chain
-from dnsproviders import executor
+from dnsproviders import executor, tasks
 from dnsproviders.models import DnsChange, RollbackCheck
 from dnsproviders.registry import provider_for
 from dnsproviders.rollback_checks import run_due_checks
-from dnsproviders.services import execute_request, rollback_request
 from dnsproviders.sweeper import sweep
 from failover.errors import Blocked, NotAuthorised, WrongState
 from failover.models import FailoverRequest, Target
@@ -81,7 +81,7 @@ def test_the_last_approval_executes_and_the_zone_file_changes(shop, zone_dir):
         "failover",
         request.plan_hash,
     )
-    assert executor.apply_change(change.pk) == "verified"  # a zone file is in sync at once
+    assert tasks.apply_change(change.pk) == "verified"  # a zone file is in sync at once
     request = refreshed(request)
     assert request.state == "applied" and request.applied_at
     assert zone_value(zone_dir, "shop.example.test.") == ["203.0.113.1"]
@@ -206,9 +206,9 @@ def test_a_task_delivered_twice_makes_one_provider_change(shop, zone_dir):
     approve_all(request)
     change = DnsChange.objects.get()
     before = serial(zone_dir)
-    assert executor.apply_change(change.pk) == "verified"
-    assert executor.apply_change(change.pk) == "verified"  # second delivery: nothing to do
-    assert executor.poll_change(change.pk) == "verified"
+    assert tasks.apply_change(change.pk) == "verified"
+    assert tasks.apply_change(change.pk) == "verified"  # second delivery: nothing to do
+    assert tasks.poll_change(change.pk) == "verified"
     assert serial(zone_dir) == before + 1
     assert refreshed(request).state == "applied"
 
@@ -221,10 +221,10 @@ def test_a_worker_dying_after_submit_is_recovered_without_resubmitting(shop, zon
     provider_for(claimed.provider_account).submit(claimed.zone, claimed.changes, comment="x")
     # ...and the worker died here, before recording the submission.
     before = serial(zone_dir)
-    assert executor.apply_change(change.pk) == "held"  # its lease still runs
+    assert tasks.apply_change(change.pk) == "held"  # its lease still runs
     DnsChange.objects.filter(pk=change.pk).update(lease_until=timezone.now() - timedelta(1))
     assert sweep()["apply"] == 1
-    assert executor.apply_change(change.pk) == "verified"
+    assert tasks.apply_change(change.pk) == "verified"
     assert serial(zone_dir) == before
     assert refreshed(request).state == "applied"
     assert AuditEvent.objects.filter(action="dns.recovered").count() == 1
@@ -241,7 +241,7 @@ def test_the_worker_refuses_to_submit_while_a_veto_stands(shop, zone_dir):
         plan_hash=request.plan_hash,
         comment="forged",
     )
-    assert executor.apply_change(DnsChange.objects.get().pk) == "blocked"
+    assert tasks.apply_change(DnsChange.objects.get().pk) == "blocked"
     assert zone_value(zone_dir, "shop.example.test.") == ["198.51.100.1"]
     assert refreshed(request).state == "failed"
 
@@ -405,9 +405,9 @@ def test_fifty_changes_with_thirty_percent_faults_apply_exactly_once(
                     lease_until=timezone.now() - timedelta(seconds=1)
                 )
             if change.status in ("queued", "submitting"):
-                executor.apply_change(change.pk)
+                tasks.apply_change(change.pk)
             else:
-                executor.poll_change(change.pk)
+                tasks.poll_change(change.pk)
     faults = sum(proxy.stats[f] for f in ("throttle", "prior", "5xx", "drop_before", "drop_after"))
     assert faults > 20, proxy.stats
     assert DnsChange.objects.filter(status="verified").count() == 50, list(
@@ -437,11 +437,11 @@ def test_one_change_in_flight_per_zone(db, route53_account, hosted_zone, proxy, 
         request = declare(service)
         approve_all(request, with_ir=False)
         changes.append(DnsChange.objects.get(request=request))
-    assert executor.apply_change(changes[0].pk) == "pending"
-    assert executor.apply_change(changes[1].pk) == "zone_busy"  # Route 53 would refuse it
+    assert tasks.apply_change(changes[0].pk) == "pending"
+    assert tasks.apply_change(changes[1].pk) == "zone_busy"  # Route 53 would refuse it
     proxy.pending_polls = 0
-    assert executor.poll_change(changes[0].pk) == "verified"
-    assert executor.apply_change(changes[1].pk) == "verified"
+    assert tasks.poll_change(changes[0].pk) == "verified"
+    assert tasks.apply_change(changes[1].pk) == "verified"
 
 
 def test_break_glass_over_a_named_veto_is_applied_but_a_later_veto_still_stops_it(zone_dir):
@@ -464,10 +464,10 @@ def test_break_glass_over_a_named_veto_is_applied_but_a_later_veto_still_stops_i
     other = Decision.objects.create(
         request=request, actor=user("vetoer2"), kind="veto", comment="late", plan_hash=""
     )
-    assert executor.apply_change(change.pk) == "blocked"
+    assert tasks.apply_change(change.pk) == "blocked"
     Decision.objects.filter(pk=other.pk).delete()
     DnsChange.objects.filter(pk=change.pk).update(status="queued", error="", error_code="")
     FailoverRequest.objects.filter(pk=request.pk).update(state="executing")
-    assert executor.apply_change(change.pk) == "verified"
+    assert tasks.apply_change(change.pk) == "verified"
     assert zone_value(zone_dir, "shop.example.test.") == ["203.0.113.1"]
     assert not Decision.objects.filter(lifts=veto).exists()  # overridden, not lifted

@@ -225,8 +225,8 @@ def test_a_failover_whose_live_ttl_differs_from_the_registry_is_applied(
 ):
     # The registry says TTL 60; Route 53 holds 300 (set in the console). Re-planning would
     # build the same plan, so the swap itself must not depend on the TTL.
+    from approvals.execution import execute_request
     from approvals.services import record_decision
-    from dnsproviders.services import execute_request
     from failover.models import FailoverRequest
     from failover.services import declare_request
     from tests.factories import make_service, run_worker, user

@@ -317,7 +317,7 @@ def approve_all(request):
 def test_an_approved_plan_edited_in_the_registry_does_not_go_out_until_replanned(service, zone_dir):
     import dns.zone
 
-    from dnsproviders.services import execute_request
+    from approvals.execution import execute_request
     from failover.errors import Blocked
     from tests.factories import run_worker
 

@@ -240,7 +240,7 @@ def test_integrations_of_one_kind_are_selected_by_name(client, am):
 def test_the_incident_commander_executes_the_opened_request_alone_while_the_breach_stands(
     client, am, shop
 ):
-    from dnsproviders.services import execute_request
+    from approvals.execution import execute_request
     from failover.errors import NotAuthorised
 
     _, secret = am

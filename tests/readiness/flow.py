@@ -7,9 +7,9 @@ from datetime import timedelta
 
 from django.utils import timezone
 
+from approvals.readiness import services as svc
 from approvals.selectors import verdict_for
 from approvals.services import record_decision
-from dnsproviders import readiness_services as svc
 from failover.models import FailoverRequest
 from failover.services import declare_request
 from tests.readiness.servers import SECRETS, point_target

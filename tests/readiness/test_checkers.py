@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import trustme
 
-from dnsproviders import readiness
-from dnsproviders.readiness.base import split_address
+from approvals.readiness import checks as readiness
+from approvals.readiness.checks.base import split_address
 from tests.readiness.servers import HOST, HTTPSServer, ca_file, expired_leaf, leaf
 
 

@@ -9,13 +9,14 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from approvals.execution import execute_request
+from approvals.readiness import checks as readiness
+from approvals.readiness import selectors as readiness_selectors
+from approvals.readiness import services as svc
+from approvals.readiness.models import ReadinessCheck
+from approvals.readiness.tasks import run_readiness, sweep
 from approvals.selectors import verdict_for
 from audit.models import AuditEvent
-from dnsproviders import readiness
-from dnsproviders import readiness_services as svc
-from dnsproviders.models import ReadinessCheck
-from dnsproviders.readiness_tasks import run_readiness, sweep
-from dnsproviders.services import execute_request
 from failover.models import FailoverRequest, Target
 from tests.readiness import garbage
 from tests.readiness.flow import approve_all, codes, declare_at
@@ -134,7 +135,7 @@ def test_a_banner_on_the_health_url_no_longer_blocks_a_fully_approved_failover(d
     with RawServer(garbage.banner) as banner:
         Target.objects.filter(pk=declared.to_target_id).update(health_url=banner.url("/healthz"))
         assert run_readiness(declared.pk) == 4
-    latest = svc.latest_checks(declared.pk)
+    latest = readiness_selectors.latest_checks(declared.pk)
     assert {k: r.ok for k, r in latest.items()} == {
         "tls": True,
         "identity_provider": True,
@@ -212,7 +213,7 @@ def test_checks_that_never_report_become_failed_results_and_a_late_run_replaces_
     sent = []
     monkeypatch.setattr("failover.dispatch.send_now", lambda task, *a, **kw: sent.append((task, a)))
     approve_all(declared, people)
-    deadline = svc.deadline_seconds()
+    deadline = readiness_selectors.deadline_seconds()
     assert deadline == 12 * 3  # READINESS_DEADLINE_TIMEOUTS x READINESS_TIMEOUT
 
     def declared_ago(seconds):

@@ -10,12 +10,13 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from approvals.execution import execute_request
 from approvals.models import Policy
+from approvals.readiness import selectors as readiness_selectors
+from approvals.readiness import services as svc
+from approvals.readiness.models import ReadinessCheck, SecretAttestation
+from approvals.readiness.tasks import sweep
 from approvals.selectors import verdict_for
-from dnsproviders import readiness_services as svc
-from dnsproviders.models import ReadinessCheck, SecretAttestation
-from dnsproviders.readiness_tasks import sweep
-from dnsproviders.services import execute_request
 from failover.errors import Blocked
 from failover.models import FailoverRequest
 from failover.services import declare_request
@@ -153,7 +154,7 @@ def test_request_page_shows_the_evidence_and_lifts_with_a_reason(client, declare
         "Lift the system veto of the TLS certificates check",
         "Lift the system veto of the Identity provider check",
     ]
-    tls = svc.latest_checks(declared.pk)["tls"]
+    tls = readiness_selectors.latest_checks(declared.pk)["tls"]
     post = {"kind": "lift_system_veto", "check_id": tls.pk, "comment": "", "password": "step-up-pw"}
     response = client.post(url, post)
     assert response.status_code == 400 and "give a reason" in response.content.decode()
@@ -166,7 +167,7 @@ def test_request_page_shows_the_evidence_and_lifts_with_a_reason(client, declare
     assert "Lifted by vetoer" in page and "renewal deployed, verified by hand" in page
 
     # A forged lift by someone without `veto` changes nothing.
-    idp = svc.latest_checks(declared.pk)["identity_provider"]
+    idp = readiness_selectors.latest_checks(declared.pk)["identity_provider"]
     people["identity"].set_password("identity-pw")
     people["identity"].save()
     signed_in(client, people["identity"])

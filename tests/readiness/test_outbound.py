@@ -10,8 +10,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from dnsproviders import readiness
-from dnsproviders import readiness_services as svc
+from approvals.readiness import checks as readiness
+from approvals.readiness import selectors as readiness_selectors
+from approvals.readiness import services as svc
 from failover import outbound
 from failover.services import declare_request
 from tests.readiness import garbage
@@ -180,9 +181,12 @@ def test_a_refused_target_is_a_failed_check_on_the_request(
         )
         rows = {row.kind: row for row in svc.run_readiness_checks(request_id=request.pk)}
         assert {k for k, r in rows.items() if not r.ok} == {"tls", "identity_provider", "health"}
-        assert {v.kind for v in svc.system_vetoes(request.pk)} == {"tls", "identity_provider"}
+        assert {v.kind for v in readiness_selectors.system_vetoes(request.pk)} == {
+            "tls",
+            "identity_provider",
+        }
         assert all("refused" in rows[k].reason for k in ("tls", "identity_provider", "health"))
 
         readiness_settings.OUTBOUND_ALLOW_NETWORKS = ["127.0.0.0/8"]  # as the demo runs
         svc.run_readiness_checks(request_id=request.pk)
-        assert svc.system_vetoes(request.pk) == []
+        assert readiness_selectors.system_vetoes(request.pk) == []

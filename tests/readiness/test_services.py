@@ -7,10 +7,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from approvals.readiness import selectors as readiness_selectors
+from approvals.readiness import services as svc
+from approvals.readiness.models import ReadinessCheck, SecretAttestation
+from approvals.readiness.tasks import run_readiness
 from audit.models import AuditEvent
-from dnsproviders import readiness_services as svc
-from dnsproviders.models import ReadinessCheck, SecretAttestation
-from dnsproviders.readiness_tasks import run_readiness
 from failover.errors import Conflict, InvalidInput, NotAuthorised
 from failover.services import declare_request
 from tests.readiness.servers import HOST, SECRETS, point_target, serve
@@ -45,13 +46,13 @@ def test_passing_target_stores_evidence_and_no_system_veto(ca, tmp_path, request
         attest_all(people, target)
         rows = run_readiness(request_.pk)
     assert rows == 4
-    latest = svc.latest_checks(request_.pk)
+    latest = readiness_selectors.latest_checks(request_.pk)
     assert set(latest) == {"tls", "identity_provider", "secrets", "health"}
     assert all(row.ok for row in latest.values()), {k: r.reason for k, r in latest.items()}
     assert latest["tls"].identity_critical and not latest["health"].identity_critical
     tls = latest["tls"].details["hostnames"][0]
     assert tls["hostname"] == HOST and len(tls["sha256"]) == 64 and tls["not_after"]
-    assert svc.system_vetoes(request_.pk) == []
+    assert readiness_selectors.system_vetoes(request_.pk) == []
     assert AuditEvent.objects.filter(action="readiness.checked").count() == 4
 
 
@@ -63,7 +64,7 @@ def test_expired_certificate_places_a_system_veto_only_a_veto_holder_lifts(
         attest_all(people, target)
         svc.run_readiness_checks(request_id=request_.pk)
     # The identity provider is served with the same expired certificate: it fails too.
-    vetoes = {v.kind: v for v in svc.system_vetoes(request_.pk)}
+    vetoes = {v.kind: v for v in readiness_selectors.system_vetoes(request_.pk)}
     assert set(vetoes) == {"tls", "identity_provider"}
     veto = vetoes["tls"]
     assert "expired" in veto.reason
@@ -76,14 +77,14 @@ def test_expired_certificate_places_a_system_veto_only_a_veto_holder_lifts(
     for reason in ("", "   "):
         with pytest.raises(InvalidInput):
             svc.lift_system_veto(actor=people["vetoer"], check_id=veto.pk, reason=reason)
-    assert veto in svc.system_vetoes(request_.pk)
+    assert veto in readiness_selectors.system_vetoes(request_.pk)
     assert not AuditEvent.objects.filter(action="readiness.system_veto_lifted").exists()
 
     lifted = svc.lift_system_veto(
         actor=people["vetoer"], check_id=veto.pk, reason="renewal deployed, checked by hand"
     )
     assert lifted.lifted_by == people["vetoer"] and lifted.lifted_at
-    assert [v.kind for v in svc.system_vetoes(request_.pk)] == ["identity_provider"]
+    assert [v.kind for v in readiness_selectors.system_vetoes(request_.pk)] == ["identity_provider"]
     event = AuditEvent.objects.get(action="readiness.system_veto_lifted")
     assert event.actor == "vetoer" and event.data["reason"] == "renewal deployed, checked by hand"
     with pytest.raises(Conflict):
@@ -94,7 +95,7 @@ def test_a_passing_check_cannot_be_lifted(ca, tmp_path, request_, people):
     with serve(ca, tmp_path) as server:
         point_request(request_, server)
         svc.run_readiness_checks(request_id=request_.pk)
-    tls = svc.latest_checks(request_.pk)["tls"]
+    tls = readiness_selectors.latest_checks(request_.pk)["tls"]
     assert tls.ok
     with pytest.raises(Conflict):
         svc.lift_system_veto(actor=people["vetoer"], check_id=tls.pk, reason="why not")
@@ -104,10 +105,10 @@ def test_a_newer_passing_check_clears_the_system_veto(ca, tmp_path, request_, pe
     with serve(ca, tmp_path) as server:
         target = point_request(request_, server)
         svc.run_readiness_checks(request_id=request_.pk)  # no attestations yet
-        assert [v.kind for v in svc.system_vetoes(request_.pk)] == ["secrets"]
+        assert [v.kind for v in readiness_selectors.system_vetoes(request_.pk)] == ["secrets"]
         attest_all(people, target)
         svc.run_readiness_checks(request_id=request_.pk)
-    assert svc.system_vetoes(request_.pk) == []
+    assert readiness_selectors.system_vetoes(request_.pk) == []
     assert ReadinessCheck.objects.filter(request=request_, kind="secrets").count() == 2
 
 
@@ -117,14 +118,14 @@ def test_secret_attestation_older_than_the_limit_fails(ca, tmp_path, request_, p
         target = point_request(request_, server)
         attest_all(people, target, age_days=91)
         svc.run_readiness_checks(request_id=request_.pk)
-    (veto,) = svc.system_vetoes(request_.pk)
+    (veto,) = readiness_selectors.system_vetoes(request_.pk)
     assert veto.kind == "secrets" and "older than 90 days" in veto.reason
     assert all(not e["ok"] for e in veto.details["secrets"])
 
 
 def test_unreachable_target_vetoes_on_every_identity_critical_check(request_):
     svc.run_readiness_checks(request_id=request_.pk)  # 203.0.113.1, no hostnames, fake issuer
-    assert {v.kind for v in svc.system_vetoes(request_.pk)} == {
+    assert {v.kind for v in readiness_selectors.system_vetoes(request_.pk)} == {
         "tls",
         "identity_provider",
         "secrets",
@@ -163,8 +164,8 @@ def test_attesting_a_secret_needs_approve_identity_and_is_audited(service, peopl
 
 def test_pinned_bundle_comes_from_the_certificate_trust(service, settings):
     target = service.targets.get(name="failover")
-    assert svc.ca_bundle_for(target) == settings.READINESS_CA_BUNDLES["US CA"]
-    assert svc.ca_bundle_for(service.targets.get(name="primary")) is None
+    assert readiness_selectors.ca_bundle_for(target) == settings.READINESS_CA_BUNDLES["US CA"]
+    assert readiness_selectors.ca_bundle_for(service.targets.get(name="primary")) is None
 
 
 def test_on_demand_run_is_queued_after_commit(
@@ -183,7 +184,7 @@ def test_on_demand_run_is_queued_after_commit(
 
 
 def test_the_task_is_registered_under_its_name():
-    import dnsproviders.readiness_tasks  # noqa: F401
+    import approvals.readiness.tasks  # noqa: F401
     from failover.celery import app
 
     assert svc.TASK in app.tasks

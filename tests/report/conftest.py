@@ -10,10 +10,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from approvals.execution import execute_request
+from approvals.readiness.services import attest_secret
+from approvals.readiness.tasks import run_readiness
 from approvals.services import record_decision
-from dnsproviders.readiness_services import attest_secret
-from dnsproviders.readiness_tasks import run_readiness
-from dnsproviders.services import execute_request
 from failover.models import FailoverRequest
 from failover.services import declare_request
 from tests.factories import run_worker, user

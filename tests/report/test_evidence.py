@@ -10,11 +10,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from approvals.execution import rollback_request
 from approvals.services import record_decision
 from audit.models import AuditEvent
 from audit.services import record_event
 from dnsproviders.rollback_checks import run_due_checks
-from dnsproviders.services import rollback_request
 from failover.report.evidence import build_report
 from tests.factories import user
 from tests.report.conftest import declare, run_worker

@@ -8,15 +8,11 @@ import pytest
 from django.utils import timezone
 
 from approvals.breakglass import break_glass, record_review
+from approvals.execution import execute_request
 from approvals.models import ApiToken, BreakGlass, BreakGlassReview, Decision, ServiceAccount
+from approvals.readiness.services import attest_secret, lift_system_veto, run_readiness_checks
 from approvals.services import record_decision
 from approvals.tokens import create_token
-from dnsproviders.readiness_services import (
-    attest_secret,
-    lift_system_veto,
-    run_readiness_checks,
-)
-from dnsproviders.services import execute_request
 from failover.models import Integration
 from failover.report import frameworks
 from failover.report.evidence import build_report

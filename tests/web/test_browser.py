@@ -15,7 +15,7 @@ from django.contrib.auth import get_user_model
 
 from approvals.models import Decision
 from approvals.services import record_decision
-from dnsproviders import executor
+from dnsproviders import tasks
 from dnsproviders.models import DnsChange
 from failover.models import FailoverRequest, Service
 from failover.services import declare_request, grant_authority, record_signal
@@ -245,7 +245,7 @@ def test_preapproved_failover_in_one_action(demo, browsers):
     assert request.state == "executing" and request.requester.username == "ic"
     assert ic.clicks == 2  # sign in, then the one action
     for change in DnsChange.objects.filter(request=request):
-        executor.apply_change(change.pk)
+        tasks.apply_change(change.pk)
     expect(ic.page.locator("#request-status .state-line .badge")).to_have_text(
         "Applied", timeout=LIVE
     )

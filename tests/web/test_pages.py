@@ -496,7 +496,7 @@ def test_every_asset_is_served_by_the_app():
 
 
 def test_executing_a_preapproved_request_and_rolling_it_back(signed_in, demo):
-    from dnsproviders import executor
+    from dnsproviders import tasks
     from dnsproviders.models import DnsChange
     from failover.services import record_signal
 
@@ -516,7 +516,7 @@ def test_executing_a_preapproved_request_and_rolling_it_back(signed_in, demo):
     assert FailoverRequest.objects.get().state == "pending"
     assert ic.post(f"/requests/{request.pk}/", {**post, "password": "demo"}).status_code == 302
     for change in DnsChange.objects.filter(request=request):
-        executor.apply_change(change.pk)
+        tasks.apply_change(change.pk)
     assert FailoverRequest.objects.get().state == "applied"
 
     executor_client = signed_in("executor")

@@ -11,9 +11,9 @@ from django.core.management.base import BaseCommand, CommandError
 from rest_framework.exceptions import APIException
 
 from approvals.breakglass import break_glass
+from approvals.execution import execute_request, rollback_request
 from approvals.selectors import verdict_for
 from approvals.services import record_decision
-from dnsproviders.services import execute_request, rollback_request
 from failover.api.parsers import loads
 from failover.drift import registry_drift
 from failover.errors import ServiceError

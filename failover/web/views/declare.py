@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.shortcuts import redirect, render
 
-from dnsproviders.services import execute_request
+from approvals.execution import execute_request
 from failover.errors import InvalidInput, ServiceError
 from failover.models import Service
 from failover.services import declare_request

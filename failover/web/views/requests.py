@@ -3,13 +3,9 @@ from __future__ import annotations
 from django.contrib import messages
 from django.shortcuts import redirect
 
+from approvals.execution import execute_request, rollback_request
+from approvals.readiness.services import attest_secret, lift_system_veto, request_readiness_checks
 from approvals.services import record_decision
-from dnsproviders.readiness_services import (
-    attest_secret,
-    lift_system_veto,
-    request_readiness_checks,
-)
-from dnsproviders.services import execute_request, rollback_request
 from failover.errors import InvalidInput, NotFound, ServiceError
 from failover.models import FailoverRequest
 from failover.services import cancel_request, replan_request

@@ -3,79 +3,46 @@ secret rotations, and lift the system veto a failing identity-critical check pla
 
 Network I/O happens outside any transaction; results and their audit events are written in
 one short transaction afterwards. The checkers themselves are pure
-(`dnsproviders.readiness`).
+(`approvals.readiness.checks`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
-from collections.abc import Iterable
 from datetime import datetime, timedelta
 from functools import partial
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from approvals.readiness import checks
+from approvals.readiness.checks.run import run_isolated
+from approvals.readiness.models import ReadinessCheck, SecretAttestation
+from approvals.readiness.selectors import (
+    ca_bundle_for,
+    deadline_seconds,
+    jwks_origins,
+    latest_checks_by_request,
+    required_secrets,
+    run_budget,
+    secret_max_age_days,
+    timeout,
+    tls_min_days,
+)
+from approvals.services import settle
 from audit.services import record_event
-from dnsproviders import readiness
-from dnsproviders.models import ReadinessCheck, SecretAttestation
-from dnsproviders.readiness.run import run_isolated
 from failover.chain import authorities_of, holds
+from failover.dispatch import enqueue
 from failover.errors import Conflict, InvalidInput, NotAuthorised, NotFound
 from failover.models import FailoverRequest, Target
+from failover.services import READINESS_TASK as TASK
+from failover.services import lock_request
 
 logger = logging.getLogger(__name__)
 
-TASK = "dnsproviders.readiness_tasks.run_readiness"
 MAX_REASON = 2000
 OPEN_STATES = ("pending", "approved")
-
-
-# --- configuration ------------------------------------------------------------------------
-
-
-def tls_min_days() -> int:
-    return int(settings.READINESS_TLS_MIN_DAYS)
-
-
-def secret_max_age_days() -> int:
-    return int(settings.READINESS_SECRET_MAX_AGE_DAYS)
-
-
-def timeout() -> float:
-    return float(settings.READINESS_TIMEOUT)
-
-
-def deadline_seconds() -> float:
-    """How long a check may take to report: READINESS_DEADLINE_TIMEOUTS x READINESS_TIMEOUT."""
-    return timeout() * int(settings.READINESS_DEADLINE_TIMEOUTS)
-
-
-def run_budget() -> float:
-    """The in-run deadline, kept inside the Celery soft time limit: a task killed before it
-    stores anything would lose the checks that did answer."""
-    budget = deadline_seconds()
-    soft = settings.CELERY_TASK_SOFT_TIME_LIMIT
-    return min(budget, max(soft - 10, 1)) if soft else budget
-
-
-def jwks_origins() -> list[str]:
-    return list(settings.READINESS_JWKS_ALLOWED_ORIGINS or [])
-
-
-def ca_bundle_for(target: Target) -> str | None:
-    """The pinned CA bundle file for the target's certificate trust, or None (system store)."""
-    bundles = settings.READINESS_CA_BUNDLES or {}
-    found = bundles.get(target.certificate_trust)
-    return str(found) if found else None
-
-
-def required_secrets(target: Target) -> list[str]:
-    """Names of the secrets the target depends on (one list for every target for now)."""
-    return list(settings.READINESS_REQUIRED_SECRETS)
 
 
 # --- running ------------------------------------------------------------------------------
@@ -91,14 +58,14 @@ def latest_rotations(target: Target) -> dict[str, datetime]:
     return found
 
 
-def gather(target: Target, *, now: datetime | None = None) -> list[readiness.CheckResult]:
+def gather(target: Target, *, now: datetime | None = None) -> list[checks.CheckResult]:
     """Run every check of one target, each isolated from the others (an exception or a hang
     is that check's failed result). Network I/O: call outside any transaction."""
     now = now or timezone.now()
     bundle = ca_bundle_for(target)
-    checks = {
-        readiness.TLS: partial(
-            readiness.check_tls,
+    run = {
+        checks.TLS: partial(
+            checks.check_tls,
             address=target.address,
             hostnames=list(target.certificate_hostnames or []),
             ca_bundle=bundle,
@@ -106,25 +73,25 @@ def gather(target: Target, *, now: datetime | None = None) -> list[readiness.Che
             timeout=timeout(),
             now=now,
         ),
-        readiness.IDENTITY_PROVIDER: partial(
-            readiness.check_identity_provider,
+        checks.IDENTITY_PROVIDER: partial(
+            checks.check_identity_provider,
             issuer=target.oidc_issuer,
             ca_bundle=bundle,
             timeout=timeout(),
             jwks_origins=jwks_origins(),
         ),
-        readiness.SECRETS: partial(
-            readiness.check_secrets,
+        checks.SECRETS: partial(
+            checks.check_secrets,
             required=required_secrets(target),
             rotated_at=latest_rotations(target),  # read here: the checkers run in threads
             max_age_days=secret_max_age_days(),
             now=now,
         ),
-        readiness.HEALTH: partial(
-            readiness.check_health, url=target.health_url, ca_bundle=bundle, timeout=timeout()
+        checks.HEALTH: partial(
+            checks.check_health, url=target.health_url, ca_bundle=bundle, timeout=timeout()
         ),
     }
-    return run_isolated(checks, budget=run_budget())
+    return run_isolated(run, budget=run_budget())
 
 
 def storable(value, limit: int = 1000):
@@ -158,8 +125,6 @@ def store_results(
     request: FailoverRequest, target: Target, results, *, actor=None
 ) -> list[ReadinessCheck]:
     """Write the results as evidence, audited, and bring the request in line with them."""
-    from failover.services import lock_request
-
     rows = []
     with transaction.atomic():
         # The request's lock first, as decisions take it: a sweeper recording "never
@@ -197,9 +162,7 @@ def store_results(
         # Passing checks may be the last thing an approved request waited for, and a failing
         # one what must stop it: bring the request in line with the verdict now. Reporting
         # checks never execute: that stays a person's explicit, step-up confirmed act.
-        from approvals.services import _settle
-
-        _settle(request, actor)
+        settle(request, actor)
     return rows
 
 
@@ -215,20 +178,11 @@ def request_readiness_checks(*, actor, request_id: int) -> None:
             request.service.slug,
             f"you hold no authority on service '{request.service.slug}'",
         )
-    from failover.dispatch import enqueue
-
     with transaction.atomic():
         record_event(
             action="readiness.requested", obj=request, actor=actor, data={"request": request.pk}
         )
         enqueue(TASK, request.pk)
-
-
-def enqueue_readiness_checks(request_id: int) -> None:
-    """For `declare_request`: queue the checks when the declaring transaction commits."""
-    from failover.dispatch import enqueue
-
-    enqueue(TASK, request_id)
 
 
 def resend_missing_checks(
@@ -239,8 +193,6 @@ def resend_missing_checks(
     each check as failed: identity-critical ones stand as system vetoes saying they never
     reported, so nothing waits on them forever, and a late real run still replaces them.
     Returns how many runs were queued."""
-    from failover.dispatch import enqueue
-
     now = now or timezone.now()
     deadline = timedelta(seconds=deadline_seconds())
     waiting = dict(
@@ -271,9 +223,7 @@ def record_not_reported(request_id: int, seconds: float) -> list[ReadinessCheck]
     with transaction.atomic():
         if lock_request_checks_exist(request_id):
             return []  # a run stored its results meanwhile
-        results = [
-            readiness.not_reported(kind, seconds, "the declaration") for kind in readiness.KINDS
-        ]
+        results = [checks.not_reported(kind, seconds, "the declaration") for kind in checks.KINDS]
         logger.warning(
             "readiness checks of request %s never reported within %g s: recorded as failed",
             request_id,
@@ -284,49 +234,8 @@ def record_not_reported(request_id: int, seconds: float) -> list[ReadinessCheck]
 
 def lock_request_checks_exist(request_id: int) -> bool:
     """Under the request's lock: has any check been stored for it?"""
-    from failover.services import lock_request
-
     lock_request(request_id)
     return ReadinessCheck.objects.filter(request_id=request_id).exists()
-
-
-# --- reading ------------------------------------------------------------------------------
-
-
-def latest_checks_by_request(request_ids: Iterable[int]) -> dict[int, dict[str, ReadinessCheck]]:
-    """Each request's latest check per kind, in one query."""
-    found: dict[int, dict[str, ReadinessCheck]] = defaultdict(dict)
-    rows = (
-        ReadinessCheck.objects.filter(request__in=list(request_ids))
-        .select_related("lifted_by")
-        .order_by("request_id", "kind", "-checked_at", "-id")
-    )
-    for row in rows:
-        found[row.request_id].setdefault(row.kind, row)
-    return found
-
-
-def latest_checks(request_id: int) -> dict[str, ReadinessCheck]:
-    return latest_checks_by_request([request_id]).get(request_id, {})
-
-
-def system_vetoes_by_request(request_ids: Iterable[int]) -> dict[int, list[ReadinessCheck]]:
-    """The standing system vetoes: latest identity-critical check per kind that failed and was
-    not lifted. A newer passing check of the same kind clears the veto of an older one."""
-    return {
-        request_id: vetoes
-        for request_id, by_kind in latest_checks_by_request(request_ids).items()
-        if (vetoes := vetoes_among(by_kind))
-    }
-
-
-def vetoes_among(by_kind: dict[str, ReadinessCheck]) -> list[ReadinessCheck]:
-    """The system vetoes among one request's latest checks, in the fixed order of kinds."""
-    return [row for kind in readiness.KINDS if (row := by_kind.get(kind)) and row.is_system_veto]
-
-
-def system_vetoes(request_id: int) -> list[ReadinessCheck]:
-    return system_vetoes_by_request([request_id]).get(request_id, [])
 
 
 # --- acting -------------------------------------------------------------------------------
@@ -380,8 +289,6 @@ def attest_secret(
 def lift_system_veto(*, actor, check_id: int, reason: str) -> ReadinessCheck:
     """Lift the system veto of one failing identity-critical check: needs `veto` authority on
     the request's service and a written reason; audited."""
-    from failover.services import lock_request
-
     reason = (reason or "").strip()
     request_id = (
         ReadinessCheck.objects.filter(pk=check_id).values_list("request_id", flat=True).first()
@@ -425,7 +332,5 @@ def lift_system_veto(*, actor, check_id: int, reason: str) -> ReadinessCheck:
         )
         # Like a lifted personal veto: bring the request in line with the verdict (and execute
         # on approval when the policy says so and nothing else blocks).
-        from approvals.services import _settle
-
-        _settle(request, actor)
+        settle(request, actor)
     return check

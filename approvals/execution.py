@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from approvals.selectors import verdict_for
+from approvals.gate import may_go_out
+from approvals.selectors import live_grant, verdict_for
 from audit.services import record_event
 from dnsproviders.models import DnsChange, ProviderAccount
 from failover.chain import holds
@@ -66,8 +67,6 @@ def execute_request(
 ) -> FailoverRequest:
     """Execute an open request. `plan_hash`: the plan the person reviewed, when the door knows
     it (a page or a client that showed the plan)."""
-    from approvals.gate import may_go_out
-
     request = lock_request(request_id)
     service = request.service
     if request.state not in OPEN_STATES:
@@ -107,8 +106,6 @@ def execute_request(
 @transaction.atomic
 def rollback_request(*, actor, request_id: int, reason: str = "", channel: str = "web"):
     """Put back what an applied failover replaced: the reverse plan, same machinery."""
-    from approvals.breakglass import live_grant  # break-glass starts executions through here
-
     request = lock_request(request_id)
     # A break-glass grant lets its user undo what they did until it expires.
     under_grant = live_grant(actor, request) is not None

@@ -1,11 +1,11 @@
 """Readiness checks of a failover target: pure checkers, plain data in and out, no models.
 
 Each checker returns a `CheckResult`; the services layer stores it as evidence on the request
-(`dnsproviders.readiness_services`). TLS, identity provider and secrets are identity-critical:
+(`approvals.readiness.services`). TLS, identity provider and secrets are identity-critical:
 a failing one places a system veto on the request.
 """
 
-from dnsproviders.readiness.base import (
+from approvals.readiness.checks.base import (
     HEALTH,
     IDENTITY_CRITICAL,
     IDENTITY_PROVIDER,
@@ -16,10 +16,10 @@ from dnsproviders.readiness.base import (
     crashed,
     not_reported,
 )
-from dnsproviders.readiness.health import check_health
-from dnsproviders.readiness.oidc import check_identity_provider
-from dnsproviders.readiness.secrets import check_secrets
-from dnsproviders.readiness.tls import check_tls
+from approvals.readiness.checks.health import check_health
+from approvals.readiness.checks.oidc import check_identity_provider
+from approvals.readiness.checks.secrets import check_secrets
+from approvals.readiness.checks.tls import check_tls
 
 __all__ = [
     "HEALTH",

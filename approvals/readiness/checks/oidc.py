@@ -6,8 +6,8 @@ import ssl
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-from dnsproviders.readiness import http
-from dnsproviders.readiness.base import (
+from approvals.readiness.checks import http
+from approvals.readiness.checks.base import (
     DEFAULT_TIMEOUT,
     IDENTITY_PROVIDER,
     CheckResult,

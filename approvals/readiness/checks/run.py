@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
 
-from dnsproviders.readiness.base import CheckResult, crashed, not_reported
+from approvals.readiness.checks.base import CheckResult, crashed, not_reported
 
 
 def _isolated(kind: str, check: Callable[[], CheckResult]) -> CheckResult:

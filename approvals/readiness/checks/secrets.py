@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
-from dnsproviders.readiness.base import SECRETS, CheckResult
+from approvals.readiness.checks.base import SECRETS, CheckResult
 
 
 def check_secrets(

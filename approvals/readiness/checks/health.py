@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import ssl
 
-from dnsproviders.readiness import http
-from dnsproviders.readiness.base import DEFAULT_TIMEOUT, HEALTH, CheckResult, client_context
+from approvals.readiness.checks import http
+from approvals.readiness.checks.base import DEFAULT_TIMEOUT, HEALTH, CheckResult, client_context
 
 
 def check_health(

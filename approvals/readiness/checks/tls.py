@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from dnsproviders.readiness.base import (
+from approvals.readiness.checks.base import (
     DEFAULT_TIMEOUT,
     TLS,
     CheckResult,

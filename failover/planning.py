@@ -1,0 +1,78 @@
+"""Plans from the registry: the governed records as the plan builder reads them, and the plan
+of a failover with its `expected` values read live from the providers."""
+
+from __future__ import annotations
+
+from dnsproviders.base import ProviderError
+from dnsproviders.models import ProviderAccount
+from dnsproviders.registry import provider_for
+from failover.errors import InvalidInput, ProviderUnavailable
+from failover.models import GovernedRecord, Service, Target
+from failover.plans import (
+    PlanError,
+    build_plan,
+    by_zone,
+    record_facts,
+    target_facts,
+    with_live_values,
+)
+
+
+def registry_records(service_ids) -> dict[int, list[dict]]:
+    """Each service's governed records as `build_plan` reads them, in two queries."""
+    found: dict[int, list[dict]] = {pk: [] for pk in service_ids}
+    queryset = (
+        GovernedRecord.objects.filter(service_id__in=list(found))
+        .select_related("provider_account")
+        .prefetch_related("values__target")
+    )
+    for record in queryset:
+        values = {v.target.name: list(v.values) for v in record.values.all()}
+        found[record.service_id].append(record_facts(record, values))
+    return found
+
+
+def registry_plan(
+    service: Service, from_target: Target, to_target: Target, segment: str, records=None
+) -> dict:
+    """The plan from the registry alone (`expected` is the from-target's registry values);
+    raises PlanError. `records` as from `registry_records`, read here when not given."""
+    if records is None:
+        records = registry_records([service.pk])[service.pk]
+    return build_plan(
+        service=service.slug,
+        from_target=from_target.name,
+        to_target=to_target.name,
+        segment=segment,
+        records=records,
+        targets={"from": target_facts(from_target), "to": target_facts(to_target)},
+    )
+
+
+def plan_for(service: Service, from_target: Target, to_target: Target, segment: str) -> dict:
+    """The plan from the registry, its `expected` values read live from the providers."""
+    try:
+        plan = registry_plan(service, from_target, to_target, segment)
+        accounts = {
+            a.name: a
+            for a in ProviderAccount.objects.filter(
+                name__in={c["provider_account"] for c in plan["changes"]}
+            )
+        }
+        return with_live_values(plan, read_live(plan, accounts))
+    except PlanError as exc:
+        raise InvalidInput(str(exc), {"target": str(exc)}) from None
+
+
+def read_live(plan: dict, accounts: dict) -> dict[tuple, list[str]]:
+    live = {}
+    for (account_name, zone), changes in by_zone(plan["changes"]).items():
+        try:
+            values = provider_for(accounts[account_name]).read(zone, changes)
+        except ProviderError as exc:
+            raise ProviderUnavailable(
+                f"cannot read the live records of {zone} from {account_name}: {exc.message}"
+            ) from None
+        for (name, rtype, set_id), found in values.items():
+            live[(account_name, zone, name, rtype, set_id)] = found
+    return live
