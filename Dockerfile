@@ -6,6 +6,7 @@ COPY failover failover
 COPY approvals approvals
 COPY dnsproviders dnsproviders
 COPY audit audit
+COPY identity identity
 COPY templates templates
 COPY manage.py gunicorn.conf.py ./
 RUN pip install --no-cache-dir . && useradd --system --home /app failover \

@@ -6,4 +6,5 @@ class ApprovalsConfig(AppConfig):
     verbose_name = "Governance"
 
     def ready(self):
-        from approvals import receivers  # noqa: F401  (approvals void when authority is lost)
+        # Connects its receivers (approvals void when authority is lost), once models load.
+        from approvals import receivers  # noqa: F401, PLC0415

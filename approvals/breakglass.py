@@ -23,6 +23,7 @@ from approvals.gate import may_go_out
 from approvals.models import BreakGlass, BreakGlassReview, Decision
 from approvals.readiness.models import ReadinessCheck
 from approvals.selectors import is_service_account, policy_of, verdict_for
+from audit.actions import BREAK_GLASS_REVIEW_CLOSED, BREAK_GLASS_REVIEWED, BREAK_GLASS_USED
 from audit.services import record_event
 from failover.authorities import ROLE_AUTHORITY
 from failover.chain import authorities_of, authority_chain, holds, services_with_authority
@@ -180,7 +181,7 @@ def break_glass(
         expires_at=now + timedelta(minutes=policy_of(service).break_glass_minutes),
     )
     record_event(
-        action="break_glass.used",
+        action=BREAK_GLASS_USED,
         obj=request,
         actor=actor,
         data={
@@ -251,7 +252,7 @@ def record_review(*, actor, break_glass_id: int, comment: str) -> BreakGlassRevi
         comment=comment,
     )
     record_event(
-        action="break_glass.reviewed",
+        action=BREAK_GLASS_REVIEWED,
         obj=use.request,
         actor=actor,
         data={
@@ -270,7 +271,7 @@ def record_review(*, actor, break_glass_id: int, comment: str) -> BreakGlassRevi
         use.review_closed_at = timezone.now()
         use.save(update_fields=["review_closed_at"])
         record_event(
-            action="break_glass.review_closed",
+            action=BREAK_GLASS_REVIEW_CLOSED,
             obj=use.request,
             actor=actor,
             data={"break_glass_id": use.pk, "reviewers": [r.reviewer.username for r in reviews]},

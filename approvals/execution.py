@@ -6,10 +6,13 @@ worker on commit; a lost enqueue is re-sent by the sweeper, never lost.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.db import transaction
 
 from approvals.gate import may_go_out
 from approvals.selectors import live_grant, verdict_for
+from audit.actions import ROLLBACK_STARTED
 from audit.services import record_event
 from dnsproviders.models import DnsChange, ProviderAccount
 from failover.chain import holds
@@ -19,6 +22,9 @@ from failover.models import FailoverRequest
 from failover.plans import by_zone, reversed_plan
 from failover.services import lock_request, transition
 from failover.states import OPEN_STATES, State
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 APPLY_TASK = "dnsproviders.tasks.apply_change"
 
@@ -49,7 +55,9 @@ def _write_changes(request: FailoverRequest, plan: dict, direction: str) -> list
     return changes
 
 
-def start_execution(request: FailoverRequest, *, actor, reason: str, data: dict | None = None):
+def start_execution(
+    request: FailoverRequest, *, actor: User | None, reason: str, data: dict | None = None
+) -> None:
     """Begin applying a locked request's plan. Callers have checked the verdict and authority."""
     changes = _write_changes(request, request.plan, DnsChange.Direction.FAILOVER)
     transition(
@@ -63,7 +71,7 @@ def start_execution(request: FailoverRequest, *, actor, reason: str, data: dict 
 
 @transaction.atomic
 def execute_request(
-    *, actor, request_id: int, channel: str = "web", plan_hash: str | None = None
+    *, actor: User, request_id: int, channel: str = "web", plan_hash: str | None = None
 ) -> FailoverRequest:
     """Execute an open request. `plan_hash`: the plan the person reviewed, when the door knows
     it (a page or a client that showed the plan)."""
@@ -104,7 +112,9 @@ def execute_request(
 
 
 @transaction.atomic
-def rollback_request(*, actor, request_id: int, reason: str = "", channel: str = "web"):
+def rollback_request(
+    *, actor: User, request_id: int, reason: str = "", channel: str = "web"
+) -> FailoverRequest:
     """Put back what an applied failover replaced: the reverse plan, same machinery."""
     request = lock_request(request_id)
     # A break-glass grant lets its user undo what they did until it expires.
@@ -127,7 +137,7 @@ def rollback_request(*, actor, request_id: int, reason: str = "", channel: str =
         },
     )
     record_event(
-        action="rollback.started",
+        action=ROLLBACK_STARTED,
         obj=request,
         actor=actor,
         data={"reason": reason, "criteria_met": request.rollback_proposed_at is not None},

@@ -15,10 +15,10 @@ from datetime import datetime
 
 from django.utils import timezone
 
+from approvals.kinds import COUNTING_KINDS, missing_word
 from approvals.models import BreakGlass
 from approvals.policy import Verdict
 from approvals.selectors import policy_of, verdict_for
-from failover.authorities import APPROVAL_ROLES
 from failover.drift import drift_by_request, registry_drift
 from failover.models import FailoverRequest
 from failover.states import OPEN_STATES, State
@@ -45,9 +45,7 @@ class Answer:
 
 def missing_reasons(verdict: Verdict) -> list[str]:
     return [
-        f"{m.role} {'approval' if m.role in APPROVAL_ROLES else 'sign-off'} missing "
-        f"({m.have}/{m.needed})"
-        for m in verdict.missing
+        f"{m.role} {missing_word(m.role)} missing ({m.have}/{m.needed})" for m in verdict.missing
     ]
 
 
@@ -155,7 +153,7 @@ def executes_on(
 ) -> bool:
     """Whether confirming this approval or sign-off would execute the failover at once: it is
     the last one missing, nothing blocks, and the service's policy executes on approval."""
-    if kind not in ("approve", "sign_off") or request.state not in OPEN_STATES:
+    if kind not in COUNTING_KINDS or request.state not in OPEN_STATES:
         return False
     if not policy_of(request.service).execute_on_approval:
         return False

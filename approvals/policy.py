@@ -226,6 +226,116 @@ def _expected_kind(role: str) -> str:
     return "approve" if role in APPROVAL_ROLES else "sign_off"
 
 
+@dataclass
+class _Tally:
+    """The approvals and sign-offs sorted into those that count and those that do not."""
+
+    counted: dict[int, str] = field(default_factory=dict)  # decision id -> role
+    discounted: list[Discounted] = field(default_factory=list)
+    stale: dict[str, list[Block]] = field(default_factory=dict)  # role -> why it lapsed
+    expiries: list[datetime] = field(default_factory=list)
+
+
+def _standing_blocks(
+    decisions: Sequence[DecisionFacts],
+    chain_missing: Sequence[str],
+    system_blocks: Sequence[SystemBlockFacts],
+) -> tuple[list[Block], list[DecisionFacts]]:
+    """What stops the request whatever the approvals: an incomplete chain, vetoes not lifted,
+    failing readiness checks, rejections. Returns the blocks and the standing vetoes."""
+    blocks: list[Block] = []
+    if chain_missing:
+        blocks.append(
+            Block(
+                "incomplete_chain",
+                "the authority chain is incomplete: nobody holds " + ", ".join(chain_missing),
+            )
+        )
+    lifted = {d.lifts_id for d in decisions if d.kind == "lift_veto" and d.lifts_id}
+    vetoes = [d for d in decisions if d.kind == "veto" and d.id not in lifted]
+    for veto in vetoes:
+        reason = f"vetoed by {veto.actor}" + (f": {veto.comment}" if veto.comment else "")
+        blocks.append(Block("veto", reason, veto.id))
+    for system in system_blocks:
+        if system.check_id is None:
+            blocks.append(Block("readiness_pending", system.reason))
+        else:
+            blocks.append(
+                Block(
+                    "system_veto",
+                    f"readiness check {system.kind} failed: {system.reason}",
+                    check_id=system.check_id,
+                )
+            )
+    for reject in (d for d in decisions if d.kind == "reject"):
+        blocks.append(Block("rejected", f"rejected by {reject.actor}: {reject.comment}", reject.id))
+    return blocks, vetoes
+
+
+def _tally(
+    request: RequestFacts,
+    decisions: Sequence[DecisionFacts],
+    rules: Rules,
+    required: Mapping[str, int],
+    now: datetime,
+) -> _Tally:
+    """Count each person once, for a role they hold now, on the current plan, unexpired."""
+    tally = _Tally()
+    person_role: dict[int, str] = {}
+    positive = sorted(
+        (d for d in decisions if d.kind in ("approve", "sign_off")),
+        key=lambda d: (d.created_at, d.id),
+    )
+    for d in positive:
+        expires_at = d.created_at + rules.approval_validity
+        if d.role not in ROLE_AUTHORITY or d.kind != _expected_kind(d.role):
+            tally.discounted.append(
+                Discounted(d.id, f"{d.kind} is not a valid decision for {d.role!r}")
+            )
+        elif d.actor_id == request.requester_id:
+            tally.discounted.append(
+                Discounted(d.id, "the requester cannot approve their own request")
+            )
+        elif not d.human:
+            tally.discounted.append(
+                Discounted(d.id, f"{d.actor} is a service account: a human act needs a human")
+            )
+        elif d.voided or not d.holds_authority:
+            why = d.voided or f"{d.actor} no longer holds {ROLE_AUTHORITY[d.role]}"
+            _lapse(tally, d, why, "authority_lost", f"no longer counts: {why}")
+        elif d.plan_hash != request.plan_hash:
+            _lapse(
+                tally, d, "made against an earlier plan", "plan_changed", "was for an earlier plan"
+            )
+        elif expires_at <= now:
+            _lapse(
+                tally,
+                d,
+                f"expired at {expires_at.isoformat()}",
+                "approval_expired",
+                f"expired at {expires_at:%H:%M} UTC",
+            )
+        elif d.actor_id in person_role:
+            tally.discounted.append(
+                Discounted(d.id, f"{d.actor} already counts as {person_role[d.actor_id]}")
+            )
+        else:
+            tally.counted[d.id] = d.role
+            person_role[d.actor_id] = d.role
+            if d.role in required:
+                tally.expiries.append(expires_at)
+    return tally
+
+
+def _lapse(tally: _Tally, d: DecisionFacts, why: str, code: str, says: str) -> None:
+    """A decision that counted once and no longer does: discounted, and a block on its role
+    while the role is still missing."""
+    tally.discounted.append(Discounted(d.id, why))
+    tally.stale.setdefault(d.role, []).append(
+        Block(code, f"{d.role} {d.kind} by {d.actor} {says}", d.id)
+    )
+
+
 def evaluate(
     *,
     request: RequestFacts,
@@ -239,93 +349,10 @@ def evaluate(
 ) -> Verdict:
     auth_changes = auth_path_changes(request.current, request.target)
     required = required_roles(rules, auth_changes)
-    blocks: list[Block] = []
+    blocks, vetoes = _standing_blocks(decisions, chain_missing, system_blocks)
+    tally = _tally(request, decisions, rules, required, now)
 
-    if chain_missing:
-        blocks.append(
-            Block(
-                "incomplete_chain",
-                "the authority chain is incomplete: nobody holds " + ", ".join(chain_missing),
-            )
-        )
-
-    lifted = {d.lifts_id for d in decisions if d.kind == "lift_veto" and d.lifts_id}
-    vetoes = [d for d in decisions if d.kind == "veto" and d.id not in lifted]
-    for veto in vetoes:
-        reason = f"vetoed by {veto.actor}" + (f": {veto.comment}" if veto.comment else "")
-        blocks.append(Block("veto", reason, veto.id))
-
-    for system in system_blocks:
-        if system.check_id is None:
-            blocks.append(Block("readiness_pending", system.reason))
-        else:
-            blocks.append(
-                Block(
-                    "system_veto",
-                    f"readiness check {system.kind} failed: {system.reason}",
-                    check_id=system.check_id,
-                )
-            )
-
-    for reject in (d for d in decisions if d.kind == "reject"):
-        blocks.append(Block("rejected", f"rejected by {reject.actor}: {reject.comment}", reject.id))
-
-    counted: dict[int, str] = {}
-    person_role: dict[int, str] = {}
-    discounted: list[Discounted] = []
-    stale: dict[str, list[Block]] = {}
-    expiries: list[datetime] = []
-    positive = sorted(
-        (d for d in decisions if d.kind in ("approve", "sign_off")),
-        key=lambda d: (d.created_at, d.id),
-    )
-    for d in positive:
-        expires_at = d.created_at + rules.approval_validity
-        if d.role not in ROLE_AUTHORITY or d.kind != _expected_kind(d.role):
-            discounted.append(Discounted(d.id, f"{d.kind} is not a valid decision for {d.role!r}"))
-        elif d.actor_id == request.requester_id:
-            discounted.append(Discounted(d.id, "the requester cannot approve their own request"))
-        elif not d.human:
-            discounted.append(
-                Discounted(d.id, f"{d.actor} is a service account: a human act needs a human")
-            )
-        elif d.voided or not d.holds_authority:
-            why = d.voided or f"{d.actor} no longer holds {ROLE_AUTHORITY[d.role]}"
-            discounted.append(Discounted(d.id, why))
-            stale.setdefault(d.role, []).append(
-                Block(
-                    "authority_lost",
-                    f"{d.role} {d.kind} by {d.actor} no longer counts: {why}",
-                    d.id,
-                )
-            )
-        elif d.plan_hash != request.plan_hash:
-            discounted.append(Discounted(d.id, "made against an earlier plan"))
-            stale.setdefault(d.role, []).append(
-                Block(
-                    "plan_changed", f"{d.role} {d.kind} by {d.actor} was for an earlier plan", d.id
-                )
-            )
-        elif expires_at <= now:
-            discounted.append(Discounted(d.id, f"expired at {expires_at.isoformat()}"))
-            stale.setdefault(d.role, []).append(
-                Block(
-                    "approval_expired",
-                    f"{d.role} {d.kind} by {d.actor} expired at {expires_at:%H:%M} UTC",
-                    d.id,
-                )
-            )
-        elif d.actor_id in person_role:
-            discounted.append(
-                Discounted(d.id, f"{d.actor} already counts as {person_role[d.actor_id]}")
-            )
-        else:
-            counted[d.id] = d.role
-            person_role[d.actor_id] = d.role
-            if d.role in required:
-                expiries.append(expires_at)
-
-    have = {role: sum(1 for r in counted.values() if r == role) for role in required}
+    have = {role: sum(1 for r in tally.counted.values() if r == role) for role in required}
     breach = None
     if rules.mode == PREAPPROVED_THRESHOLDS:
         breach = find_breach(thresholds, signals, now=now, window=rules.signal_window)
@@ -337,7 +364,7 @@ def evaluate(
             continue  # the breached threshold stands in for the approvals, not the sign-offs
         if have[role] < needed:
             missing.append(Missing(role, ROLE_AUTHORITY[role], needed, have[role]))
-            blocks.extend(stale.get(role, ()))
+            blocks.extend(tally.stale.get(role, ()))
 
     approvals_complete = all(have[role] >= needed for role, needed in required.items())
     may_execute = request.state in OPEN_STATES and not missing and not blocks
@@ -345,15 +372,15 @@ def evaluate(
         required=required,
         missing=tuple(missing),
         blocked_by=tuple(blocks),
-        counted=counted,
-        discounted=tuple(discounted),
+        counted=tally.counted,
+        discounted=tuple(tally.discounted),
         auth_changes=auth_changes,
         breach=breach,
         preapproved=preapproved,
         approvals_complete=approvals_complete,
         may_execute=may_execute,
         requester_may_execute_alone=may_execute and preapproved,
-        approvals_expire_at=min(expiries) if expiries else None,
+        approvals_expire_at=min(tally.expiries) if tally.expiries else None,
         standing_vetoes=tuple(v.id for v in vetoes),
     )
 

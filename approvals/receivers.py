@@ -9,6 +9,7 @@ from django.dispatch import receiver
 from guardian.models import GroupObjectPermission, UserObjectPermission
 
 from approvals.models import ServiceAccount
+from approvals.services import void_lapsed_decisions
 
 User = get_user_model()
 
@@ -24,8 +25,6 @@ def _service_id(grant) -> int | None:
 
 
 def _void(**kwargs) -> None:
-    from approvals.services import void_lapsed_decisions
-
     void_lapsed_decisions(**kwargs)
 
 

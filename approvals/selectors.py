@@ -10,13 +10,12 @@ from django.conf import settings
 from django.utils import timezone
 
 from approvals import policy as engine
+from approvals.kinds import COUNTING_KINDS
 from approvals.models import BreakGlass, Decision, Policy
 from approvals.readiness.selectors import deadline_seconds, latest_checks_by_request, vetoes_among
 from failover.authorities import ROLE_AUTHORITY
 from failover.chain import holdings, holds, missing_authorities
 from failover.models import FailoverRequest, Service, Signal, Target, Threshold
-
-POSITIVE_KINDS = ("approve", "sign_off")
 
 
 def is_service_account(user) -> bool:
@@ -183,7 +182,7 @@ def with_authority_now(requests, decisions) -> dict[int, list[engine.DecisionFac
     """Each request's approvals and sign-offs marked with whether their deciders hold the
     role's authority on the service now and are people (one query for all the requests)."""
     deciders = {
-        d.actor_id for facts in decisions.values() for d in facts if d.kind in POSITIVE_KINDS
+        d.actor_id for facts in decisions.values() for d in facts if d.kind in COUNTING_KINDS
     }
     held, machines = holdings({r.service_id for r in requests}, deciders)
     marked = {}
@@ -195,7 +194,7 @@ def with_authority_now(requests, decisions) -> dict[int, list[engine.DecisionFac
                 in held.get((r.service_id, d.actor_id), ()),
                 human=d.actor_id not in machines,
             )
-            if d.kind in POSITIVE_KINDS
+            if d.kind in COUNTING_KINDS
             else d
             for d in decisions[r.pk]
         ]

@@ -12,10 +12,12 @@ from django.utils import timezone
 
 from approvals.execution import start_execution
 from approvals.gate import may_go_out
+from approvals.kinds import COUNTING_KINDS, KINDS
 from approvals.models import Decision
 from approvals.selectors import decision_facts, is_service_account, policy_of, verdict_for
+from audit.actions import DECISION_VOIDED, decision_action
 from audit.services import record_event
-from failover.authorities import APPROVAL_ROLES, ROLE_AUTHORITY, SIGN_OFF_ROLES
+from failover.authorities import ROLE_AUTHORITY
 from failover.chain import holdings, holds
 from failover.errors import (
     AlreadyDecided,
@@ -31,31 +33,27 @@ from failover.services import lock_request, transition
 from failover.states import OPEN_STATES, State
 
 MAX_COMMENT = 5000
-KINDS = tuple(Decision.Kind.values)
 CHANNELS = tuple(Decision.Channel.values)
 
 
 def _clean(kind: str, role: str, comment: str, channel: str) -> tuple[str, str, str]:
     errors = {}
-    if kind not in KINDS:
+    spec = KINDS.get(kind)
+    if spec is None:
         errors["kind"] = f"one of {', '.join(KINDS)}"
     role = role or ""
-    if kind == Decision.Kind.APPROVE and role not in APPROVAL_ROLES:
-        errors["role"] = f"approve takes a role of {', '.join(APPROVAL_ROLES)}"
-    elif kind == Decision.Kind.SIGN_OFF and role not in SIGN_OFF_ROLES:
-        errors["role"] = f"sign_off takes a role of {', '.join(SIGN_OFF_ROLES)}"
-    elif kind == Decision.Kind.REJECT and role not in ROLE_AUTHORITY:
-        errors["role"] = f"reject takes a role of {', '.join(ROLE_AUTHORITY)}"
+    if spec and spec.needs_role and role not in spec.roles:
+        errors["role"] = f"{kind} takes a role of {', '.join(spec.roles)}"
     comment = (comment or "").strip()
     if len(comment) > MAX_COMMENT:
         errors["comment"] = f"at most {MAX_COMMENT} characters"
-    if kind in (Decision.Kind.VETO, Decision.Kind.REJECT) and not comment:
+    if spec and spec.needs_comment and not comment:
         errors["comment"] = f"a {kind} needs a reason"
     if channel not in CHANNELS:
         errors["channel"] = f"one of {', '.join(CHANNELS)}"
     if errors:
         raise InvalidInput("the decision is invalid", errors)
-    if kind in (Decision.Kind.VETO, Decision.Kind.LIFT_VETO):
+    if not spec.needs_role:  # a veto and its lift stand for the person, in no role
         role = ""
     return kind, role, comment
 
@@ -86,7 +84,7 @@ def record_decision(
         raise NotAuthorised(
             ROLE_AUTHORITY.get(role, "veto"),
             request.service.slug,
-            f"a service account cannot {kind.replace('_', ' ')}: a human act needs a human; "
+            f"a service account cannot {KINDS[kind].verb}: a human act needs a human; "
             "a person must sign in",
         )
     if kind == Decision.Kind.VETO:
@@ -102,14 +100,14 @@ def record_decision(
     if step_up is not None:
         decision.step_up = step_up
         decision.save(update_fields=["step_up"])
-    settle(request, actor, execute=kind in (Decision.Kind.APPROVE, Decision.Kind.SIGN_OFF))
+    settle(request, actor, execute=KINDS[kind].counts)
     return decision
 
 
 def _create(actor, request: FailoverRequest, **fields) -> Decision:
     decision = Decision.objects.create(actor=actor, request=request, **fields)
     record_event(
-        action=f"decision.{decision.kind}",
+        action=decision_action(decision.kind),
         obj=request,
         actor=actor,
         data={
@@ -132,7 +130,7 @@ def _approve_sign_off_or_reject(actor, request, kind, role, plan_hash, comment, 
     if actor.pk == request.requester_id:
         raise OwnRequest(authority, service.slug)
     if request.state not in OPEN_STATES:
-        raise WrongState(request.state, kind.replace("_", " "))
+        raise WrongState(request.state, KINDS[kind].verb)
     if plan_hash != request.plan_hash:
         raise PlanChanged(request.plan_hash)
     if kind == Decision.Kind.REJECT:
@@ -285,7 +283,7 @@ def void_lapsed_decisions(*, user_ids=None, service_ids=None, cause: str = "") -
     account): each is marked, audited, and its request goes back to pending if it was
     approved. Called by the signal handlers of every change to a chain, whatever the door."""
     candidates = Decision.objects.filter(
-        kind__in=(Decision.Kind.APPROVE, Decision.Kind.SIGN_OFF),
+        kind__in=COUNTING_KINDS,
         voided_at__isnull=True,
         request__state__in=OPEN_STATES,
     )
@@ -322,7 +320,7 @@ def void_lapsed_decisions(*, user_ids=None, service_ids=None, cause: str = "") -
             decision.voided_reason = reason[:300]
             decision.save(update_fields=["voided_at", "voided_reason"])
             record_event(
-                action="decision.voided",
+                action=DECISION_VOIDED,
                 obj=request,
                 actor=None,
                 data={

@@ -9,7 +9,7 @@ The rules of who may hold which token live here and nowhere else:
   away. Break-glass needs `execute`, so it is acting too.
 - A service account (a paging tool) gets read, declare and audit tokens only; naming no action
   means read and declare.
-- A human act (failover.authorities.STEP_UP_ACTS) by any token needs its person's step-up for
+- A human act (approvals.kinds.STEP_UP_ACTS) by any token needs its person's step-up for
   that token within TOKEN_STEP_UP_MAX_AGE_MINUTES (`stepped_up_at`); renewing it is a step-up
   bound to the token (act `renew_token`, object `token:<prefix>`). A service account's token
   never does a human act.
@@ -28,8 +28,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from approvals.models import ApiToken
+from audit.actions import TOKEN_CREATED, TOKEN_REVOKED, TOKEN_ROTATED, TOKEN_STEPPED_UP
 from audit.services import record_event
 from failover.errors import InvalidInput, NotAuthorised, ServiceError
+from identity.stepup import methods_for
 
 PREFIX = "fa_"
 TOUCH_EVERY = timedelta(seconds=60)
@@ -195,7 +197,7 @@ def create_token(
     )
     token.services.set(services)
     record_event(
-        action="token.created",
+        action=TOKEN_CREATED,
         obj=token,
         actor=created_by,
         data={
@@ -219,7 +221,7 @@ def revoke_token(*, token: ApiToken, actor) -> ApiToken:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
         record_event(
-            action="token.revoked",
+            action=TOKEN_REVOKED,
             obj=token,
             actor=actor,
             data={"user": token.user.username, "name": token.name, "prefix": token.prefix},
@@ -256,7 +258,7 @@ def rotate_token(*, token: ApiToken, actor, step_up=None) -> tuple[ApiToken, str
     token.revoked_at = now
     token.save(update_fields=["revoked_at"])
     record_event(
-        action="token.rotated",
+        action=TOKEN_ROTATED,
         obj=token,
         actor=actor,
         data={
@@ -279,8 +281,6 @@ class TokenActRefused(NotAuthorised):
 
 
 def _renew_examples(user) -> str:
-    from identity.stepup import methods_for
-
     bodies = {
         "totp": '{"totp": "123456"}',
         "recovery": '{"recovery_code": "..."}',
@@ -346,7 +346,7 @@ def renew_step_up(*, token: ApiToken, step_up) -> ApiToken:
     token.stepped_up_at = step_up.created_at
     token.save(update_fields=["stepped_up_at"])
     record_event(
-        action="token.stepped_up",
+        action=TOKEN_STEPPED_UP,
         obj=token,
         actor=token.user,
         data={

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from audit.actions import CONFIG_CHANGED, CONFIG_CREATED, CONFIG_DELETED
 from audit.services import record_event
 
 
@@ -17,7 +18,7 @@ def _identity(obj) -> tuple[str, str, str]:
 def _record_deleted(request, gone) -> None:
     for label, pk, text in gone:
         record_event(
-            action="config.deleted",
+            action=CONFIG_DELETED,
             object_type=label,
             object_id=pk,
             actor=request.user,
@@ -34,7 +35,7 @@ class AuditedAdminMixin:
         if change and not changed:
             return
         record_event(
-            action="config.changed" if change else "config.created",
+            action=CONFIG_CHANGED if change else CONFIG_CREATED,
             obj=obj,
             actor=request.user,
             data={"object": str(obj), "fields": _snapshot(obj, changed)},
@@ -55,11 +56,11 @@ class AuditedAdminMixin:
         super().save_formset(request, form, formset, change)
         for obj in formset.new_objects:
             record_event(
-                action="config.created", obj=obj, actor=request.user, data={"object": str(obj)}
+                action=CONFIG_CREATED, obj=obj, actor=request.user, data={"object": str(obj)}
             )
         for obj, fields in formset.changed_objects:
             record_event(
-                action="config.changed",
+                action=CONFIG_CHANGED,
                 obj=obj,
                 actor=request.user,
                 data={"object": str(obj), "fields": _snapshot(obj, fields)},

@@ -9,7 +9,8 @@ class AuditConfig(AppConfig):
 
     def ready(self):
         # Sign-ins are audited; checks of the role, the signing key and the checkpoint stores.
-        from audit import checkpoints, receivers, roles  # noqa: F401
+        # Imported once the app registry is ready: they define receivers and import models.
+        from audit import checkpoints, receivers, roles  # noqa: F401, PLC0415
 
         connection_created.connect(roles.warn_once, dispatch_uid="audit.role_warning")
         post_migrate.connect(roles.grant_after_migrate, sender=self, dispatch_uid="audit.grant")

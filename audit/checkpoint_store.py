@@ -23,6 +23,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 
 from audit.offline_verify import CHECKPOINT_NAME
@@ -137,9 +140,6 @@ class S3Store:
     @property
     def client(self):
         if self._client is None:
-            import boto3
-            from botocore.config import Config
-
             config = Config(
                 connect_timeout=5,
                 read_timeout=15,
@@ -150,8 +150,6 @@ class S3Store:
         return self._client
 
     def _call(self, what: str, method: str, **kwargs):
-        from botocore.exceptions import BotoCoreError, ClientError
-
         try:
             return getattr(self.client, method)(Bucket=self.bucket, **kwargs)
         except ClientError as exc:
@@ -167,8 +165,6 @@ class S3Store:
     def ensure_locked(self) -> None:
         """Refuse a bucket without Object Lock: its checkpoints could be deleted by anyone
         holding the app's AWS credentials, which is what they must survive."""
-        from botocore.exceptions import ClientError
-
         if (self.endpoint_url, self.bucket) in _LOCKED_BUCKETS:
             return
         try:
@@ -190,8 +186,6 @@ class S3Store:
         _LOCKED_BUCKETS.add((self.endpoint_url, self.bucket))
 
     def put(self, name: str, data: bytes) -> None:
-        from botocore.exceptions import ClientError
-
         self.ensure_locked()
         until = datetime.now(UTC) + timedelta(days=self.retention_days)
         try:
@@ -210,8 +204,6 @@ class S3Store:
                 raise Conflict(f"{self.label(name)} already holds another checkpoint") from None
 
     def get(self, name: str, version: str | None = None) -> bytes | None:
-        from botocore.exceptions import ClientError
-
         extra = {"VersionId": version} if version else {}
         try:
             answer = self._call(f"reading {name}", "get_object", Key=self.prefix + name, **extra)

@@ -42,6 +42,7 @@ from audit.offline_verify import (
 )
 from audit.signing import NO_KEY, SigningKey, public_keys, signing_key
 from audit.verify import REASONS, verify_range
+from failover.dispatch import enqueue, send_now
 
 logger = logging.getLogger(__name__)
 
@@ -309,8 +310,6 @@ def checkpoint_task() -> dict:
     """On the beat every AUDIT_CHECKPOINT_INTERVAL_SECONDS, and queued by after_append."""
     outcome = take_checkpoint()
     if outcome.more:  # a backlog: the next part at once, not at the next beat
-        from failover.dispatch import send_now
-
         send_now(TASK)
     return outcome.as_dict()
 
@@ -323,8 +322,6 @@ def after_append(seq: int) -> None:
     if every < 1 or seq % every:
         return
     try:
-        from failover.dispatch import enqueue
-
         enqueue(TASK)
     except Exception:
         logger.exception("could not queue an audit checkpoint after event #%s", seq)

@@ -27,6 +27,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
+from audit.actions import AUDIT_VERIFICATION_FINISHED, AUDIT_VERIFICATION_STARTED
 from audit.evidence import verify_all
 from audit.models import AuditEvent, Verification
 from audit.services import record_event
@@ -65,7 +66,7 @@ def start_verification(requested_by) -> Verification:
             total=_last_seq(),
         )
         record_event(
-            action="audit.verification_started",
+            action=AUDIT_VERIFICATION_STARTED,
             obj=job,
             actor=requested_by,
             data={"verification": job.pk, "events": job.total},
@@ -196,7 +197,7 @@ def _settle(pk: int, was: str, now: str, fields: dict, data: dict) -> int:
             updated = jobs.update(**fields)
             if updated:
                 record_event(
-                    action="audit.verification_finished",
+                    action=AUDIT_VERIFICATION_FINISHED,
                     object_type=Verification._meta.label_lower,
                     object_id=str(pk),
                     actor=None,

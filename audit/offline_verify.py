@@ -269,9 +269,12 @@ def signature_problem(checkpoint: Checkpoint, public_keys: dict[str, bytes]) -> 
     if key is None:
         return f"signed with an unknown key {checkpoint.key_id!r}"
     try:
-        from cryptography.exceptions import InvalidSignature
-        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-    except ImportError:  # only checkpoints need it: exports alone verify with the stdlib
+        # Optional: only checkpoints need it, exports alone verify with the standard library.
+        from cryptography.exceptions import InvalidSignature  # noqa: PLC0415
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import (  # noqa: PLC0415
+            Ed25519PublicKey,
+        )
+    except ImportError:
         sys.exit("checking checkpoint signatures needs the `cryptography` package")
     try:
         signature = base64.b64decode(checkpoint.signature, validate=True)

@@ -3,6 +3,7 @@
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
+from audit.actions import AUTH_SIGN_IN_FAILED, AUTH_SIGNED_IN, AUTH_SIGNED_OUT
 from audit.services import record_event
 
 
@@ -17,13 +18,13 @@ def _client(request) -> dict:
 
 @receiver(user_logged_in, dispatch_uid="audit.sign_in")
 def _signed_in(sender, request, user, **kwargs):
-    record_event(action="auth.signed_in", obj=user, actor=user, data=_client(request))
+    record_event(action=AUTH_SIGNED_IN, obj=user, actor=user, data=_client(request))
 
 
 @receiver(user_logged_out, dispatch_uid="audit.sign_out")
 def _signed_out(sender, request, user, **kwargs):
     if user is not None:
-        record_event(action="auth.signed_out", obj=user, actor=user, data=_client(request))
+        record_event(action=AUTH_SIGNED_OUT, obj=user, actor=user, data=_client(request))
 
 
 @receiver(user_login_failed, dispatch_uid="audit.sign_in_failed")
@@ -31,7 +32,7 @@ def _sign_in_failed(sender, credentials, request=None, **kwargs):
     # Django has already replaced the password with asterisks; keep only the username.
     username = str(credentials.get("username", ""))[:150]
     record_event(
-        action="auth.sign_in_failed",
+        action=AUTH_SIGN_IN_FAILED,
         object_type="auth.user",
         object_id=username,
         actor=None,

@@ -7,6 +7,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from audit.actions import ACTIONS
 from audit.chain import normalise, stored_event_hash
 from audit.checkpoints import after_append
 from audit.context import current_actor, current_annotations
@@ -24,11 +25,14 @@ def record_event(
     data: dict[str, Any] | None = None,
     actor: Any = _UNSET,
 ) -> AuditEvent:
-    """Append one event. `actor` is a user, None for the system, or omitted for the current one.
+    """Append one event. `action` is one of audit/actions.py; `actor` is a user, None for the
+    system, or omitted for the current one.
 
     The chain head row is locked for the rest of the transaction, so events are appended one
     at a time in commit order and each names its predecessor's hash.
     """
+    if action not in ACTIONS:  # a programming error: the chain would keep it for ever
+        raise ValueError(f"unknown audit action {action!r}: add it to audit/actions.py")
     if actor is _UNSET:
         actor = current_actor()
     if obj is not None:

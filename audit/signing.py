@@ -22,7 +22,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+)
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
@@ -65,8 +70,6 @@ def _b64(raw: bytes) -> str:
 
 
 def _seed(private: Ed25519PrivateKey) -> bytes:
-    from cryptography.hazmat.primitives.serialization import NoEncryption, PrivateFormat
-
     return private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
 
 

@@ -14,7 +14,8 @@ PostgreSQL database of the benchmark's own; wrk, in another process on loopback,
           same veto / lift bodies validated by a plain serializer, one INSERT);
   floor   GET /bench/constant/ (an APIView returning a constant) and POST /bench/insert/
           (one raw INSERT).
-The baselines are routed only with BENCH_BASELINE=1, through the same middleware,
+The baselines are routed only by the benchmarks' URLconf (bench/urls.py) with
+BENCH_BASELINE=1, through the same middleware,
 bearer-token authentication and throttling. Prints requests/s and p50/p99 of each and the
 product/bare ratios (targets: reads >= 0.5, writes >= 0.3; the ratios to the floors too),
 and appends a row to docs/benchmarks.md.
@@ -40,9 +41,9 @@ def seed(count: int) -> tuple[list[int], str]:
     from django.utils import timezone
 
     from approvals.tokens import MINT_ACT, create_token, max_lifetime, mint_target
-    from failover.bench_views import TABLE
+    from bench.baseline import TABLE
+    from failover.demo.scale import analyze, member, seed_requests, seed_services
     from failover.models import FailoverRequest
-    from failover.scale import analyze, member, seed_requests, seed_services
     from identity.stepup import Binding, confirm
 
     call_command("migrate", verbosity=0)

@@ -12,13 +12,13 @@ their ratio, and the rate of Route 53 requests against the configured account li
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import statistics
 import sys
 import tempfile
 import time
 import uuid
+from contextlib import ExitStack
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,15 +58,13 @@ def main() -> None:
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{workdir / 'bench.sqlite3'}")
 
     import boto3
-    from moto.server import ThreadedMotoServer
 
-    from tests.dnsproviders.faultproxy import FaultProxy
-    from tests.dnsproviders.worker import Broker
+    from tests.harness import motoserver
+    from tests.harness.broker import Broker
+    from tests.harness.faultproxy import FaultProxy
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    moto.start()
-    proxy = FaultProxy(*moto.get_host_and_port()).start()
+    servers = ExitStack()  # moto's server, stopped at the end
+    proxy = FaultProxy(*servers.enter_context(motoserver.running())).start()
     broker = Broker(workdir / "broker").start()
     os.environ.update(broker.env)
 
@@ -113,9 +111,9 @@ def main() -> None:
     from approvals.services import record_decision
     from dnsproviders.models import DnsChange, ProviderAccount
     from failover.services import declare_request
-    from tests.dnsproviders.conftest import upsert
-    from tests.dnsproviders.worker import Worker
     from tests.factories import make_service, user
+    from tests.harness.route53 import upsert
+    from tests.harness.worker import Worker
 
     account = ProviderAccount.objects.create(
         name="bench-r53",
@@ -192,7 +190,7 @@ def main() -> None:
         worker.stop()
         broker.stop()
         proxy.stop()
-        moto.stop()
+        servers.close()
         database = connection.vendor
         connection.creation.destroy_test_db(settings.DATABASES["default"]["NAME"], verbosity=0)
 

@@ -50,7 +50,7 @@ record_decision(actor=people["avail"], request_id=request.pk, kind="approve",
 """
 LATER = """
 from audit.services import record_event
-record_event(action="note.added", object_type="x", object_id="1", data={"n": 1}, actor=None)
+record_event(action="config.changed", object_type="x", object_id="1", data={"n": 1}, actor=None)
 """
 
 

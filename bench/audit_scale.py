@@ -3,7 +3,7 @@
     .venv/bin/python bench/audit_scale.py                           # 1,000,000 then 3,000,000
     .venv/bin/python bench/audit_scale.py --events 20000 60000      # a quick look
 
-One PostgreSQL database of the benchmark's own grows to each size in turn (`failover.scale.
+One PostgreSQL database of the benchmark's own grows to each size in turn (`failover.demo.scale.
 seed_events`, what `manage.py seed_scale` appends with), and the backlog is checkpointed as the
 worker would (signed with a key of the run's own, written to a checkpoint directory). At each
 size it times:
@@ -30,7 +30,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-from common import PYTHON, ROOT, _healthy, free_port, record, scratch, stack
+from common import PYTHON, ROOT, healthy, record, scratch, stack
+
+from tests.harness.ports import free_port
 
 SIZES = [1_000_000, 3_000_000]
 POLL_SECONDS = 0.5
@@ -41,7 +43,7 @@ def seed_to(events: int) -> float:
     from django.db.models import Max
 
     from audit.models import AuditEvent
-    from failover.scale import analyze, seed_events
+    from failover.demo.scale import analyze, seed_events
 
     have = AuditEvent.objects.aggregate(last=Max("seq"))["last"] or 0
     started = time.monotonic()
@@ -170,7 +172,7 @@ def gunicorn(processes, env: dict) -> str:
     process = processes._start("gunicorn", argv, {**env, "GUNICORN_ACCESS_LOG": ""})
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
-    while not _healthy(url):
+    while not healthy(url):
         if process.poll() is not None or time.monotonic() > deadline:
             raise SystemExit("gunicorn did not start: " + processes.log("gunicorn")[-3000:])
         time.sleep(0.2)

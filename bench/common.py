@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from tests.harness.ports import free_port  # noqa: E402  (the repository root is on the path now)
+
 RESULTS = ROOT / "docs" / "benchmarks.md"
 PYTHON = sys.executable
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/failover_bench"
@@ -52,12 +54,6 @@ def scratch(name: str) -> Path:
     path = Path(tempfile.mkdtemp(prefix=f"failover-bench-{name}-"))
     atexit.register(shutil.rmtree, path, True)
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Database:
@@ -124,7 +120,7 @@ def stack(name: str, database: str = "", **extra: str):
     """One run's workdir, PostgreSQL database and redis broker, this process's Django set up
     on them, and the processes the run starts: all stopped and dropped at the end.
     -> (workdir, env, processes)"""
-    from tests.dnsproviders.worker import Broker
+    from tests.harness.broker import Broker
 
     workdir = scratch(name)
     db = Database(database or name).create()
@@ -159,7 +155,7 @@ def _wait(check, what: str, timeout: float = 60) -> None:
     raise RuntimeError(f"{what} did not come up within {timeout:.0f} s")
 
 
-def _healthy(url: str) -> bool:
+def healthy(url: str) -> bool:
     try:
         with urllib.request.urlopen(url + "/healthz", timeout=2) as response:
             return response.status == 200
@@ -190,7 +186,7 @@ class Processes:
         argv = [PYTHON, "-m", "gunicorn", "failover.wsgi", "--bind", f"127.0.0.1:{port}"]
         process = self._start("gunicorn", [*argv, "--workers", str(workers)], env)
         url = f"http://127.0.0.1:{port}"
-        _wait(lambda: _healthy(url) or process.poll() is not None, "gunicorn")
+        _wait(lambda: healthy(url) or process.poll() is not None, "gunicorn")
         if process.poll() is not None:
             raise RuntimeError("gunicorn exited: " + self.log("gunicorn")[-3000:])
         return url

@@ -27,12 +27,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import free_port  # noqa: E402
-
-from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402  (one set of browser flags)
+from tests.harness.browser import PASSWORD, available, launch  # noqa: E402
+from tests.harness.ports import free_port  # noqa: E402
 
 PYTHON = sys.executable
-PASSWORD = "demo"
 
 
 class Server:
@@ -172,9 +170,7 @@ def drill(base_url: str, *, viewport: dict, veto: bool) -> Steps:
 
     steps = Steps()
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
+        browser = launch(playwright)
         people = {
             name: Person(browser, base_url, name, viewport)
             for name in ("ic", "avail", "identity", "ir")
@@ -241,7 +237,7 @@ def main() -> None:
     parser.add_argument("--desktop", action="store_true", help="1280 px wide instead of 375")
     parser.add_argument("--veto", action="store_true", help="identity vetoes, then lifts it")
     args = parser.parse_args()
-    if not Path(CHROMIUM).exists():
+    if not available():
         sys.exit("needs Debian's chromium: apt-get install chromium")
     viewport = {"width": 1280, "height": 900} if args.desktop else {"width": 375, "height": 812}
     with tempfile.TemporaryDirectory(prefix="failover-drill-") as tmp:

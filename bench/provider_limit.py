@@ -16,14 +16,13 @@ throttling errors that reached a request (target 0), and appends a row to docs/b
 from __future__ import annotations
 
 import argparse
-import logging
 import time
 import uuid
-from contextlib import contextmanager
 
 from common import record, stack
 
-from tests.dnsproviders.faultproxy import FaultProxy
+from tests.harness import motoserver
+from tests.harness.faultproxy import FaultProxy
 
 THROTTLING = ("Throttling", "ThrottlingException")
 JITTER_SLACK = 2.0
@@ -62,8 +61,8 @@ def seed(r53, proxy_url: str, failovers: int, zones: int) -> list[int]:
 
     from approvals.services import record_decision
     from dnsproviders.models import ProviderAccount
+    from failover.demo.scale import analyze, member, seed_requests, seed_services
     from failover.models import FailoverRequest, GovernedRecord
-    from failover.scale import analyze, member, seed_requests, seed_services
 
     call_command("migrate", verbosity=0)
     names = [f"z{n}-{uuid.uuid4().hex[:8]}.test." for n in range(zones)]
@@ -147,14 +146,6 @@ def execute_all(ids: list[int], timeout: float) -> tuple[float, dict]:
     return (last.timestamp() if last else time.time()) - started, states
 
 
-@contextmanager
-def closing_server(server):
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--failovers", type=int, default=100)
@@ -167,15 +158,10 @@ def main() -> None:
         "AWS_DEFAULT_REGION": "us-east-1",
     }
     import boto3
-    from moto.server import ThreadedMotoServer
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    moto.start()
-    host, port = moto.get_host_and_port()
     # The seeded targets are not real servers: no readiness veto.
     run = stack("r53", database="route53", READINESS_SYSTEM_VETO="false", **aws)
-    with closing_server(moto), run as (_, env, processes):
+    with motoserver.running() as (host, port), run as (_, env, processes):
         from django.conf import settings
 
         rate, burst = settings.ROUTE53_RATE_PER_SECOND, settings.ROUTE53_BURST

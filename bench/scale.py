@@ -88,7 +88,7 @@ def _clients() -> dict:
     from django.test import Client
 
     from approvals.tokens import create_token
-    from failover.scale import member
+    from failover.demo.scale import member
 
     viewer = get_user_model().objects.get(username=member("scale", 0, "declarer"))
     auditor = get_user_model().objects.create(username="bench-auditor")

@@ -24,12 +24,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import free_port  # noqa: E402
-
-from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from tests.harness.browser import PASSWORD, launch  # noqa: E402
+from tests.harness.ports import free_port  # noqa: E402
 
 PYTHON = sys.executable
-PASSWORD = "demo"
 
 
 def wait_for(url: str, log: Path) -> None:
@@ -71,7 +69,7 @@ def start(workdir: Path) -> tuple[str, list[subprocess.Popen]]:
 
     manage("migrate", "--noinput", "-v", "0")
     manage("seed_demo")
-    code = f"from identity.oidc import demo_provider; print(demo_provider({str(users)!r}))"
+    code = f"from failover.demo.sso import demo_provider; print(demo_provider({str(users)!r}))"
     env["OIDC_GROUP_MAP"] = manage("shell", "-v", "0", "-c", code).strip()
     log_path = workdir / "server.log"
     log = open(log_path, "w")  # noqa: SIM115 (kept open for the children)
@@ -121,9 +119,7 @@ def main() -> None:
         base, processes = start(Path(tmp))
         try:
             with sync_playwright() as pw:
-                browser = pw.chromium.launch(
-                    executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-                )
+                browser = launch(pw)
                 for _ in range(args.rounds + 1):  # the first round warms up; not counted
                     rounds = []
                     for name, steps in (

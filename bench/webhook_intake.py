@@ -37,9 +37,9 @@ def seed() -> tuple[str, str]:
     from django.db import connection
 
     from approvals.tokens import create_token
-    from failover.bench_views import TABLE
+    from bench.baseline import TABLE
+    from failover.demo.scale import analyze, member, seed_services
     from failover.intake.integrations import create_integration
-    from failover.scale import analyze, member, seed_services
     from failover.services import grant_authority
 
     call_command("migrate", verbosity=0)
@@ -101,7 +101,7 @@ def webhooks(url: str, secret: str, count: int) -> list[bytes]:
 
 def drain(expected: int, timeout: float = 300) -> float:
     """Wait until every delivery was processed; returns how long that took."""
-    from failover.models import Delivery
+    from failover.intake.models import Delivery
 
     started = time.monotonic()
     while time.monotonic() - started < timeout:
@@ -160,7 +160,8 @@ def main() -> None:
         if args.worker_after:
             start_worker()
         drained = drain(count)
-        from failover.models import Delivery, Signal
+        from failover.intake.models import Delivery
+        from failover.models import Signal
 
         signals = Signal.objects.filter(source="pagerduty")
         distinct = signals.values("external_id").distinct().count()

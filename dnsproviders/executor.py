@@ -20,6 +20,16 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from audit.actions import (
+    DNS_FAILED,
+    DNS_INSYNC,
+    DNS_PROVIDER_CALL,
+    DNS_RECOVERED,
+    DNS_RETRY,
+    DNS_SUBMITTED,
+    DNS_VERIFIED,
+    TARGET_ACTIVATED,
+)
 from audit.services import record_event
 from dnsproviders.base import PENDING, ProviderError, check_expected, matches
 from dnsproviders.models import DnsChange, RollbackCheck, ZoneLock
@@ -76,7 +86,7 @@ def _call(change: DnsChange, call: str, fn, *args, **kwargs):
     except ProviderError as exc:
         _event(
             change,
-            "dns.provider_call",
+            DNS_PROVIDER_CALL,
             call=call,
             ok=False,
             error_code=exc.code,
@@ -93,7 +103,7 @@ def _call(change: DnsChange, call: str, fn, *args, **kwargs):
         shown = result
     _event(
         change,
-        "dns.provider_call",
+        DNS_PROVIDER_CALL,
         call=call,
         ok=True,
         result=shown,
@@ -162,7 +172,7 @@ def apply_change(change_id: int, *, gate: Gate) -> str:
                 change,
                 Status.SUBMITTING,
                 Status.INSYNC,
-                "dns.recovered",
+                DNS_RECOVERED,
                 insync_at=timezone.now(),
                 note="records already read as planned",
             )
@@ -180,7 +190,7 @@ def apply_change(change_id: int, *, gate: Gate) -> str:
         change,
         Status.SUBMITTING,
         Status.SUBMITTED,
-        "dns.submitted",
+        DNS_SUBMITTED,
         provider_change_id=provider_change_id,
         submitted_at=timezone.now(),
         records=[
@@ -229,7 +239,7 @@ def _provider_error(change: DnsChange, exc: ProviderError) -> str:
         )
         _event(
             change,
-            "dns.retry",
+            DNS_RETRY,
             attempt=change.attempts,
             error=exc.message,
             retry_in=round(delay, 2),
@@ -253,7 +263,7 @@ def _fail(change: DnsChange, code: str, message: str) -> None:
             )
         )
         if moved:
-            _event(change, "dns.failed", error_code=code, error=message)
+            _event(change, DNS_FAILED, error_code=code, error=message)
     finish(change.request_id, change.direction)
 
 
@@ -278,7 +288,7 @@ def poll_change(change_id: int) -> str:
             return "failed"
         send_now(POLL_TASK, change.pk, countdown=_poll_delay(change, now))
         return "pending"
-    _advance(change, Status.SUBMITTED, Status.INSYNC, "dns.insync", insync_at=now)
+    _advance(change, Status.SUBMITTED, Status.INSYNC, DNS_INSYNC, insync_at=now)
     return _verify(change, provider)
 
 
@@ -302,7 +312,7 @@ def _verify(change: DnsChange, provider) -> str:
         )
         _fail(change, "verify_failed", f"verification failed: {found}")
         return "failed"
-    _advance(change, Status.INSYNC, Status.VERIFIED, "dns.verified", verified_at=timezone.now())
+    _advance(change, Status.INSYNC, Status.VERIFIED, DNS_VERIFIED, verified_at=timezone.now())
     finish(change.request_id, change.direction)
     return "verified"
 
@@ -349,7 +359,7 @@ def finish(request_id: int, direction: str) -> None:
         Target.objects.filter(pk=old.pk).update(active=False)
         Target.objects.filter(pk=new.pk).update(active=True)
         record_event(
-            action="target.activated",
+            action=TARGET_ACTIVATED,
             obj=new,
             actor=None,
             data={

@@ -8,6 +8,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from audit.actions import ROLLBACK_CHECKED, ROLLBACK_DEADLINE_PASSED, ROLLBACK_PROPOSED
 from audit.services import record_event
 from dnsproviders.models import RollbackCheck
 from failover.chain import authority_chain
@@ -51,13 +52,13 @@ def _run(check_id: int, now) -> int:
     )
     check.result, check.met = result, result["met"]
     check.save(update_fields=["result", "met"])
-    record_event(action="rollback.checked", obj=request, actor=None, data=result)
+    record_event(action=ROLLBACK_CHECKED, obj=request, actor=None, data=result)
     holders = list(authority_chain(request.service).entry("rollback").holders)
     if result["met"] and request.rollback_proposed_at is None:
         request.rollback_proposed_at = now
         request.save(update_fields=["rollback_proposed_at"])
         record_event(
-            action="rollback.proposed",
+            action=ROLLBACK_PROPOSED,
             obj=request,
             actor=None,
             data={"notify": holders, "criteria": criteria},
@@ -66,7 +67,7 @@ def _run(check_id: int, now) -> int:
         request.rollback_deadline_at = now
         request.save(update_fields=["rollback_deadline_at"])
         record_event(
-            action="rollback.deadline_passed",
+            action=ROLLBACK_DEADLINE_PASSED,
             obj=request,
             actor=None,
             data={"page": holders, "decide_within_minutes": criteria["decide_within_minutes"]},

@@ -320,8 +320,3 @@ class FailoverRequestAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         raise PermissionError("failover requests change only through their actions")
-
-
-# Admin pages of the sub-packages register themselves on import.
-from failover.intake import admin as _intake_admin  # noqa: E402,F401
-from failover.notify import admin as _notify_admin  # noqa: E402,F401

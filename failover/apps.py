@@ -6,5 +6,6 @@ class FailoverConfig(AppConfig):
     verbose_name = "Failover registry"
 
     def ready(self):
-        from failover import receivers  # noqa: F401  (audit of authority-chain changes)
-        from failover.notify import receivers as notify_receivers  # noqa: F401  (outbound notifications)
+        # Connect the receivers (the audit of authority-chain changes) once the app registry
+        # is ready: they import models. Notifications connect theirs in failover.notify.
+        from failover import receivers  # noqa: F401, PLC0415

@@ -31,6 +31,13 @@ ROLE_AUTHORITY: dict[str, str] = {
     "incident_response": "sign_off_incident_response",
     "comms": "sign_off_comms",
 }
+# How pages, reports and notifications name each role.
+ROLE_NAMES: dict[str, str] = {
+    "availability": "availability",
+    "identity": "identity",
+    "incident_response": "incident response",
+    "comms": "communications",
+}
 APPROVAL_ROLES = ("availability", "identity")
 SIGN_OFF_ROLES = ("incident_response", "comms")
 
@@ -47,14 +54,11 @@ HUMAN_AUTHORITIES: frozenset[str] = frozenset(
     }
 )
 
-# Acts that move or unblock traffic: each asks the person to prove it is them again, through
-# every door (invariant 13).
-STEP_UP_ACTS: frozenset[str] = frozenset(
+# The other acts that move or unblock traffic: each asks the person to prove it is them again,
+# through every door (invariant 13). Decision kinds say so in their spec: approvals/kinds.py
+# joins both into STEP_UP_ACTS.
+STEP_UP_OTHER_ACTS: frozenset[str] = frozenset(
     {
-        "approve",
-        "sign_off",
-        "veto",
-        "lift_veto",
         "lift_system_veto",
         "execute",
         "rollback",

@@ -19,6 +19,8 @@ from typing import TypeVar
 from django.core.cache import cache
 from django.core.cache.backends.locmem import LocMemCache
 
+from failover.celery import app
+
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -84,7 +86,7 @@ local_cache = LocMemCache("failover-degraded", {"OPTIONS": {"MAX_ENTRIES": 100_0
 def _cache_errors() -> tuple[type[BaseException], ...]:
     errors: list[type[BaseException]] = [OSError]  # refused, reset, timed out, no such host
     try:
-        from redis.exceptions import RedisError
+        from redis.exceptions import RedisError  # noqa: PLC0415 (guarded, as redis-py is the cache client)
     except ImportError:  # pragma: no cover - redis is a dependency
         pass
     else:
@@ -123,8 +125,6 @@ def probe_cache() -> str | None:
 
 def probe_broker() -> str | None:
     """None when a fresh connection to the broker opens now, else what went wrong."""
-    from failover.celery import app
-
     connection = app.connection_for_write()
     try:
         connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0)

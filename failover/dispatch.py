@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import logging
 
+from celery import Celery
 from django.db import transaction
 from kombu.exceptions import KombuError
 
+from failover.celery import app
 from failover.degrade import BROKER
 
 logger = logging.getLogger(__name__)
@@ -23,7 +25,7 @@ CRITICAL_QUEUE = "critical"
 _connection_errors: tuple[type[BaseException], ...] | None = None
 
 
-def _broker_errors(app) -> tuple[type[BaseException], ...]:
+def _broker_errors(app: Celery) -> tuple[type[BaseException], ...]:
     """What the transport raises when the broker cannot be reached (redis-py's own errors
     are not OSErrors, and kombu re-raises them once its retries are spent)."""
     global _connection_errors
@@ -37,10 +39,8 @@ def _broker_errors(app) -> tuple[type[BaseException], ...]:
     return _connection_errors
 
 
-def send_now(task: str, *args, countdown: float | None = None) -> bool:
+def send_now(task: str, *args: object, countdown: float | None = None) -> bool:
     """Send the task; False (and nothing raised) when it could not be sent."""
-    from failover.celery import app
-
     errors = _broker_errors(app)
     try:
         try:
@@ -60,7 +60,7 @@ def send_now(task: str, *args, countdown: float | None = None) -> bool:
     return True
 
 
-def enqueue(task: str, *args, countdown: float | None = None) -> None:
+def enqueue(task: str, *args: object, countdown: float | None = None) -> None:
     """Send the task once the caller's transaction commits (at once outside one)."""
 
     def send() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -55,7 +56,7 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
-def env_json(name: str, default):
+def env_json(name: str, default: Any) -> Any:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default

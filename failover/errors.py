@@ -4,12 +4,13 @@ form message, admin message); the message is always fit to show to the person wh
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 
 class ServiceError(Exception):
     code = "error"
 
-    def __init__(self, message: str, **extra):
+    def __init__(self, message: str, **extra: Any):
         super().__init__(message)
         self.message = message
         self.extra = extra

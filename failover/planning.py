@@ -3,6 +3,8 @@ of a failover with its `expected` values read live from the providers."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from dnsproviders.base import ProviderError
 from dnsproviders.models import ProviderAccount
 from dnsproviders.registry import provider_for
@@ -18,7 +20,7 @@ from failover.plans import (
 )
 
 
-def registry_records(service_ids) -> dict[int, list[dict]]:
+def registry_records(service_ids: Iterable[int]) -> dict[int, list[dict]]:
     """Each service's governed records as `build_plan` reads them, in two queries."""
     found: dict[int, list[dict]] = {pk: [] for pk in service_ids}
     queryset = (
@@ -33,7 +35,11 @@ def registry_records(service_ids) -> dict[int, list[dict]]:
 
 
 def registry_plan(
-    service: Service, from_target: Target, to_target: Target, segment: str, records=None
+    service: Service,
+    from_target: Target,
+    to_target: Target,
+    segment: str,
+    records: list[dict] | None = None,
 ) -> dict:
     """The plan from the registry alone (`expected` is the from-target's registry values);
     raises PlanError. `records` as from `registry_records`, read here when not given."""

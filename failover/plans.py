@@ -320,3 +320,22 @@ def reversed_plan(plan: Mapping[str, Any]) -> dict[str, Any]:
         "to_target": plan["from_target"],
         "changes": [{**c, "expected": c["new"], "new": c["expected"]} for c in plan["changes"]],
     }
+
+
+def plan_rows(plan: dict) -> list[dict]:
+    """One row per record change, before and after, as people read a plan (pages, step-up)."""
+    return [
+        {
+            "name": c["name"],
+            "type": c["type"],
+            "zone": c["zone"],
+            "provider": c["provider_account"],
+            "ttl": c["ttl"],
+            "routing": c["routing"],
+            "set_identifier": c.get("set_identifier", ""),
+            "segment": c.get("segment", ""),
+            "before": c["expected"],
+            "after": c["new"],
+        }
+        for c in plan.get("changes", [])
+    ]

@@ -10,13 +10,12 @@ from django.dispatch import receiver
 from guardian.models import GroupObjectPermission, UserObjectPermission
 
 from audit.services import record_event
+from failover.models import Service
 
 
 def _service_grant(instance) -> dict | None:
     if instance.content_type.app_label != "failover" or instance.content_type.model != "service":
         return None
-    from failover.models import Service
-
     slug = Service.objects.filter(pk=instance.object_pk).values_list("slug", flat=True).first()
     holder = (
         {"group": instance.group.name}

@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from approvals.models import IdempotencyKey
 from audit.services import record_event
-from failover.models import Delivery
+from failover.intake.models import Delivery
 
 BATCH = 1000
 RUN_LIMIT = 50_000

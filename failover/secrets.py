@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Sequence
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from django.apps import AppConfig
 from django.conf import settings
 from django.core import checks
 
@@ -79,7 +81,9 @@ NO_KEY = (
 
 
 @checks.register(checks.Tags.security)
-def check_encryption_key(app_configs=None, **kwargs):
+def check_encryption_key(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: object
+) -> list[checks.CheckMessage]:
     if settings.SECRETS_ENCRYPTION_KEYS:
         return []
     hint = (

@@ -14,7 +14,16 @@ from django.db import transaction
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
+from approvals.kinds import COUNTING_KINDS
 from approvals.models import Decision, Policy
+from audit.actions import (
+    CONFIG_CREATED,
+    REQUEST_DECLARED,
+    REQUEST_REPLANNED,
+    REQUEST_STATE_CHANGED,
+    SIGNAL_RECEIVED,
+    SIGNAL_RESOLVED,
+)
 from audit.context import acting_as
 from audit.services import record_event
 from failover.authorities import AUTHORITIES, HUMAN_AUTHORITIES
@@ -73,7 +82,7 @@ def transition(
         fields.append("ended_at")
     request.save(update_fields=fields)
     record_event(
-        action="request.state_changed",
+        action=REQUEST_STATE_CHANGED,
         obj=request,
         actor=actor,
         data={"from": old_state, "to": new_state, "reason": reason, **(data or {})},
@@ -102,21 +111,7 @@ def declare_request(
     The live records are read before the transaction (provider I/O holds no locks); the
     compare-and-swap at execution catches anything that moves in between.
     """
-    errors = {}
-    reason = (reason or "").strip()
-    if not reason:
-        errors["reason"] = "say why you are failing over"
-    elif len(reason) > MAX_REASON:
-        errors["reason"] = f"at most {MAX_REASON} characters"
-    incident_ref = (incident_ref or "").strip()
-    if len(incident_ref) > 200:
-        errors["incident_ref"] = "at most 200 characters"
-    segment = (segment or "").strip()
-    if segment and segment not in service.customer_segments:
-        known = ", ".join(service.customer_segments) or "none"
-        errors["segment"] = f"unknown segment; known: {known}"
-    if errors:
-        raise InvalidInput("the failover request is invalid", errors)
+    reason, incident_ref, segment = _clean_declaration(service, reason, incident_ref, segment)
     criteria = normalise_criteria(rollback_criteria)
     if not holds(actor, service, "declare"):
         raise NotAuthorised("declare", service.slug)
@@ -124,16 +119,7 @@ def declare_request(
     if not chain.complete:
         raise IncompleteChain(service.slug, chain.missing)
     _refuse_if_active(service)
-    try:
-        to_target = service.targets.get(name=target)
-    except Target.DoesNotExist:
-        known = ", ".join(service.targets.values_list("name", flat=True))
-        raise InvalidInput(
-            "unknown target", {"target": f"no target {target!r}; known: {known}"}
-        ) from None
-    from_target = service.targets.filter(active=True).first()
-    if from_target is None:
-        raise Conflict(f"service '{service.slug}' has no active target to fail over from")
+    from_target, to_target = _targets_of(service, target)
     plan = plan_for(service, from_target, to_target, segment)
     with transaction.atomic():
         # Lock the service so two commanders cannot open competing requests at once.
@@ -157,7 +143,7 @@ def declare_request(
             origin_signal=origin_signal,
         )
         record_event(
-            action="request.declared",
+            action=REQUEST_DECLARED,
             obj=request,
             actor=actor,
             data={
@@ -175,6 +161,42 @@ def declare_request(
         )
         enqueue(READINESS_TASK, request.pk)
     return request
+
+
+def _clean_declaration(
+    service: Service, reason: str, incident_ref: str, segment: str
+) -> tuple[str, str, str]:
+    errors = {}
+    reason = (reason or "").strip()
+    if not reason:
+        errors["reason"] = "say why you are failing over"
+    elif len(reason) > MAX_REASON:
+        errors["reason"] = f"at most {MAX_REASON} characters"
+    incident_ref = (incident_ref or "").strip()
+    if len(incident_ref) > 200:
+        errors["incident_ref"] = "at most 200 characters"
+    segment = (segment or "").strip()
+    if segment and segment not in service.customer_segments:
+        known = ", ".join(service.customer_segments) or "none"
+        errors["segment"] = f"unknown segment; known: {known}"
+    if errors:
+        raise InvalidInput("the failover request is invalid", errors)
+    return reason, incident_ref, segment
+
+
+def _targets_of(service: Service, target: str) -> tuple[Target, Target]:
+    """The active target it fails over from and the named one it fails over to."""
+    try:
+        to_target = service.targets.get(name=target)
+    except Target.DoesNotExist:
+        known = ", ".join(service.targets.values_list("name", flat=True))
+        raise InvalidInput(
+            "unknown target", {"target": f"no target {target!r}; known: {known}"}
+        ) from None
+    from_target = service.targets.filter(active=True).first()
+    if from_target is None:
+        raise Conflict(f"service '{service.slug}' has no active target to fail over from")
+    return from_target, to_target
 
 
 def _refuse_if_active(service: Service) -> None:
@@ -224,7 +246,7 @@ def replan_request(
         request.plan, request.plan_hash = plan, new_hash
         request.save(update_fields=["plan", "plan_hash", "updated_at"])
         record_event(
-            action="request.replanned",
+            action=REQUEST_REPLANNED,
             obj=request,
             actor=actor,
             data={
@@ -247,7 +269,7 @@ def _decisions_on(request: FailoverRequest, old_hash: str) -> list[int]:
         Decision.objects.filter(
             request=request,
             plan_hash=old_hash,
-            kind__in=(Decision.Kind.APPROVE, Decision.Kind.SIGN_OFF),
+            kind__in=COUNTING_KINDS,
         ).values_list("pk", flat=True)
     )
 
@@ -304,7 +326,7 @@ def record_signal(
         received_at=timezone.now(),
     )
     record_event(
-        action="signal.received",
+        action=SIGNAL_RECEIVED,
         obj=signal,
         actor=actor,
         data={"service": service.slug, "metric": metric, "value": value, "source": source},
@@ -320,7 +342,7 @@ def resolve_signal(*, signal_id: int, actor=None) -> Signal:
     signal.status = Signal.Status.RESOLVED
     signal.resolved_at = timezone.now()
     signal.save(update_fields=["status", "resolved_at"])
-    record_event(action="signal.resolved", obj=signal, actor=actor, data={"metric": signal.metric})
+    record_event(action=SIGNAL_RESOLVED, obj=signal, actor=actor, data={"metric": signal.metric})
     return signal
 
 
@@ -383,7 +405,7 @@ def create_service(
     service.save()
     Policy.objects.create(service=service)
     record_event(
-        action="config.created",
+        action=CONFIG_CREATED,
         obj=service,
         actor=actor,
         data={"object": str(service), "slug": slug, "governance_mode": governance_mode},

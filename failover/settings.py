@@ -9,6 +9,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+# Standard library only (it runs without Django, as the offline verifier): safe this early.
+from audit.offline_verify import parse_key
 from failover.env import env_bool, env_float, env_int, env_json, env_list, env_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -60,6 +62,8 @@ INSTALLED_APPS = [
     "audit",
     "identity",
     "failover",
+    "failover.intake",
+    "failover.notify",
     "approvals",
     "approvals.readiness",
     "dnsproviders",
@@ -455,8 +459,6 @@ AUDIT_LOCAL_SIGNING_KEY_FILE = VAR_DIR / "audit-signing-key" if DEBUG else None
 
 def _audit_keys() -> None:
     """A malformed key stops start-up, not the first checkpoint an hour later."""
-    from audit.offline_verify import parse_key
-
     for name, values in (
         ("AUDIT_SIGNING_KEY", [AUDIT_SIGNING_KEY or ""]),
         ("AUDIT_VERIFY_KEYS", AUDIT_VERIFY_KEYS),

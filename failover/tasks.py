@@ -1,10 +1,8 @@
-"""Celery finds `failover.tasks`; the sub-packages' tasks register by being imported here."""
+"""Celery finds the tasks module of every app: this one's, and intake's and notify's."""
 
 from celery import shared_task
 
 from failover import retention
-from failover.intake.tasks import *  # noqa: F403
-from failover.notify.tasks import *  # noqa: F403
 
 
 @shared_task(ignore_result=True)

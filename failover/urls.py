@@ -1,7 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from failover.env import env_bool
 from failover.views import healthz, readyz
 from failover.web.signin_throttle import ThrottledAdminAuthenticationForm
 from failover.web.views.auth import admin_login
@@ -23,8 +22,6 @@ urlpatterns = [
     # The browser views: dashboard at "/", login/, logout/, services/, declare/, requests/.
     path("", include("failover.web.urls")),
 ]
-if env_bool("BENCH_BASELINE"):  # bench/api_load.py's bare endpoints; never in production
-    urlpatterns.insert(0, path("bench/", include("failover.bench_views")))
 
 handler404 = "failover.views.not_found"
 handler500 = "failover.views.server_error"

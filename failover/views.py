@@ -1,5 +1,9 @@
 from django.db import connection
 from django.http import JsonResponse
+from django.views.defaults import page_not_found
+from django.views.defaults import server_error as django_server_error
+
+from failover.degrade import probe_broker, probe_cache
 
 
 def healthz(request):
@@ -27,8 +31,6 @@ DEGRADED_EFFECT = {
 def readyz(request):
     """Readiness: the database (without it nothing works: 503), the shared cache and the
     Celery broker (without them the app degrades: 200 with status "degraded", naming each)."""
-    from failover.degrade import probe_broker, probe_cache
-
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
@@ -61,8 +63,6 @@ def not_found(request, exception=None):
             {"error": {"code": "not_found", "message": f"no such path: {request.path}"}},
             status=404,
         )
-    from django.views.defaults import page_not_found
-
     return page_not_found(request, exception)
 
 
@@ -72,6 +72,4 @@ def server_error(request):
             {"error": {"code": "server_error", "message": "internal error; it has been logged"}},
             status=500,
         )
-    from django.views.defaults import server_error as default
-
-    return default(request)
+    return django_server_error(request)

@@ -6,4 +6,5 @@ class IdentityConfig(AppConfig):
     verbose_name = "Identity"
 
     def ready(self):
-        from identity import sessions  # noqa: F401 (records the sign-in time in the session)
+        # Connects its receiver (records the sign-in time), once the app registry is ready.
+        from identity import sessions  # noqa: F401, PLC0415

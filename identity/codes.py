@@ -27,7 +27,7 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.services import record_event
-from identity.stepup import WrongAnswer
+from identity.challenges import WrongAnswer
 
 RECOVERY_COUNT = 10
 RECOVERY_DEVICE = "recovery codes"

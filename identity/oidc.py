@@ -302,51 +302,6 @@ def sync_groups(user, provider_groups: list[str]) -> tuple[list[str], list[str]]
     return added, removed
 
 
-def link_demo_identities(usernames) -> int:
-    """The demo only (bin/run-local): link the seeded demo users to their devidp subjects
-    (subject = username). Production never links by username: an ExternalIdentity is made by a
-    first sign-in, or by an administrator who checked who the subject is."""
-    User = get_user_model()
-    linked = 0
-    for user in User.objects.filter(username__in=list(usernames), external_identity=None):
-        _, made = ExternalIdentity.objects.get_or_create(
-            issuer=issuer(), subject=user.username, defaults={"user": user}
-        )
-        linked += made
-    return linked
-
-
-def demo_provider(users_file: str) -> str:
-    """The demo only (bin/run-local): write devidp's users (the demo people, password "demo",
-    their demo group as a provider group), link them, and return OIDC_GROUP_MAP as JSON."""
-    import json
-    from pathlib import Path
-
-    from failover.demo import PASSWORD, USERS
-
-    def slug(name: str) -> str:
-        return name.lower().replace(" ", "-")
-
-    people = [
-        {
-            "username": username,
-            "password": PASSWORD,
-            "name": f"{first} {last}",
-            "email": f"{username}@example.test",
-            "groups": [slug(group)],
-            "disabled": False,
-        }
-        for username, (first, last, group) in USERS.items()
-    ]
-    people.append(
-        {"username": "admin", "password": PASSWORD, "name": "Ada Admin", "groups": []}
-        | {"email": "admin@example.test", "disabled": False}
-    )
-    Path(users_file).write_text(json.dumps(people, indent=1))
-    link_demo_identities([p["username"] for p in people])
-    return json.dumps({slug(group): group for _, _, group in USERS.values()})
-
-
 def reset_caches() -> None:
     """Forget discovery and keys (tests start providers on new ports)."""
     with _lock:
@@ -361,7 +316,6 @@ __all__ = [
     "check_id_token",
     "configured",
     "discovery",
-    "link_demo_identities",
     "sync_groups",
 ]
 

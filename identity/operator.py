@@ -37,7 +37,7 @@ def os_user() -> str:
     """The account the process runs as, from its uid: getpass.getuser() reads $USER and
     $LOGNAME first, which the operator could set to anyone."""
     try:
-        import pwd  # POSIX only
+        import pwd  # noqa: PLC0415 (POSIX only: absent elsewhere, hence ImportError below)
 
         return pwd.getpwuid(os.geteuid()).pw_name
     except ImportError:

@@ -1,6 +1,6 @@
 """Passkeys (WebAuthn, py_webauthn): enrolment, and step-up assertions bound to the act and plan.
 
-The challenge a passkey signs for a step-up is `identity.stepup.challenge_digest` of the
+The challenge a passkey signs for a step-up is `identity.challenges.challenge_digest` of the
 person, the binding (act, object, plan hash) and a one-time nonce: the assertion, kept whole in
 the StepUpProof, shows later that this key confirmed exactly this act on this plan
 (identity/proofs.py re-checks it from the stored fields alone).
@@ -38,8 +38,7 @@ from webauthn.helpers.structs import (
 )
 
 from audit.services import record_event
-from identity.models import Passkey
-from identity.stepup import (
+from identity.challenges import (
     Binding,
     StepUpError,
     WrongAnswer,
@@ -47,6 +46,7 @@ from identity.stepup import (
     new_challenge,
     open_challenge,
 )
+from identity.models import Passkey
 
 REGISTRATION = "identity.passkey_registration"  # session key: the pending enrolment challenge
 REGISTRATION_MAX_AGE = 300  # seconds between the options and the attestation

@@ -2,7 +2,7 @@
 this act on this object and plan ("provably for this plan by this person's key").
 
 WebAuthn's signature covers authenticatorData || SHA-256(clientDataJSON); clientDataJSON holds
-the challenge, which for a step-up is identity.stepup.challenge_digest of the person, the
+the challenge, which for a step-up is identity.challenges.challenge_digest of the person, the
 binding and the nonce. So recomputing the digest from the proof's act, target and plan hash,
 and verifying the signature with the passkey's public key, shows what the key confirmed: change
 any of them in the database and the check fails. The public key is also in the audit event of
@@ -24,8 +24,8 @@ from webauthn.helpers.verify_signature import verify_signature
 
 from audit.models import AuditEvent
 from identity import passkeys
+from identity.challenges import Binding, challenge_digest
 from identity.models import StepUpProof
-from identity.stepup import Binding, challenge_digest
 
 FLAG_USER_PRESENT = 0x01
 FLAG_USER_VERIFIED = 0x04

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import time
 
+from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.auth.signals import user_logged_in
+from django.contrib.sessions.models import Session
 from django.dispatch import receiver
+from django.utils import timezone
 
 SIGNED_IN_AT = "identity.signed_in_at"  # session key: epoch seconds of the sign-in
 
@@ -28,10 +31,6 @@ def signed_in_recently(request, minutes: int = 10) -> bool:
 def end_sessions(user) -> int:
     """Sign the person out everywhere (the database session store): after their credentials
     were reset, a session on a lost or stolen device must not go on. How many ended."""
-    from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.sessions.models import Session
-    from django.utils import timezone
-
     ended = []
     for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
         data = session.get_decoded()

@@ -18,28 +18,25 @@ minutes, counted in the shared cache (in this process while Redis is down).
 
 from __future__ import annotations
 
-import hashlib
 import math
 import secrets
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.core import signing
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.context import annotating
 from failover.degrade import with_cache
+from identity import codes, passkeys, provider_stepup
+from identity.challenges import Binding, StepUpError, WrongAnswer  # and confirm()'s callers
 from identity.models import StepUpProof
 
 MAX_FAILURES = 5
 WINDOW_SECONDS = 600
-CHALLENGE_MAX_AGE = 300  # seconds a challenge stays answerable
-SALT = "identity.step-up"
 
 RECOVERY = (
     "To unlock it now, sign out and sign in again (if you have lost your way to confirm, an "
@@ -48,74 +45,6 @@ RECOVERY = (
 
 # The fields of a form or a JSON body that carry evidence, by method.
 EVIDENCE_FIELDS = ("password", "totp", "recovery_code", "passkey", "challenge", "provider_proof")
-
-
-@dataclass(frozen=True)
-class Binding:
-    """What is being confirmed: the act, its object ("request:12") and the plan's hash."""
-
-    act: str
-    target: str = ""
-    plan_hash: str = ""
-
-
-class StepUpError(Exception):
-    def __init__(
-        self, message: str, *, locked: bool = False, retry_after: int = 0, code: str = "step_up"
-    ):
-        super().__init__(message)
-        self.message = message
-        self.locked = locked
-        self.retry_after = retry_after  # seconds until the lock ends (0: not locked)
-        self.code = code
-
-
-class WrongAnswer(Exception):
-    """A method's evidence did not verify: counted towards the lock."""
-
-
-# --- challenges -------------------------------------------------------------------------
-
-
-def challenge_digest(user_id: int, binding: Binding, nonce: str) -> bytes:
-    """The bytes a passkey signs (as its WebAuthn challenge) for this binding and nonce:
-    anyone can recompute them from a stored proof to check what the key confirmed."""
-    text = "\n".join(
-        ["failover-step-up/1", str(user_id), binding.act, binding.target, binding.plan_hash, nonce]
-    )
-    return hashlib.sha256(text.encode()).digest()
-
-
-def new_challenge(user, binding: Binding) -> dict:
-    """A signed, short-lived challenge for this person and binding. `token` goes back with the
-    answer; `digest` is what a passkey signs."""
-    nonce = secrets.token_urlsafe(24)
-    token = signing.dumps(
-        {"u": user.pk, "a": binding.act, "t": binding.target, "p": binding.plan_hash, "n": nonce},
-        salt=SALT,
-    )
-    return {"token": token, "nonce": nonce, "digest": challenge_digest(user.pk, binding, nonce)}
-
-
-def open_challenge(user, binding: Binding, token: str) -> str:
-    """The nonce of a challenge issued to this person for this binding, or StepUpError."""
-    try:
-        data = signing.loads(token or "", salt=SALT, max_age=CHALLENGE_MAX_AGE)
-    except signing.SignatureExpired:
-        raise StepUpError("the confirmation took too long: try again", code="challenge") from None
-    except signing.BadSignature:
-        raise StepUpError("the confirmation challenge is not valid", code="challenge") from None
-    if (data.get("u"), data.get("a"), data.get("t"), data.get("p")) != (
-        user.pk,
-        binding.act,
-        binding.target,
-        binding.plan_hash,
-    ):
-        raise StepUpError(
-            "that confirmation was for another act or plan: review this one and confirm again",
-            code="challenge",
-        )
-    return data["n"]
 
 
 # --- methods ------------------------------------------------------------------------------
@@ -135,8 +64,6 @@ def _password_verify(user, binding: Binding, evidence: Mapping) -> dict:
 
 
 def _methods() -> dict[str, Method]:
-    from identity import codes, passkeys, provider_stepup
-
     return {
         "passkey": (passkeys.available, passkeys.verify),
         "totp": (codes.totp_available, codes.totp_verify),

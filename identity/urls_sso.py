@@ -2,16 +2,15 @@
 
 from django.urls import path
 
-from identity import provider_stepup
-from identity.views import sso
+from identity.views import reauth, sso
 
 urlpatterns = [
     path("oidc/authenticate/", sso.SignInView.as_view(), name="oidc_authentication_init"),
     path("oidc/callback/", sso.CallbackView.as_view(), name="oidc_authentication_callback"),
-    path("step-up/provider/", provider_stepup.start, name="identity-provider-step-up"),
+    path("step-up/provider/", reauth.start, name="identity-provider-step-up"),
     path(
         "step-up/provider/callback/",
-        provider_stepup.callback,
+        reauth.callback,
         name="identity-provider-step-up-callback",
     ),
 ]

@@ -127,7 +127,7 @@ def install(registry: Registry = REGISTRY) -> None:
     from dnsproviders.rfc2136.provider import Rfc2136Provider
     from dnsproviders.route53.provider import Route53Provider
     from failover.intake import credentials
-    from failover.models import NotificationEndpoint
+    from failover.notify.models import NotificationEndpoint
     from failover.secrets import decrypt
 
     # API tokens: the plain token passes through the digest when created (and when checked).

@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 
 from audit.models import AuditEvent
-from failover.demo import seed_demo
+from failover.demo.seed import seed_demo
 from failover.models import FailoverRequest, Service
 from failover.services import declare_request
 from tests.factories import make_service, user

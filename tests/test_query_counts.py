@@ -1,7 +1,7 @@
 """Every list endpoint and list page issues the same number of queries for 1, 100 and 1000
 rows: a count that grows with the rows is an N+1 that would sink the page at scale.
 
-Each size is seeded in bulk (failover.scale) under a prefix of its own, seen by that prefix's
+Each size is seeded in bulk (failover.demo.scale) under a prefix of its own, seen by that prefix's
 team, so the larger sizes also prove that rows the viewer cannot see cost nothing.
 """
 
@@ -17,8 +17,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from approvals.models import BreakGlass, BreakGlassReview
+from failover.demo.scale import member, seed_events, seed_requests, seed_services
 from failover.models import FailoverRequest, Signal
-from failover.scale import member, seed_events, seed_requests, seed_services
 from tests.tokens import personal_token
 
 pytestmark = pytest.mark.django_db

@@ -13,7 +13,8 @@ from approvals.models import IdempotencyKey
 from audit.models import AuditEvent
 from audit.verify import verify_chain
 from failover import retention
-from failover.models import Delivery, FailoverRequest
+from failover.intake.models import Delivery
+from failover.models import FailoverRequest
 from tests.factories import make_service, user
 from tests.intake.conftest import let_declare, make_integration, post, process_all
 from tests.tokens import personal_token

@@ -20,16 +20,16 @@ pytestmark = pytest.mark.django_db
 
 
 def test_seed_scale_continues_the_audit_chain_and_keeps_the_invariants(capsys):
-    record_event(action="before.seeding", object_type="test", object_id="1")
+    record_event(action="config.created", object_type="test", object_id="1")
     call_command("seed_scale", services=30, requests=90, events=1200, prefix="s")
-    record_event(action="after.seeding", object_type="test", object_id="2")
+    record_event(action="config.changed", object_type="test", object_id="2")
 
     result = verify_chain()
     assert result.ok, result
     assert result.verified == AuditEvent.objects.count() == 1202
     head = ChainHead.objects.get()
     assert (head.seq, head.hash) == AuditEvent.objects.values_list("seq", "hash").last()
-    assert list(AuditEvent.objects.values_list("action", flat=True)[:1]) == ["before.seeding"]
+    assert list(AuditEvent.objects.values_list("action", flat=True)[:1]) == ["config.created"]
 
     services = list(Service.objects.filter(slug__startswith="s-"))
     assert len(services) == 30

@@ -9,8 +9,10 @@ one short transaction afterwards. The checkers themselves are pure
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.db.models import Q
@@ -31,6 +33,12 @@ from approvals.readiness.selectors import (
     tls_min_days,
 )
 from approvals.services import settle
+from audit.actions import (
+    READINESS_CHECKED,
+    READINESS_REQUESTED,
+    READINESS_SECRET_ATTESTED,
+    READINESS_SYSTEM_VETO_LIFTED,
+)
 from audit.services import record_event
 from failover.chain import authorities_of, holds
 from failover.dispatch import enqueue
@@ -38,6 +46,9 @@ from failover.errors import Conflict, InvalidInput, NotAuthorised, NotFound
 from failover.models import FailoverRequest, Target
 from failover.services import READINESS_TASK as TASK
 from failover.services import lock_request
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +105,7 @@ def gather(target: Target, *, now: datetime | None = None) -> list[checks.CheckR
     return run_isolated(run, budget=run_budget())
 
 
-def storable(value, limit: int = 1000):
+def storable(value: object, limit: int = 1000) -> Any:
     """Evidence as the database takes it: PostgreSQL refuses NUL in text and JSON, and a
     server's garbage must not make the whole run's results unstorable."""
     if isinstance(value, str):
@@ -109,7 +120,7 @@ def storable(value, limit: int = 1000):
     return storable(repr(value), limit)
 
 
-def run_readiness_checks(*, request_id: int, actor=None) -> list[ReadinessCheck]:
+def run_readiness_checks(*, request_id: int, actor: User | None = None) -> list[ReadinessCheck]:
     """Check the request's target and store each result as evidence, audited. Returns the new
     rows. Must not be called inside a transaction (the checks do network I/O)."""
     request = (
@@ -122,7 +133,11 @@ def run_readiness_checks(*, request_id: int, actor=None) -> list[ReadinessCheck]
 
 
 def store_results(
-    request: FailoverRequest, target: Target, results, *, actor=None
+    request: FailoverRequest,
+    target: Target,
+    results: Iterable[checks.CheckResult],
+    *,
+    actor: User | None = None,
 ) -> list[ReadinessCheck]:
     """Write the results as evidence, audited, and bring the request in line with them."""
     rows = []
@@ -144,7 +159,7 @@ def store_results(
                 checked_at=checked_at,
             )
             record_event(
-                action="readiness.checked",
+                action=READINESS_CHECKED,
                 obj=row,
                 actor=actor,
                 data={
@@ -166,7 +181,7 @@ def store_results(
     return rows
 
 
-def request_readiness_checks(*, actor, request_id: int) -> None:
+def request_readiness_checks(*, actor: User, request_id: int) -> None:
     """On demand (request page / API): anyone holding an authority on the service may ask for
     a fresh run; it is queued after commit and audited."""
     request = FailoverRequest.objects.select_related("service").filter(pk=request_id).first()
@@ -180,7 +195,7 @@ def request_readiness_checks(*, actor, request_id: int) -> None:
         )
     with transaction.atomic():
         record_event(
-            action="readiness.requested", obj=request, actor=actor, data={"request": request.pk}
+            action=READINESS_REQUESTED, obj=request, actor=actor, data={"request": request.pk}
         )
         enqueue(TASK, request.pk)
 
@@ -243,7 +258,7 @@ def lock_request_checks_exist(request_id: int) -> bool:
 
 def attest_secret(
     *,
-    actor,
+    actor: User,
     target: Target,
     secret_name: str,
     rotated_at: datetime,
@@ -273,7 +288,7 @@ def attest_secret(
             comment=(comment or "").strip()[:MAX_REASON],
         )
         record_event(
-            action="readiness.secret_attested",
+            action=READINESS_SECRET_ATTESTED,
             obj=attestation,
             actor=actor,
             data={
@@ -286,7 +301,7 @@ def attest_secret(
     return attestation
 
 
-def lift_system_veto(*, actor, check_id: int, reason: str) -> ReadinessCheck:
+def lift_system_veto(*, actor: User, check_id: int, reason: str) -> ReadinessCheck:
     """Lift the system veto of one failing identity-critical check: needs `veto` authority on
     the request's service and a written reason; audited."""
     reason = (reason or "").strip()
@@ -320,7 +335,7 @@ def lift_system_veto(*, actor, check_id: int, reason: str) -> ReadinessCheck:
         check.lifted_at = timezone.now()
         check.save(update_fields=["lifted_by", "lift_reason", "lifted_at"])
         record_event(
-            action="readiness.system_veto_lifted",
+            action=READINESS_SYSTEM_VETO_LIFTED,
             obj=check,
             actor=actor,
             data={

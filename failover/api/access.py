@@ -26,7 +26,8 @@ from approvals.readiness.models import (
 from audit.chain import COLUMNS
 from dnsproviders.models import DnsChange
 from failover.chain import service_pks_with_authority, services_with_authority
-from failover.models import FailoverRequest, NotificationEndpoint, Service, Signal, Target
+from failover.models import FailoverRequest, Service, Signal, Target
+from failover.notify.models import ENDPOINT_TYPES, NotificationEndpoint
 
 
 def token_of(request) -> ApiToken | None:
@@ -127,7 +128,7 @@ def _objects_of_services(ids) -> dict[str, QuerySet]:
         "failover.failoverrequest": FailoverRequest.objects.filter(service__in=ids),
         "failover.target": Target.objects.filter(service__in=ids),
         "failover.signal": Signal.objects.filter(service__in=ids),
-        "failover.notificationendpoint": NotificationEndpoint.objects.filter(service__in=ids),
+        **dict.fromkeys(ENDPOINT_TYPES, NotificationEndpoint.objects.filter(service__in=ids)),
         "dnsproviders.dnschange": DnsChange.objects.filter(request__service__in=ids),
         **dict.fromkeys(
             READINESS_CHECK_TYPES, ReadinessCheck.objects.filter(request__service__in=ids)

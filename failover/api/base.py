@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from approvals.models import ApiToken, IdempotencyKey
 from failover.api.access import TokenScope, replay_visible, route_scope, token_of
 from failover.api.errors import error_response
+from failover.api.schema import ERRORS, IDEMPOTENCY, OBJECT_ID, REPLAYED, TOKEN_EXPIRES
 
 KEY_PATTERN = re.compile(r"[ -~]*[!-~][ -~]*")  # the schema documents the same pattern
 
@@ -33,7 +34,37 @@ class _Refused(Exception):
 
 class TokenScopeSchema(AutoSchema):
     """Each operation in the OpenAPI document says which token action it needs, from the
-    same `token_scopes` the permission check reads."""
+    same `token_scopes` the permission check reads, and documents what ApiViewMixin does on
+    every route whatever its handler says: 401 and 429 everywhere, 403 where the token scope
+    is checked, and on a POST the Idempotency-Key (400 malformed, 409 in progress, 422
+    reused, 404 replay out of sight) with the Idempotent-Replayed answer header. Object ids
+    in paths are integers (every `{id}` route matches digits only)."""
+
+    def get_override_parameters(self):
+        parameters = list(super().get_override_parameters())
+        if "{id}" in self.path:
+            parameters.insert(0, OBJECT_ID)  # the view's own (later) wins where it has one
+        if isinstance(self.view, ApiViewMixin):
+            parameters.append(TOKEN_EXPIRES)
+        if self.method == "POST" and isinstance(self.view, ApiViewMixin):
+            parameters += [IDEMPOTENCY, REPLAYED]
+        return parameters
+
+    def _get_response_bodies(self, direction="response"):
+        responses = super()._get_response_bodies(direction)
+        if not isinstance(self.view, ApiViewMixin):
+            return responses
+        codes = [401, 429]
+        if TokenScope in self.view.permission_classes:
+            codes.append(403)
+        if self.method == "POST":
+            codes += [400, 404, 409, 422]
+        for code in codes:
+            if str(code) not in responses:
+                responses[str(code)] = self._get_response_for_code(
+                    ERRORS[code], str(code), direction=direction
+                )
+        return dict(sorted(responses.items()))
 
     def get_description(self):
         # The handler's own docstring or its class's, never one inherited from a mixin (which

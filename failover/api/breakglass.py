@@ -21,9 +21,10 @@ from rest_framework.views import APIView
 from approvals.breakglass import MAX_TEXT, break_glass, record_review, uses_for
 from failover.api.access import visible_service_ids
 from failover.api.base import ApiViewMixin
+from failover.api.schema import errors
 from failover.api.serializers import Password, StepUpIn, StrictInput, Text
 from failover.api.stepup import require_step_up
-from failover.api.views import IDEMPOTENCY, Pages, errors
+from failover.api.views import Pages
 from failover.models import FailoverRequest
 from identity.stepup import carrying
 
@@ -61,7 +62,7 @@ class OverriddenOut(serializers.Serializer):
 
 
 class ReviewOut(serializers.Serializer):
-    reviewer = serializers.CharField()
+    reviewer = serializers.CharField(source="reviewer.username")
     holds_approve_identity = serializers.BooleanField()
     comment = serializers.CharField()
     created_at = serializers.DateTimeField()
@@ -69,10 +70,10 @@ class ReviewOut(serializers.Serializer):
 
 class BreakGlassOut(serializers.Serializer):
     id = serializers.IntegerField()
-    request = serializers.IntegerField()
-    request_state = serializers.CharField()
-    service = serializers.CharField()
-    actor = serializers.CharField()
+    request = serializers.IntegerField(source="request_id")
+    request_state = serializers.CharField(source="request.state")
+    service = serializers.CharField(source="request.service.slug")
+    actor = serializers.CharField(source="actor.username")
     justification = serializers.CharField()
     veto_justification = serializers.CharField()
     overridden = OverriddenOut(many=True)
@@ -83,34 +84,6 @@ class BreakGlassOut(serializers.Serializer):
     review_open = serializers.BooleanField()
     review_closed_at = serializers.DateTimeField(allow_null=True)
     reviews = ReviewOut(many=True)
-
-
-def present(use) -> dict:
-    return {
-        "id": use.pk,
-        "request": use.request_id,
-        "request_state": use.request.state,
-        "service": use.request.service.slug,
-        "actor": use.actor.username,
-        "justification": use.justification,
-        "veto_justification": use.veto_justification,
-        "overridden": use.overridden,
-        "skipped_roles": use.skipped_roles,
-        "plan_hash": use.plan_hash,
-        "created_at": use.created_at,
-        "expires_at": use.expires_at,
-        "review_open": use.review_open,
-        "review_closed_at": use.review_closed_at,
-        "reviews": [
-            {
-                "reviewer": r.reviewer.username,
-                "holds_approve_identity": r.holds_approve_identity,
-                "comment": r.comment,
-                "created_at": r.created_at,
-            }
-            for r in use.reviews.all()
-        ],
-    }
 
 
 def _valid(serializer_class, request) -> dict:
@@ -132,7 +105,6 @@ class RequestBreakGlassView(ApiViewMixin, APIView):
         description="Overrides standing vetoes only when `veto_justification` names each one. "
         "The use is announced, flagged in the audit log and opened for review.",
         request=BreakGlassIn,
-        parameters=[IDEMPOTENCY],
         responses={201: BreakGlassOut, **errors(400, 401, 403, 404, 409, 422, 429)},
         examples=[
             OpenApiExample(
@@ -159,7 +131,7 @@ class RequestBreakGlassView(ApiViewMixin, APIView):
         )
         with carrying(proof):
             use = break_glass(actor=request.user, request_id=pk, channel="api", **data)
-        return Response(present(_visible_uses(request).get(pk=use.pk)), status=201)
+        return Response(BreakGlassOut(_visible_uses(request).get(pk=use.pk)).data, status=201)
 
 
 @extend_schema_view(
@@ -199,15 +171,14 @@ class BreakGlassViewSet(
             open_only=None if raw is None else raw == "true",
         )
         page = self.paginate_queryset(queryset)
-        return self.get_paginated_response([present(u) for u in page])
+        return self.get_paginated_response(BreakGlassOut(page, many=True).data)
 
     def retrieve(self, request, *args, **kwargs):
-        return Response(present(self.get_object()))
+        return Response(BreakGlassOut(self.get_object()).data)
 
     @extend_schema(
         summary="Record your post-incident review (not the user's own; people only)",
         request=ReviewIn,
-        parameters=[IDEMPOTENCY],
         responses={201: BreakGlassOut, **errors(400, 401, 403, 404, 409, 422, 429)},
     )
     @action(detail=True, methods=["post"])
@@ -215,4 +186,4 @@ class BreakGlassViewSet(
         self.get_object()
         data = _valid(ReviewIn, request)
         record_review(actor=request.user, break_glass_id=int(pk), **data)
-        return Response(present(self.get_object()), status=status.HTTP_201_CREATED)
+        return Response(BreakGlassOut(self.get_object()).data, status=status.HTTP_201_CREATED)

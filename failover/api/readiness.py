@@ -11,31 +11,16 @@ from rest_framework.response import Response
 from approvals.readiness.models import ReadinessCheck
 from approvals.readiness.selectors import latest_checks, required_secrets
 from approvals.readiness.services import attest_secret, lift_system_veto, request_readiness_checks
-from failover.api import present
 from failover.api import serializers as s
 from failover.api.errors import error_response
+from failover.api.schema import errors
 from failover.api.stepup import require_step_up
 from identity.stepup import carrying
 
-_ERRORS = {
-    code: OpenApiResponse(s.ErrorOut, description=text)
-    for code, text in {
-        400: "invalid input, with field errors",
-        401: "no or bad credentials",
-        403: "the authority (or token scope) is missing",
-        404: "no such object among those you may see",
-        409: "state conflict",
-        429: "throttled; names the limit",
-    }.items()
-}
-
-
-def _errors(*codes):
-    return {code: _ERRORS[code] for code in codes}
-
 
 class ReadinessActions:
-    """Needs `_visible(pk)`, `_valid` style input checking and `_one(pk)` from the viewset.
+    """The readiness routes of a failover request, mixed into its viewset (which gives
+    `_visible(pk)`, `_valid` and `_one(pk)`).
 
     Token scopes: reading the evidence is `read`. Running the checks again is `decide`, not
     `read`: a run makes this server fetch the target's endpoints and its results set or clear
@@ -52,44 +37,50 @@ class ReadinessActions:
 
     @extend_schema(
         summary="Readiness evidence of the request's target: latest per kind and history",
-        responses={200: s.ReadinessOut, **_errors(401, 404, 429)},
+        description="What the readiness checks found about the target (TLS, identity "
+        "provider, secrets, health): the latest check of each kind, every check newest "
+        "first, and the secrets the target must have had rotated. A failing identity-critical "
+        "check is a system veto on the request until a veto holder lifts it.",
+        responses={200: s.ReadinessOut, **errors(401, 404, 429)},
     )
     @action(detail=True, methods=["get"])
     def readiness(self, request, pk=None):
         obj = self._visible(pk)
         history = ReadinessCheck.objects.filter(request=obj).select_related("lifted_by")
-        return Response(
-            {
-                "latest": [present.readiness_check(r) for r in latest_checks(obj.pk).values()],
-                "history": [
-                    present.readiness_check(r) for r in history.order_by("-checked_at", "-id")
-                ],
-                "required_secrets": required_secrets(obj.to_target),
-            }
-        )
+        evidence = {
+            "latest": latest_checks(obj.pk).values(),
+            "history": history.order_by("-checked_at", "-id"),
+            "required_secrets": required_secrets(obj.to_target),
+        }
+        return Response(s.ReadinessOut(evidence).data)
 
     @extend_schema(
         summary="Run the readiness checks of the target again (any authority on the service; "
         "a token needs `decide`)",
+        description="Queues the checks; their results appear under `…/readiness/` and in the "
+        "request's `readiness` and `blocked_by` once a worker has run them.",
         request=None,
         responses={
-            202: OpenApiResponse(description="queued; results appear under readiness"),
-            **_errors(401, 403, 404, 429),
+            202: OpenApiResponse(
+                s.ReadinessRunOut, description="queued; results appear under readiness"
+            ),
+            **errors(401, 403, 404, 429),
         },
     )
     @action(detail=True, methods=["post"], url_path="readiness/run")
     def readiness_run(self, request, pk=None):
         self._visible(pk)
         request_readiness_checks(actor=request.user, request_id=int(pk))
-        return Response(
-            {"status": "queued", "message": "the readiness checks are queued"},
-            status=status.HTTP_202_ACCEPTED,
-        )
+        queued = {"status": "queued", "message": "the readiness checks are queued"}
+        return Response(s.ReadinessRunOut(queued).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
         summary="Lift the system veto of a failing readiness check (needs `veto`, a reason)",
+        description="A veto holder accepts the failing check (`check_id`) with a `reason`: it "
+        "no longer blocks the request. The answer is the request. 404 when the check is not "
+        "this request's; 409 when it was already lifted.",
         request=s.LiftSystemVetoIn,
-        responses={200: s.FailoverRequestOut, **_errors(400, 401, 403, 404, 409, 429)},
+        responses={200: s.FailoverRequestOut, **errors(400, 401, 403, 404, 409, 429)},
     )
     @action(detail=True, methods=["post"], url_path="readiness/lift")
     def readiness_lift(self, request, pk=None):
@@ -107,8 +98,10 @@ class ReadinessActions:
     @extend_schema(
         summary="Attest the last rotation of a secret the target depends on "
         "(needs `approve_identity`); the checks run again",
+        description="The identity lead records when `secret_name` was last rotated on the "
+        "request's target; the readiness checks run again. The answer is the attestation.",
         request=s.SecretAttestationIn,
-        responses={201: s.SecretAttestationOut, **_errors(400, 401, 403, 404, 429)},
+        responses={201: s.SecretAttestationOut, **errors(400, 401, 403, 404, 429)},
     )
     @action(detail=True, methods=["post"], url_path="secret-attestations")
     def secret_attestations(self, request, pk=None):
@@ -120,15 +113,4 @@ class ReadinessActions:
         with carrying(proof):
             attestation = attest_secret(actor=request.user, target=obj.to_target, **data)
         request_readiness_checks(actor=request.user, request_id=obj.pk)
-        return Response(
-            {
-                "id": attestation.pk,
-                "target": attestation.target.name,
-                "secret_name": attestation.secret_name,
-                "rotated_at": attestation.rotated_at,
-                "attested_by": request.user.username,
-                "comment": attestation.comment,
-                "created_at": attestation.created_at,
-            },
-            status=status.HTTP_201_CREATED,
-        )
+        return Response(s.SecretAttestationOut(attestation).data, status=status.HTTP_201_CREATED)

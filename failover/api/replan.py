@@ -13,8 +13,9 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from failover.api import serializers as s
+from failover.api.schema import errors
 from failover.api.stepup import require_step_up
-from failover.api.views import IDEMPOTENCY, FailoverRequestViewSet, errors
+from failover.api.views import FailoverRequestViewSet
 from failover.services import replan_request
 from identity.stepup import carrying
 
@@ -30,8 +31,10 @@ class FailoverRequests(FailoverRequestViewSet):
         "against the old one stops counting (an approved request is pending again). An "
         "unchanged plan changes nothing. Answers the request with its current plan.",
         request=s.ReasonIn,
-        parameters=[IDEMPOTENCY],
-        responses={200: s.FailoverRequestOut, **errors(400, 401, 403, 404, 409, 422, 429)},
+        responses={
+            200: s.FailoverRequestOut,
+            **errors(400, 401, 403, 404, 409, 422, 429, 503),
+        },
         examples=[
             OpenApiExample(
                 "replan",

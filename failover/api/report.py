@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from failover.api.access import token_service_ids, visible_service_ids
 from failover.api.base import ApiViewMixin
-from failover.api.views import errors
+from failover.api.schema import errors
 from failover.models import FailoverRequest
 from failover.report.evidence import build_report
 from failover.report.markdown import render
@@ -97,4 +97,4 @@ class RequestReportView(ApiViewMixin, APIView):
         report = build_report(obj)
         if kind == "md":
             return HttpResponse(render(report), content_type="text/markdown; charset=utf-8")
-        return Response(report)
+        return Response(ReportOut(report).data)

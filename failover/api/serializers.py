@@ -1,9 +1,16 @@
-"""Shapes of the API: what it reads (output) and what it accepts (input). No rules here."""
+"""Shapes of the API: what it reads (output) and what it accepts (input). No rules here.
+
+The output serializers both document the responses (drf-spectacular reads them) and produce
+them: each reads rows the view prefetched, so serializing adds no query. A request row carries
+what the view computed for it in bulk (`verdict`, `gate`, `latest_readiness`); a service row
+its `chain` and `your_authorities` (see views.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from approvals.models import Decision
@@ -94,16 +101,26 @@ class TargetOut(serializers.Serializer):
     data_residency_region = serializers.CharField()
 
 
+RECORD_VALUES = serializers.DictField(
+    child=serializers.ListField(child=serializers.CharField()),
+    help_text="the record's values on each target, by target name",
+)
+
+
 class RecordOut(serializers.Serializer):
     name = serializers.CharField()
-    type = serializers.CharField()
+    type = serializers.CharField(source="rtype")
     ttl = serializers.IntegerField()
     routing = serializers.CharField()
     set_identifier = serializers.CharField()
     segment = serializers.CharField()
-    provider_account = serializers.CharField()
+    provider_account = serializers.CharField(source="provider_account.name")
     zone = serializers.CharField()
-    values = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+    values = serializers.SerializerMethodField()
+
+    @extend_schema_field(RECORD_VALUES)
+    def get_values(self, record) -> dict:
+        return {v.target.name: list(v.values) for v in record.values.all()}
 
 
 class ThresholdOut(serializers.Serializer):
@@ -116,6 +133,10 @@ class ThresholdOut(serializers.Serializer):
 class ChainGroupOut(serializers.Serializer):
     name = serializers.CharField()
     members = serializers.ListField(child=serializers.CharField())
+
+    def to_representation(self, instance):
+        name, members = instance  # ChainEntry.groups holds (name, members) pairs
+        return super().to_representation({"name": name, "members": members})
 
 
 class ChainEntryOut(serializers.Serializer):
@@ -131,7 +152,7 @@ class AuthorityChainOut(serializers.Serializer):
     service = serializers.CharField()
     complete = serializers.BooleanField()
     missing = serializers.ListField(child=serializers.CharField())
-    authorities = ChainEntryOut(many=True)
+    authorities = ChainEntryOut(many=True, source="entries")
 
 
 class ServiceOut(serializers.Serializer):
@@ -141,8 +162,8 @@ class ServiceOut(serializers.Serializer):
     governance_mode = serializers.ChoiceField(choices=GovernanceMode.choices)
     data_residency_region = serializers.CharField()
     customer_segments = serializers.ListField(child=serializers.CharField())
-    chain_complete = serializers.BooleanField()
-    chain_missing = serializers.ListField(child=serializers.CharField())
+    chain_complete = serializers.BooleanField(source="chain.complete")
+    chain_missing = serializers.ListField(child=serializers.CharField(), source="chain.missing")
     your_authorities = serializers.ListField(child=serializers.CharField())
     targets = TargetOut(many=True)
     records = RecordOut(many=True)
@@ -181,11 +202,13 @@ class ReadinessCheckOut(serializers.Serializer):
     kind = serializers.ChoiceField(choices=["tls", "identity_provider", "secrets", "health"])
     ok = serializers.BooleanField()
     identity_critical = serializers.BooleanField()
-    system_veto = serializers.BooleanField(help_text="failing, identity-critical, not lifted")
+    system_veto = serializers.BooleanField(
+        source="is_system_veto", help_text="failing, identity-critical, not lifted"
+    )
     reason = serializers.CharField()
     details = serializers.DictField()
     checked_at = serializers.DateTimeField()
-    lifted_by = serializers.CharField(allow_null=True)
+    lifted_by = serializers.CharField(source="lifted_by.username", allow_null=True)
     lift_reason = serializers.CharField()
     lifted_at = serializers.DateTimeField(allow_null=True)
 
@@ -211,39 +234,60 @@ class SecretAttestationIn(StrictInput):
     step_up = StepUpIn()
 
 
+class ReadinessRunOut(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["queued"])
+    message = serializers.CharField()
+
+
 class SecretAttestationOut(serializers.Serializer):
     id = serializers.IntegerField()
-    target = serializers.CharField()
+    target = serializers.CharField(source="target.name")
     secret_name = serializers.CharField()
     rotated_at = serializers.DateTimeField()
-    attested_by = serializers.CharField()
+    attested_by = serializers.CharField(source="attested_by.username")
     comment = serializers.CharField()
     created_at = serializers.DateTimeField()
 
 
 class DecisionOut(serializers.Serializer):
+    """Needs `counted` in its context: the ids of the decisions the verdict counts."""
+
     id = serializers.IntegerField()
-    actor = serializers.CharField()
+    actor = serializers.CharField(source="actor.username")
     kind = serializers.CharField()
     role = serializers.CharField()
     plan_hash = serializers.CharField()
     comment = serializers.CharField()
     channel = serializers.CharField()
-    lifts = serializers.IntegerField(allow_null=True)
+    lifts = serializers.IntegerField(source="lifts_id", allow_null=True)
     created_at = serializers.DateTimeField()
-    counts = serializers.BooleanField()
+    counts = serializers.SerializerMethodField(help_text="counts towards the approvals now")
+
+    def get_counts(self, decision) -> bool:
+        return decision.pk in self.context["counted"]
+
+
+class DecisionPreviewOut(serializers.Serializer):
+    kind = serializers.CharField()
+    role = serializers.CharField()
+    executes_now = serializers.BooleanField()
+    message = serializers.CharField()
+    plan_hash = serializers.CharField()
+    records = serializers.ListField(
+        child=serializers.DictField(), help_text="the records that would change, when it executes"
+    )
 
 
 class ChangeOut(serializers.Serializer):
     id = serializers.IntegerField()
     direction = serializers.CharField()
-    provider_account = serializers.CharField()
+    provider_account = serializers.CharField(source="provider_account.name")
     zone = serializers.CharField()
     status = serializers.CharField()
     provider_change_id = serializers.CharField()
     attempts = serializers.IntegerField()
     error = serializers.CharField()
-    records = serializers.ListField(child=serializers.DictField())
+    records = serializers.ListField(child=serializers.DictField(), source="changes")
     created_at = serializers.DateTimeField()
     submitted_at = serializers.DateTimeField(allow_null=True)
     insync_at = serializers.DateTimeField(allow_null=True)
@@ -258,32 +302,44 @@ class RollbackCheckOut(serializers.Serializer):
 
 
 class FailoverRequestOut(serializers.Serializer):
+    """A request row with `verdict`, `gate` (approvals.gate's answer now) and
+    `latest_readiness` set by the view."""
+
     id = serializers.IntegerField()
-    service = serializers.CharField()
-    target = serializers.CharField()
-    from_target = serializers.CharField()
+    service = serializers.CharField(source="service.slug")
+    target = serializers.CharField(source="to_target.name")
+    from_target = serializers.CharField(source="from_target.name")
     segment = serializers.CharField()
     state = serializers.CharField()
     reason = serializers.CharField()
     incident_ref = serializers.CharField()
-    requester = serializers.CharField()
+    requester = serializers.CharField(source="requester.username")
     rollback_criteria = serializers.DictField()
     plan = serializers.DictField()
     plan_hash = serializers.CharField()
     drift = serializers.ListField(
         child=serializers.CharField(),
+        source="gate.drift",
         help_text="what changed in the registry (governed records, target identity, residency, "
         "address) since the plan, in words; while not empty the plan does not go out: a "
         "`declare` holder re-plans (POST …/replan/). Empty once the request is past execution",
     )
-    missing = MissingOut(many=True)
-    blocked_by = BlockOut(many=True)
-    readiness = ReadinessCheckOut(many=True, help_text="the latest readiness check per kind")
-    auth_changes = serializers.ListField(child=serializers.CharField())
-    preapproved_by = serializers.CharField(allow_null=True)
-    may_execute = serializers.BooleanField()
-    approvals_expire_at = serializers.DateTimeField(allow_null=True)
-    decisions = DecisionOut(many=True)
+    missing = MissingOut(many=True, source="verdict.missing")
+    blocked_by = serializers.SerializerMethodField()
+    readiness = ReadinessCheckOut(
+        many=True, source="latest_readiness", help_text="the latest readiness check per kind"
+    )
+    auth_changes = serializers.ListField(
+        child=serializers.CharField(), source="verdict.auth_changes"
+    )
+    preapproved_by = serializers.SerializerMethodField(
+        help_text="the breach that pre-approves the request, when one does"
+    )
+    may_execute = serializers.BooleanField(source="gate.ok")
+    approvals_expire_at = serializers.DateTimeField(
+        source="verdict.approvals_expire_at", allow_null=True
+    )
+    decisions = serializers.SerializerMethodField()
     changes = ChangeOut(many=True)
     rollback_checks = RollbackCheckOut(many=True)
     created_at = serializers.DateTimeField()
@@ -292,6 +348,30 @@ class FailoverRequestOut(serializers.Serializer):
     applied_at = serializers.DateTimeField(allow_null=True)
     rollback_proposed_at = serializers.DateTimeField(allow_null=True)
     ended_at = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema_field(BlockOut(many=True))
+    def get_blocked_by(self, obj) -> list:
+        # The verdict's blocks, then the gate's: the registry changed since the plan.
+        drifted = [
+            {
+                "code": "registry_changed",
+                "reason": f"the registry changed since the plan: {d}",
+                "decision_id": None,
+                "check_id": None,
+            }
+            for d in obj.gate.drift
+        ]
+        blocks = [*obj.verdict.blocked_by, *drifted]
+        return BlockOut(blocks, many=True, context=self.context).data
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_preapproved_by(self, obj) -> str | None:
+        return obj.verdict.breach.description if obj.verdict.preapproved else None
+
+    @extend_schema_field(DecisionOut(many=True))
+    def get_decisions(self, obj) -> list:
+        context = {**self.context, "counted": obj.verdict.counted}
+        return DecisionOut(obj.decisions.all(), many=True, context=context).data
 
 
 class RollbackCriteriaIn(StrictInput):
@@ -371,7 +451,7 @@ class AuditVerificationOut(serializers.Serializer):
     """A verification of the whole audit chain, run by a worker (audit/jobs.py)."""
 
     id = serializers.IntegerField()
-    url = serializers.URLField(help_text="poll this until `state` is done or failed")
+    url = serializers.SerializerMethodField(help_text="poll this until `state` is done or failed")
     state = serializers.ChoiceField(
         choices=["queued", "running", "done", "failed"],
         help_text="failed: the job could not finish (see reason), not a verdict on the chain",
@@ -387,18 +467,96 @@ class AuditVerificationOut(serializers.Serializer):
     reason = serializers.CharField(allow_blank=True)
     checkpoints = serializers.DictField(help_text="what the signed checkpoints said, when checked")
 
+    @extend_schema_field(serializers.URLField())
+    def get_url(self, job) -> str:
+        path = reverse("audit-verification-detail", args=[job.pk])
+        return self.context["request"].build_absolute_uri(path)
+
 
 class AuditVerifyLatestOut(AuditVerificationOut):
-    hint = serializers.CharField(help_text="how to verify the chain as it is now")
+    hint = serializers.SerializerMethodField(help_text="how to verify the chain as it is now")
+
+    def get_hint(self, job) -> str:
+        return (
+            f"the chain as it was when this verification ran ({job.verified} events, finished "
+            f"{job.finished_at.isoformat()}); POST /api/v1/audit-events/verify/ verifies it as "
+            "it is now"
+        )
 
 
+# Errors: {"error": {"code", "message", ...details}} (errors.py). Each status family declares
+# the details it can carry; a detail is there only when it applies.
 class ErrorBody(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
+    code = serializers.CharField(help_text="machine-readable, e.g. not_found, token_scope")
+    message = serializers.CharField(help_text="for a person")
+
+
+class InvalidBody(ErrorBody):
+    fields = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text="what is wrong with each input field, by (dotted) field name",
+    )
+
+
+class ForbiddenBody(ErrorBody):
+    authority = serializers.CharField(
+        required=False, help_text="the authority the caller lacks on the service"
+    )
+    renew_url = serializers.URLField(
+        required=False, help_text="step_up_stale: where the token's person renews its step-up"
+    )
+    step_up_url = serializers.URLField(
+        required=False, help_text="step_up_stale: the API route that renews it"
+    )
+    stepped_up_at = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="step_up_stale: the token's last step-up"
+    )
+
+
+class ConflictBody(ErrorBody):
+    current_plan_hash = serializers.CharField(
+        required=False, help_text="plan_changed: the plan to review before deciding again"
+    )
+    state = serializers.CharField(required=False, help_text="wrong_state: the request's state")
+    request_id = serializers.IntegerField(
+        required=False, help_text="declaring: the service's active request, to act on or cancel"
+    )
+    reasons = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="blocked: what blocks it"
+    )
+    missing = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="incomplete_chain: the authorities nobody holds",
+    )
+
+
+class ThrottledBody(ErrorBody):
+    limit = serializers.CharField(help_text="the limit exceeded, e.g. user (1200/min)")
+    retry_after = serializers.IntegerField(
+        allow_null=True, help_text="seconds to wait, as in the Retry-After header"
+    )
 
 
 class ErrorOut(serializers.Serializer):
     error = ErrorBody()
+
+
+class InvalidOut(serializers.Serializer):
+    error = InvalidBody()
+
+
+class ForbiddenOut(serializers.Serializer):
+    error = ForbiddenBody()
+
+
+class ConflictOut(serializers.Serializer):
+    error = ConflictBody()
+
+
+class ThrottledOut(serializers.Serializer):
+    error = ThrottledBody()
 
 
 METRICS = Metric.values

@@ -13,13 +13,13 @@ from __future__ import annotations
 from rest_framework import exceptions
 
 from approvals.gate import executes_on
+from approvals.kinds import KINDS, STEP_UP_ACTS
 from approvals.selectors import verdict_for
 from approvals.tokens import check_human_act
 from failover.api.access import token_of
-from failover.authorities import STEP_UP_ACTS
 from failover.errors import InvalidInput
 from failover.models import FailoverRequest
-from failover.web.present import plan_rows
+from failover.plans import plan_rows
 from identity.models import StepUpProof
 from identity.stepup import Binding, StepUpError, confirm, evidence_from
 
@@ -61,7 +61,7 @@ def decision_preview(request_id: int, data: dict) -> dict:
     executes = executes_on(obj, verdict, kind=kind, role=role)
     if executes:
         message = "confirming this executes the failover now: the records below change at once"
-    elif kind in ("lift_veto", "veto", "reject"):
+    elif not KINDS[kind].counts:
         message = f"a {kind.replace('_', ' ')} never executes anything"
     else:
         message = "confirming this does not execute anything by itself"

@@ -14,9 +14,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from failover.api.base import ApiViewMixin
+from failover.api.schema import errors
 from failover.api.serializers import StrictInput, Text
 from failover.api.tokens import AnyTokenSchema
-from failover.api.views import errors
 from failover.errors import InvalidInput
 from identity import passkeys
 from identity.stepup import Binding, StepUpError
@@ -61,6 +61,7 @@ class StepUpChallengeView(ApiViewMixin, APIView):
         data = serializer.validated_data
         binding = Binding(data["act"], data.get("target", ""), data.get("plan_hash", ""))
         try:
-            return Response(passkeys.authentication_options(request.user, binding))
+            options = passkeys.authentication_options(request.user, binding)
         except StepUpError as exc:
             raise InvalidInput(exc.message, {"step_up": exc.message}) from None
+        return Response(ChallengeOut(options).data)

@@ -22,8 +22,8 @@ from approvals.tokens import (
 )
 from failover.api.access import token_of
 from failover.api.base import ApiViewMixin, TokenScopeSchema
+from failover.api.schema import errors
 from failover.api.serializers import StepUpIn, StrictInput
-from failover.api.views import errors
 from failover.errors import InvalidInput
 from identity.stepup import Binding, StepUpError, confirm, evidence_from
 
@@ -90,7 +90,7 @@ class CurrentTokenView(CurrentTokenMixin, APIView):
         responses={200: TokenOut, **errors(401, 404, 429)},
     )
     def get(self, request):
-        return Response(describe(token_of(request)))
+        return Response(TokenOut(describe(token_of(request))).data)
 
 
 class TokenStepUpView(CurrentTokenMixin, APIView):
@@ -127,4 +127,4 @@ class TokenStepUpView(CurrentTokenMixin, APIView):
             raise InvalidInput(
                 "renewing the token's step-up: confirm it is you", {"step_up": exc.message}
             ) from None
-        return Response(describe(renew_step_up(token=token, step_up=proof)))
+        return Response(TokenOut(describe(renew_step_up(token=token, step_up=proof))).data)

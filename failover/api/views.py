@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC
 
+from django.contrib.contenttypes.models import ContentType
 from django.db.models import Prefetch
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
@@ -14,10 +15,10 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
-    OpenApiResponse,
     extend_schema,
     extend_schema_view,
 )
+from guardian.models import GroupObjectPermission, UserObjectPermission
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.pagination import CursorPagination, PageNumberPagination
@@ -33,7 +34,6 @@ from audit import export
 from audit.jobs import start_verification
 from audit.models import AuditEvent, Verification
 from dnsproviders.models import DnsChange
-from failover.api import present
 from failover.api import serializers as s
 from failover.api.access import (
     audit_events_of_services,
@@ -45,33 +45,13 @@ from failover.api.access import (
 )
 from failover.api.base import ApiViewMixin
 from failover.api.readiness import ReadinessActions
+from failover.api.schema import errors
 from failover.api.stepup import decision_preview, require_step_up
 from failover.chain import authority_chain, authority_chains
 from failover.models import FailoverRequest, GovernedRecord, Service
 from failover.services import cancel_request, create_service, declare_request
 from failover.states import State
 from identity.stepup import carrying
-
-ERRORS = {
-    400: OpenApiResponse(s.ErrorOut, description="invalid input, with field errors"),
-    401: OpenApiResponse(s.ErrorOut, description="no or bad credentials"),
-    403: OpenApiResponse(s.ErrorOut, description="the authority (or token scope) is missing"),
-    404: OpenApiResponse(s.ErrorOut, description="no such object among those you may see"),
-    409: OpenApiResponse(s.ErrorOut, description="state conflict or stale plan hash"),
-    422: OpenApiResponse(s.ErrorOut, description="Idempotency-Key reused with another body"),
-    429: OpenApiResponse(s.ErrorOut, description="throttled; names the limit"),
-}
-IDEMPOTENCY = OpenApiParameter(
-    "Idempotency-Key",
-    {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[ -~]*[!-~][ -~]*$"},
-    OpenApiParameter.HEADER,
-    required=False,
-    description="Repeat a POST safely: the same key and body return the first response.",
-)
-
-
-def errors(*codes):
-    return {code: ERRORS[code] for code in codes}
 
 
 class StrictPageSize:
@@ -173,7 +153,6 @@ SERVICE_PREFETCH = (
     create=extend_schema(
         summary="Register a service (needs the failover.add_service permission)",
         request=s.ServiceIn,
-        parameters=[IDEMPOTENCY],
         responses={201: s.ServiceOut, **errors(400, 401, 403, 409, 422, 429)},
         examples=[
             OpenApiExample(
@@ -220,7 +199,9 @@ class ServiceViewSet(
         services = list(services)
         chains = authority_chains(services)
         mine = _authorities_by_service(self.request, services)
-        return [present.service(x, chains[x.pk], mine.get(x.pk, set())) for x in services]
+        for x in services:
+            x.chain, x.your_authorities = chains[x.pk], sorted(mine.get(x.pk, set()))
+        return s.ServiceOut(services, many=True).data
 
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.get_queryset())
@@ -244,13 +225,10 @@ class ServiceViewSet(
     )
     @action(detail=True, methods=["get"], url_path="authority-chain")
     def authority_chain(self, request, slug=None):
-        return Response(present.chain(authority_chain(self.get_object())))
+        return Response(s.AuthorityChainOut(authority_chain(self.get_object())).data)
 
 
 def _authorities_by_service(request, services) -> dict[int, set[str]]:
-    from django.contrib.contenttypes.models import ContentType
-    from guardian.models import GroupObjectPermission, UserObjectPermission
-
     ct = ContentType.objects.get_for_model(Service)
     pks = [str(x.pk) for x in services]
     out: dict[int, set[str]] = {}
@@ -295,19 +273,32 @@ DECLARE_EXAMPLE = OpenApiExample(
 @extend_schema_view(
     list=extend_schema(
         summary="Failover requests of the services you may see",
+        description="Newest first, a cursor page at a time (follow `next`). Each request is "
+        "the same object as its own read: plan, what is missing, what blocks, decisions and "
+        "DNS changes. Filter by service, state or incident reference.",
         parameters=REQUEST_FILTERS,
         responses={200: s.FailoverRequestOut(many=True), **errors(400, 401, 429)},
     ),
     retrieve=extend_schema(
         summary="One request: plan, what is missing, what blocks",
+        description="The request as it stands now: its plan and `plan_hash` (send it back "
+        "when you decide, so you approve what you reviewed), the approvals still `missing`, "
+        "what `blocked_by` it (vetoes, failing readiness checks, a registry changed since the "
+        "plan), whether it `may_execute`, its decisions and its DNS changes.",
         responses={**REQUEST_OK, **errors(401, 404, 429)},
     ),
     create=extend_schema(
         summary="Declare a failover (needs `declare`)",
+        description="Plans the change from the service's governed records to `target` (live "
+        "records are read from the DNS providers: 503 when one cannot be read) and opens the "
+        "request for approval. Another open request on the "
+        "same service is a 409 naming it.",
         request=s.DeclareIn,
-        parameters=[IDEMPOTENCY],
         examples=[DECLARE_EXAMPLE],
-        responses={201: s.FailoverRequestOut, **errors(400, 401, 403, 404, 409, 422, 429)},
+        responses={
+            201: s.FailoverRequestOut,
+            **errors(400, 401, 403, 404, 409, 422, 429, 503),
+        },
     ),
 )
 class FailoverRequestViewSet(
@@ -353,10 +344,10 @@ class FailoverRequestViewSet(
         checks = latest_checks_by_request(r.pk for r in requests)
         verdicts = verdicts_for(requests, readiness=checks)
         gates = answers_for(requests, verdicts)
-        return [
-            present.request(r, verdicts[r.pk], gates[r.pk], checks.get(r.pk, {}).values())
-            for r in requests
-        ]
+        for r in requests:
+            r.verdict, r.gate = verdicts[r.pk], gates[r.pk]
+            r.latest_readiness = list(checks.get(r.pk, {}).values())
+        return s.FailoverRequestOut(requests, many=True).data
 
     def _one(self, pk):
         one = self._presentable().filter(service__in=visible_services(self.request))
@@ -396,9 +387,28 @@ class FailoverRequestViewSet(
 
     @extend_schema(
         summary="Approve, veto, lift a veto, sign off or reject",
+        description="Records your decision on the request and answers the request as it now "
+        "stands (201). An approval or sign-off names its `role` and the `plan_hash` you "
+        "reviewed: a stale hash is a 409 with the current one. The last approval of a request "
+        "that executes on approval starts the change. Acts that move or unblock traffic need "
+        "a step-up: `step_up` in the body from a browser session, a recently stepped-up "
+        "token otherwise (403 `step_up_stale` says how to renew). With `?preview=true` "
+        "nothing is recorded: the answer (200) says whether confirming would execute now and "
+        "which records would change.",
         request=s.DecisionIn,
-        parameters=[IDEMPOTENCY],
-        responses={201: s.FailoverRequestOut, **errors(400, 401, 403, 404, 409, 422, 429)},
+        parameters=[
+            OpenApiParameter(
+                "preview",
+                str,
+                enum=["true", "1"],
+                description="only say what confirming would do (200); record nothing",
+            )
+        ],
+        responses={
+            200: s.DecisionPreviewOut,
+            201: s.FailoverRequestOut,
+            **errors(400, 401, 403, 404, 409, 422, 429),
+        },
         examples=[
             OpenApiExample(
                 "approve",
@@ -423,7 +433,7 @@ class FailoverRequestViewSet(
         data = _valid(s.DecisionIn, request)
         if request.query_params.get("preview", "").lower() in ("1", "true"):
             data.pop("password", None), data.pop("step_up", None)
-            return Response(decision_preview(int(pk), data))
+            return Response(s.DecisionPreviewOut(decision_preview(int(pk), data)).data)
         proof = require_step_up(
             request, data["kind"], data, target=f"request:{pk}", plan_hash=data["plan_hash"]
         )
@@ -435,8 +445,11 @@ class FailoverRequestViewSet(
 
     @extend_schema(
         summary="Execute an executable request (needs `execute`, or alone while pre-approved)",
+        description="Starts the DNS change of an approved request whose plan still holds: the "
+        "answer is the request, `executing`, its changes queued for the provider. 409 when "
+        "the request is in another state (`state`) or something blocks it (`reasons`). A "
+        "token needs a recent step-up of its person.",
         request=None,
-        parameters=[IDEMPOTENCY],
         responses={**REQUEST_OK, **errors(400, 401, 403, 404, 409, 422, 429)},
     )
     @action(detail=True, methods=["post"])
@@ -449,8 +462,10 @@ class FailoverRequestViewSet(
 
     @extend_schema(
         summary="Roll back an applied failover (needs `rollback`)",
+        description="Starts the reverse change of an applied request, with your `reason`: the "
+        "answer is the request, `rolling_back`. 409 when it is not applied. A token needs a "
+        "recent step-up of its person.",
         request=s.ReasonIn,
-        parameters=[IDEMPOTENCY],
         responses={**REQUEST_OK, **errors(400, 401, 403, 404, 409, 422, 429)},
     )
     @action(detail=True, methods=["post"])
@@ -464,8 +479,9 @@ class FailoverRequestViewSet(
 
     @extend_schema(
         summary="Cancel an open request (its requester or a `declare` holder)",
+        description="Ends a request that has not executed, with an optional `reason`; the "
+        "answer is the request, `cancelled`. 409 once it executed or ended.",
         request=s.ReasonIn,
-        parameters=[IDEMPOTENCY],
         responses={**REQUEST_OK, **errors(400, 401, 403, 404, 409, 422, 429)},
     )
     @action(detail=True, methods=["post"])
@@ -532,7 +548,7 @@ class AuditEventViewSet(ApiViewMixin, mixins.ListModelMixin, viewsets.GenericVie
     def list(self, request, *args, **kwargs):
         self._check(request)
         page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response([present.audit_event(e) for e in page])
+        return self.get_paginated_response(s.AuditEventOut(page, many=True).data)
 
     @extend_schema(
         summary="Export events with their chain hashes (JSON Lines or CSV), for offline review",
@@ -590,8 +606,16 @@ class AuditEventViewSet(ApiViewMixin, mixins.ListModelMixin, viewsets.GenericVie
         "`failed` (the job could not finish: `reason` says why). While a verification is "
         "queued or running, starting another returns that one.",
         request=None,
-        parameters=[IDEMPOTENCY],
         responses={202: s.AuditVerificationOut, **errors(400, 401, 403, 404, 409, 422, 429)},
+        parameters=[
+            OpenApiParameter(
+                "Location",
+                str,
+                OpenApiParameter.HEADER,
+                response=[202],
+                description="the job's URL, to poll",
+            )
+        ],
     )
     @extend_schema(
         methods=["GET"],
@@ -609,7 +633,7 @@ class AuditEventViewSet(ApiViewMixin, mixins.ListModelMixin, viewsets.GenericVie
         if request.method == "POST":
             _valid(s.NothingIn, request)
             job = start_verification(request.user)
-            body = present.verification(job, request)
+            body = s.AuditVerificationOut(job, context={"request": request}).data
             return Response(
                 body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]}
             )
@@ -620,13 +644,7 @@ class AuditEventViewSet(ApiViewMixin, mixins.ListModelMixin, viewsets.GenericVie
                 "no verification of the audit chain has finished yet: "
                 "POST /api/v1/audit-events/verify/ starts one and answers with a job to poll"
             )
-        body = present.verification(job, request)
-        body["hint"] = (
-            f"the chain as it was when this verification ran ({job.verified} events, finished "
-            f"{job.finished_at.isoformat()}); POST /api/v1/audit-events/verify/ verifies it as "
-            "it is now"
-        )
-        return Response(body)
+        return Response(s.AuditVerifyLatestOut(job, context={"request": request}).data)
 
 
 @extend_schema_view(
@@ -651,4 +669,4 @@ class AuditVerificationViewSet(ApiViewMixin, viewsets.GenericViewSet):
         job = Verification.objects.filter(pk=pk).first()
         if job is None:
             raise exceptions.NotFound("no such verification")
-        return Response(present.verification(job, request))
+        return Response(s.AuditVerificationOut(job, context={"request": request}).data)

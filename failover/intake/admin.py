@@ -3,13 +3,16 @@ Secrets are set only by `manage.py create_integration`, which prints them once."
 
 from django import forms
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
 from audit.admin_mixins import AuditedAdminMixin, ReadOnlyAdminMixin
 from failover.errors import InvalidInput
+from failover.intake import tools
 from failover.intake.integrations import check_rules, record_allowed_services, without_declare
-from failover.models import Delivery, Integration
+from failover.intake.models import Delivery, Integration
 
 
 class IntegrationForm(forms.ModelForm):
@@ -42,12 +45,25 @@ class IntegrationForm(forms.ModelForm):
         return cleaned
 
 
+class KindFilter(admin.SimpleListFilter):
+    """The registered paging tools by their labels (the model stores the kind as text)."""
+
+    title = "kind"
+    parameter_name = "kind"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return tools.choices()
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        return queryset.filter(kind=self.value()) if self.value() else queryset
+
+
 @admin.register(Integration)
 class IntegrationAdmin(AuditedAdminMixin, admin.ModelAdmin):
     form = IntegrationForm
     list_display = (
         "name",
-        "kind",
+        "tool",
         "account",
         "active",
         "last_received_at",
@@ -55,7 +71,7 @@ class IntegrationAdmin(AuditedAdminMixin, admin.ModelAdmin):
         "secret_count",
         "feeds",
     )
-    list_filter = ("kind", "active")
+    list_filter = (KindFilter, "active")
     search_fields = ("name", "account__username")
     list_select_related = ("account",)
     filter_horizontal = ("services",)
@@ -88,6 +104,11 @@ class IntegrationAdmin(AuditedAdminMixin, admin.ModelAdmin):
         before = set(form.instance.services.values_list("slug", flat=True)) if change else set()
         super().save_related(request, form, formsets, change)
         record_allowed_services(actor=request.user, integration=form.instance, before=before)
+
+    @admin.display(description="kind", ordering="kind")
+    def tool(self, obj: Integration) -> str:
+        tool = tools.REGISTRY.get(obj.kind)
+        return tool.label if tool else f"{obj.kind} (no such tool)"
 
     @admin.display(description="may feed")
     def feeds(self, obj):

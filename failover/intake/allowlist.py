@@ -11,7 +11,8 @@ a signal after `declare` was taken away.
 from __future__ import annotations
 
 from failover.chain import holds
-from failover.models import Integration, Service
+from failover.intake.models import Integration
+from failover.models import Service
 
 SHOWN = 10  # allowed services named in a refusal
 

@@ -1,20 +1,22 @@
-"""Integration secrets: how they are stored and how a request proves it holds one.
+"""Integration secrets: making and checking them, storing them the way their tool needs, and
+checking a request against them.
 
-A secret is only ever compared (bearer token, basic-auth password, shared header) is kept as
-a SHA-256 digest; PagerDuty's HMAC key must be read back to sign, so it is Fernet-encrypted.
-Several may be held at once during rotation; any of them authenticates.
+How a secret is kept and presented is the tool's (failover.intake.tools): one only ever
+compared (bearer token, basic-auth password, shared header) is kept as a SHA-256 digest; a
+signing key that must be read back is Fernet-encrypted. Several may be held at once during
+rotation; any of them authenticates.
 """
 
 from __future__ import annotations
 
-import hmac
 import secrets as random
 from collections.abc import Mapping
+from typing import Any
 
 from django.utils import timezone
 
-from failover.intake import alertmanager, opsgenie, pagerduty
-from failover.secrets import decrypt, digest, encrypt
+from failover.intake import tools
+from failover.intake.tools.base import CREDENTIAL_HEADERS
 
 MIN_LENGTH = 16
 
@@ -34,8 +36,7 @@ def check_secret(plain: str) -> str:
 
 
 def stored(kind: str, plain: str) -> dict:
-    entry = {"fernet": encrypt(plain)} if kind == "pagerduty" else {"sha256": digest(plain)}
-    return {**entry, "added_at": timezone.now().isoformat()}
+    return {**tools.for_kind(kind).store(plain), "added_at": timezone.now().isoformat()}
 
 
 _DECOYS: dict[str, list[dict]] = {}
@@ -50,47 +51,14 @@ def decoy(kind: str) -> list[dict]:
     return _DECOYS[kind]
 
 
-def _entries(secrets, field: str) -> list[str]:
-    return [
-        s[field] for s in secrets or [] if isinstance(s, Mapping) and isinstance(s.get(field), str)
-    ]
-
-
-def _hmac_keys(secrets) -> list[str]:
-    keys = []
-    for token in _entries(secrets, "fernet"):
-        try:
-            keys.append(decrypt(token))
-        except ValueError:  # encrypted under another key: it cannot authenticate anything
-            continue
-    return keys
-
-
-def _matches_digest(presented: str | None, secrets) -> bool:
-    if not presented:
+def authenticate(*, kind: str, secrets: Any, rules: Mapping, headers: Mapping, body: bytes) -> bool:
+    tool = tools.REGISTRY.get(kind)
+    if tool is None:  # a row of a tool since removed: nothing can prove it
         return False
-    presented_digest = digest(presented).encode()
-    return any(
-        hmac.compare_digest(presented_digest, entry.encode())
-        for entry in _entries(secrets, "sha256")
-    )
-
-
-def authenticate(*, kind: str, secrets, rules: Mapping, headers: Mapping, body: bytes) -> bool:
-    if kind == "pagerduty":
-        header = headers.get(pagerduty.SIGNATURE_HEADER, "")
-        return pagerduty.signature_ok(body, header, _hmac_keys(secrets))
-    if kind == "alertmanager":
-        presented = alertmanager.credential(headers.get("Authorization", ""))
-        return _matches_digest(presented, secrets)
-    if kind == "opsgenie":
-        return _matches_digest(headers.get(opsgenie.secret_header(rules)), secrets)
-    return False
+    return tool.authenticate(secrets=secrets, rules=rules, headers=headers, body=body)
 
 
 def secret_headers(kind: str, rules: Mapping) -> set[str]:
     """Header names (lower case) that carry credentials and so are never stored."""
-    names = {"authorization", "proxy-authorization", "cookie"}
-    if kind == "opsgenie":
-        names.add(opsgenie.secret_header(rules).lower())
-    return names
+    tool = tools.REGISTRY.get(kind)
+    return set(CREDENTIAL_HEADERS) | (tool.secret_headers(rules) if tool else set())

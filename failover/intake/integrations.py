@@ -12,17 +12,12 @@ from django.db import transaction
 from audit.services import record_event
 from failover.chain import holds
 from failover.errors import Conflict, InvalidInput, NotFound
-from failover.intake import credentials
-from failover.models import Integration, Metric, Service
+from failover.intake import credentials, tools
+from failover.intake.models import Integration
+from failover.models import Metric, Service
 from failover.rollback import normalise_criteria
 
 COMMON_RULES = {"services", "metric", "value", "targets", "rollback_criteria"}
-KIND_RULES = {
-    "pagerduty": set(),
-    "alertmanager": {"service_label", "metric_label", "value_annotation"},
-    "opsgenie": {"secret_header"},
-}
-HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,100}$")
 
 
 def _names(value) -> bool:
@@ -36,7 +31,8 @@ def check_rules(kind: str, rules) -> dict:
     if not isinstance(rules, dict):
         raise InvalidInput("the rules must be a JSON object", {"rules": "not an object"})
     errors = {}
-    allowed = COMMON_RULES | KIND_RULES.get(kind, set())
+    tool = tools.REGISTRY.get(kind)
+    allowed = COMMON_RULES | (tool.rule_keys if tool else set())
     unknown = sorted(set(rules) - allowed)
     if unknown:
         errors["rules"] = f"unknown keys {', '.join(unknown)}; known: {', '.join(sorted(allowed))}"
@@ -48,13 +44,8 @@ def check_rules(kind: str, rules) -> dict:
     value = rules.get("value", 0)
     if isinstance(value, bool) or not isinstance(value, int | float):
         errors["rules.value"] = "must be a number"
-    for key in ("service_label", "metric_label", "value_annotation"):
-        if key in rules and not (isinstance(rules[key], str) and rules[key].strip()):
-            errors[f"rules.{key}"] = "must be a non-empty name"
-    if "secret_header" in rules and not (
-        isinstance(rules["secret_header"], str) and HEADER_NAME.match(rules["secret_header"])
-    ):
-        errors["rules.secret_header"] = "must be an HTTP header name (letters, digits, -)"
+    if tool is not None:
+        errors.update(tool.rule_errors(rules))
     if "rollback_criteria" in rules:
         try:
             normalise_criteria(rules["rollback_criteria"])
@@ -88,8 +79,8 @@ def create_integration(
 ) -> tuple[Integration, str]:
     """-> (integration, the plain secret to hand over once). `services`: the slugs it may
     feed; none feeds nothing."""
-    if kind not in Integration.Kind.values:
-        raise InvalidInput("unknown kind", {"kind": f"one of {', '.join(Integration.Kind.values)}"})
+    if kind not in tools.REGISTRY:
+        raise InvalidInput("unknown kind", {"kind": f"one of {', '.join(tools.kinds())}"})
     if not re.fullmatch(r"[-a-zA-Z0-9_]{1,80}", name or ""):
         raise InvalidInput("invalid name", {"name": "letters, digits, - and _ (at most 80)"})
     if Integration.objects.filter(name=name).exists():

@@ -31,9 +31,10 @@ from failover.chain import holds
 from failover.degrade import with_cache
 from failover.dispatch import enqueue, send_now
 from failover.errors import Conflict, InvalidInput, ServiceError
-from failover.intake import alertmanager, allowlist, credentials, opsgenie, pagerduty
+from failover.intake import allowlist, credentials, tools
 from failover.intake.events import FIRE, NOTE, BadPayload, Event
-from failover.models import Delivery, FailoverRequest, Integration, Metric, Service, Signal
+from failover.intake.models import Delivery, Integration
+from failover.models import FailoverRequest, Metric, Service, Signal
 from failover.services import declare_request, record_signal, resolve_signal
 from failover.states import ACTIVE_STATES
 
@@ -46,11 +47,6 @@ STALE = timedelta(seconds=15)  # a delivery still `received` this long lost its 
 SWEEP_BATCH = 500
 MAX_HEADERS = 60
 SLUG = re.compile(r"[-a-zA-Z0-9_]{1,80}")
-PARSERS = {
-    "pagerduty": pagerduty.events,
-    "alertmanager": alertmanager.events,
-    "opsgenie": opsgenie.events,
-}
 Status = Delivery.Status
 
 
@@ -114,11 +110,8 @@ def authenticate(integration: Integration, headers: Mapping, body: bytes) -> Non
         headers=headers,
         body=body,
     ):
-        scheme = {
-            "pagerduty": "the X-PagerDuty-Signature does not match",
-            "alertmanager": "missing or wrong bearer token / basic-auth password",
-            "opsgenie": f"missing or wrong {opsgenie.secret_header(_rules(integration))} header",
-        }.get(integration.kind, "wrong credentials")
+        tool = tools.REGISTRY.get(integration.kind)
+        scheme = tool.auth_failure(_rules(integration)) if tool else "wrong credentials"
         raise Unauthenticated(f"integration {integration.name!r}: {scheme}")
 
 
@@ -191,12 +184,9 @@ def _rules(integration: Integration) -> Mapping:
 
 
 def _delivery_key(integration: Integration, payload, body: bytes) -> str:
-    """From the delivery's content: a header nobody signed cannot make a replay new."""
-    if integration.kind == "pagerduty":
-        return pagerduty.delivery_key(payload, body)
-    if integration.kind == "alertmanager":
-        return alertmanager.delivery_key(payload)
-    return opsgenie.delivery_key(payload)[:200]
+    """From the delivery's content: a header nobody signed cannot make a replay new. At most
+    the column's length."""
+    return tools.for_kind(integration.kind).delivery_key(payload, body)[:200]
 
 
 def _safe_headers(integration: Integration, headers: Mapping) -> dict:
@@ -222,11 +212,12 @@ def receive(integration: Integration, *, headers: Mapping, body: bytes) -> Deliv
     text, payload = decode(body)
     kept_headers = _safe_headers(integration, headers)
     external_id = _delivery_key(integration, payload, body)
-    if integration.kind == "pagerduty":
-        window = timedelta(seconds=settings.INTAKE_REPLAY_WINDOW_SECONDS)
-        refusal = pagerduty.replay_refusal(payload, now=timezone.now(), window=window)
-        if refusal:
-            return _refused(integration, external_id, kept_headers, body, refusal)
+    window = timedelta(seconds=settings.INTAKE_REPLAY_WINDOW_SECONDS)
+    refusal = tools.for_kind(integration.kind).replay_refusal(
+        payload, now=timezone.now(), window=window
+    )
+    if refusal:
+        return _refused(integration, external_id, kept_headers, body, refusal)
     fields = dict(integration=integration, external_id=external_id, headers=kept_headers)
     try:
         if connection.in_atomic_block:  # a caller's transaction must survive a duplicate
@@ -379,7 +370,7 @@ def _apply(delivery: Delivery) -> Result:
     integration = delivery.integration
     try:
         payload = json.loads(delivery.body)
-        events = PARSERS[integration.kind](payload, _rules(integration))
+        events = tools.for_kind(integration.kind).events(payload, _rules(integration))
     except (ValueError, RecursionError) as exc:  # BadPayload is a ValueError
         reason = str(exc) if isinstance(exc, BadPayload) else "the body is not JSON"
         return Result(Status.FAILED, [reason])

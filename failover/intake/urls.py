@@ -1,12 +1,12 @@
-"""Mounted at /api/v1/integrations/. Select an integration with `?integration=<name>` when
-several of one kind exist; otherwise the only active one of the kind is used."""
+"""Mounted at /api/v1/integrations/: one door per paging tool, `<kind>/`, named
+`intake-<kind>`. Select an integration with `?integration=<name>` when several of one kind
+exist; otherwise the only active one of the kind is used."""
 
 from django.urls import path
 
-from failover.intake import views
+from failover.intake import tools, views
 
 urlpatterns = [
-    path("pagerduty/", views.PagerDutyView.as_view(), name="intake-pagerduty"),
-    path("alertmanager/", views.AlertmanagerView.as_view(), name="intake-alertmanager"),
-    path("opsgenie/", views.OpsgenieView.as_view(), name="intake-opsgenie"),
+    path(f"{tool.kind}/", views.view_for(tool).as_view(), name=f"intake-{tool.kind}")
+    for tool in tools.TOOLS
 ]

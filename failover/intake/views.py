@@ -1,8 +1,9 @@
 """The intake doors: authenticate, rate-limit, store, enqueue, answer 202. Nothing else.
 
 These views do not use the API's token authentication: each paging tool proves itself with
-its own scheme (PagerDuty signature, Alertmanager bearer/basic credentials, Opsgenie shared
-header). The integration is the only active one of the URL's kind, or the one named by
+its own scheme (failover.intake.tools: PagerDuty signature, Alertmanager bearer/basic
+credentials, Opsgenie shared header). One door per registered tool (`view_for`). The
+integration is the only active one of the URL's kind, or the one named by
 `?integration=<name>` when several exist.
 """
 
@@ -31,6 +32,7 @@ from failover.api.errors import error_response
 from failover.api.serializers import ErrorOut
 from failover.errors import InvalidInput, ServiceError
 from failover.intake import services
+from failover.intake.tools.base import PagingTool
 
 logger = logging.getLogger(__name__)
 
@@ -150,16 +152,8 @@ def _schema(tool: str, auth: str):
     )
 
 
-@_schema("PagerDuty (Webhooks V3)", "its X-PagerDuty-Signature (HMAC-SHA256 of the body)")
-class PagerDutyView(IntakeView):
-    kind = "pagerduty"
-
-
-@_schema("Prometheus Alertmanager (version 4)", "a bearer token or basic-auth password")
-class AlertmanagerView(IntakeView):
-    kind = "alertmanager"
-
-
-@_schema("Opsgenie alert-action", "a shared-secret header (default X-Failover-Secret)")
-class OpsgenieView(IntakeView):
-    kind = "opsgenie"
+def view_for(tool: PagingTool) -> type[IntakeView]:
+    """The door of one paging tool, with its schema: the URLs are made from the registry."""
+    name = f"{type(tool).__name__}View"
+    view = type(name, (IntakeView,), {"kind": tool.kind, "__module__": __name__})
+    return _schema(tool.title, tool.proves_by)(view)

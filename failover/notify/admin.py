@@ -11,7 +11,7 @@ from django.utils.html import format_html
 
 from audit.admin_mixins import AuditedAdminMixin, ReadOnlyAdminMixin
 from audit.services import record_event
-from failover.models import Notification, NotificationEndpoint
+from failover.notify.models import Notification, NotificationEndpoint
 from failover.notify.payloads import EVENTS
 from failover.secrets import encrypt
 

@@ -31,8 +31,9 @@ from approvals.selectors import decision_facts, verdict_for
 from failover import outbound
 from failover.chain import authority_chain
 from failover.dispatch import enqueue, send_now
-from failover.models import FailoverRequest, Notification, NotificationEndpoint
+from failover.models import FailoverRequest
 from failover.notify import payloads
+from failover.notify.models import Notification, NotificationEndpoint
 from failover.secrets import decrypt
 from failover.states import OPEN_STATES
 

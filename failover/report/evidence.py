@@ -18,20 +18,35 @@ from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, Q
 from django.utils import timezone
 
+from approvals.kinds import past_tense
 from approvals.models import ApiToken, BreakGlass, BreakGlassReview, Decision
 from approvals.policy import auth_path_changes
 from approvals.readiness.models import READINESS_CHECK_TYPES, ReadinessCheck, SecretAttestation
 from approvals.selectors import policy_of, profile_of
+from audit.actions import (
+    BREAK_GLASS_REVIEWED,
+    BREAK_GLASS_USED,
+    DNS_PROVIDER_CALL,
+    DNS_RECOVERED,
+    DNS_SUBMITTED,
+    READINESS_CHECKED,
+    READINESS_SECRET_ATTESTED,
+    READINESS_SYSTEM_VETO_LIFTED,
+    REQUEST_DECLARED,
+    REQUEST_STATE_CHANGED,
+    ROLLBACK_STARTED,
+    TARGET_ACTIVATED,
+)
 from audit.models import AuditEvent
 from dnsproviders.models import DnsChange, RollbackCheck
 from failover.chain import authority_chain
-from failover.models import FailoverRequest, Integration
+from failover.intake.models import Integration
+from failover.models import FailoverRequest
 from failover.plans import plan_hash
 from failover.report.frameworks import assess
 from failover.report.redact import redact
 from failover.report.verification import verify_report_events
 from failover.rollback import DEFAULTS
-from failover.web.present import KIND_WORDS
 from identity.proofs import check_proof
 
 REPORT_VERSION = 1
@@ -118,7 +133,7 @@ def _events(obj, changes, checks, uses) -> list[AuditEvent]:
         | Q(
             object_type="failover.target",
             object_id__in=[str(obj.from_target_id), str(obj.to_target_id)],
-            action="target.activated",
+            action=TARGET_ACTIVATED,
             data__request=obj.pk,
         )
     )
@@ -127,17 +142,17 @@ def _events(obj, changes, checks, uses) -> list[AuditEvent]:
 
 def _summary_line(event: AuditEvent) -> str:
     data, action = event.data or {}, event.action
-    if action == "request.declared":
+    if action == REQUEST_DECLARED:
         return f"declared {data.get('from_target', '?')} → {data.get('to_target', '?')}"
-    if action == "request.state_changed":
+    if action == REQUEST_STATE_CHANGED:
         reason = f": {data['reason']}" if data.get("reason") else ""
         return f"{data.get('from', '?')} → {data.get('to', '?')}{reason}"
     if action.startswith("decision."):
         kind = action.split(".", 1)[1]
         role = f" as {data['role']}" if data.get("role") else ""
         plan = f" (plan {str(data['plan_hash'])[:12]})" if data.get("plan_hash") else ""
-        return f"{KIND_WORDS.get(kind, kind)}{role}{plan}"
-    if action == "dns.provider_call":
+        return f"{past_tense(kind)}{role}{plan}"
+    if action == DNS_PROVIDER_CALL:
         outcome = "ok" if data.get("ok") else f"failed: {data.get('error', '?')}"
         return f"provider {data.get('call', '?')} in {data.get('zone', '?')}: {outcome}"
     if action.startswith("dns."):
@@ -149,14 +164,14 @@ def _summary_line(event: AuditEvent) -> str:
         error = f": {data['error']}" if data.get("error") else ""
         what = action[4:].replace("_", " ")
         return f"DNS {what} in {data.get('zone', '?')}{change_id}{error}"
-    if action == "readiness.checked":
+    if action == READINESS_CHECKED:
         verdict = "ok" if data.get("ok") else "FAILED"
         return f"readiness {data.get('kind', '?')}: {verdict} ({data.get('reason', '')})"
-    if action == "break_glass.used":
+    if action == BREAK_GLASS_USED:
         return f"break-glass used: {data.get('justification', '')}"
-    if action in ("readiness.system_veto_lifted", "rollback.started"):
+    if action in (READINESS_SYSTEM_VETO_LIFTED, ROLLBACK_STARTED):
         return f"{action.replace('.', ' ').replace('_', ' ')}: {data.get('reason', '')}"
-    if action == "target.activated":
+    if action == TARGET_ACTIVATED:
         return f"traffic now goes to {data.get('target', '?')} (was {data.get('previous', '?')})"
     return action.replace(".", " ").replace("_", " ")
 
@@ -179,7 +194,7 @@ def _execution(events, changes) -> dict | None:
     """When, by whom and why the failover started: the transition to executing, else (the
     event missing) the first failover change row."""
     for event in events:
-        if event.action == "request.state_changed" and event.data.get("to") == "executing":
+        if event.action == REQUEST_STATE_CHANGED and event.data.get("to") == "executing":
             data = event.data
             return {
                 "at": event.created_at,
@@ -338,9 +353,9 @@ def _reads(own: list[AuditEvent]) -> tuple[AuditEvent | None, AuditEvent | None]
     reads = [
         e
         for e in own
-        if e.action == "dns.provider_call" and e.data.get("call") == "read" and e.data.get("ok")
+        if e.action == DNS_PROVIDER_CALL and e.data.get("call") == "read" and e.data.get("ok")
     ]
-    submitted = next((e.seq for e in own if e.action == "dns.submitted"), None)
+    submitted = next((e.seq for e in own if e.action == DNS_SUBMITTED), None)
     if submitted is None:
         return (reads[0] if reads else None), None
     before = [e for e in reads if e.seq < submitted]
@@ -359,7 +374,7 @@ def _changes(obj, changes, events) -> list[dict]:
         read_before, read_after = _reads(own)
         seen_before = (read_before.data.get("result") or {}) if read_before else {}
         seen_after = (read_after.data.get("result") or {}) if read_after else {}
-        recovered = any(e.action == "dns.recovered" for e in own)
+        recovered = any(e.action == DNS_RECOVERED for e in own)
         rows.append(
             {
                 "id": c.pk,
@@ -428,7 +443,7 @@ def _providers(changes) -> list[dict]:
 
 def _rollback(obj, rollback_checks, events) -> dict:
     criteria = {**DEFAULTS, **(obj.rollback_criteria or {})}
-    started = next((e for e in events if e.action == "rollback.started"), None)
+    started = next((e for e in events if e.action == ROLLBACK_STARTED), None)
     return {
         "criteria": {k: v for k, v in criteria.items() if k != "notes"},
         "notes": criteria.get("notes", ""),
@@ -460,7 +475,7 @@ def _readiness(checks, attestations, events, executed_at) -> dict:
     seqs = {
         e.object_id: e.seq
         for e in events
-        if e.object_type in READINESS_CHECK_TYPES and e.action == "readiness.checked"
+        if e.object_type in READINESS_CHECK_TYPES and e.action == READINESS_CHECKED
     }
     seen: set[str] = set()
     rows = []
@@ -546,19 +561,19 @@ def _identities(obj, events, decisions, checks, attestations, uses) -> list[dict
         if user_id is not None:
             did.setdefault(user_id, set()).add(what)
 
-    add(obj.requester_id, "request.declared")
+    add(obj.requester_id, REQUEST_DECLARED)
     for e in events:
         add(e.actor_id, e.action)
     for d in decisions:
         add(d.actor_id, f"decision.{d.kind}")
     for c in checks:
-        add(c.lifted_by_id, "readiness.system_veto_lifted")
+        add(c.lifted_by_id, READINESS_SYSTEM_VETO_LIFTED)
     for a in attestations:
-        add(a.attested_by_id, "readiness.secret_attested")
+        add(a.attested_by_id, READINESS_SECRET_ATTESTED)
     for use in uses:
-        add(use.actor_id, "break_glass.used")
+        add(use.actor_id, BREAK_GLASS_USED)
         for r in use.reviews.all():
-            add(r.reviewer_id, "break_glass.reviewed")
+            add(r.reviewer_id, BREAK_GLASS_REVIEWED)
     users = {
         u.pk: u
         for u in get_user_model().objects.filter(pk__in=did).select_related("service_account")

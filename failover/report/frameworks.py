@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 # Judgements only a person makes: a machine identity holding one is overprivileged.
-from failover.authorities import HUMAN_AUTHORITIES
+from approvals.models import Decision
+from failover.authorities import APPROVAL_ROLES, HUMAN_AUTHORITIES
 
 MET, GAP, NOT_APPLICABLE = "met", "gap", "not_applicable"
 CSF = "NIST CSF 2.0"
@@ -192,7 +193,7 @@ def rc_rp_04(report: dict) -> Outcome:
         sign_offs = [
             d
             for d in report["decisions"]
-            if d["kind"] == "sign_off"
+            if d["kind"] == Decision.Kind.SIGN_OFF
             and d["role"] == "incident_response"
             and d["on_request_plan"]
             and d["before_execution"]
@@ -317,7 +318,9 @@ def _approvals(report: dict) -> tuple[list[str], list[str], list[str]]:
     r, policy = report["request"], report["request"]["policy"]
     evidence, violations, short, counted = [], [], [], {}
     for d in report["decisions"]:
-        if not (d["kind"] == "approve" and d["on_request_plan"] and d["before_execution"]):
+        if not (
+            d["kind"] == Decision.Kind.APPROVE and d["on_request_plan"] and d["before_execution"]
+        ):
             continue
         if d["actor_id"] == r["requester"]["id"]:
             violations.append(f"the requester {d['actor']} approved their own request")
@@ -335,7 +338,7 @@ def _approvals(report: dict) -> tuple[list[str], list[str], list[str]]:
             violations.append(
                 f"{person} approved in more than one role ({', '.join(sorted(roles))})"
             )
-    for role in ("availability", "identity"):
+    for role in APPROVAL_ROLES:
         needed, given = policy[f"required_{role}"], counted.get(role, {})
         for d in given.values():
             evidence.append(
@@ -372,7 +375,7 @@ def _break_glass_review(use: dict) -> tuple[bool, str]:
 def pr_aa_05(report: dict) -> Outcome:
     execution = _execution(report)
     decisions = report["decisions"]
-    vetoes = [d for d in decisions if d["kind"] == "veto" and d["before_execution"]]
+    vetoes = [d for d in decisions if d["kind"] == Decision.Kind.VETO and d["before_execution"]]
     if execution is None:
         if vetoes:
             return MET, [f"veto by {v['actor']} at {v['at']}: nothing executed" for v in vetoes]

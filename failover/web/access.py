@@ -9,7 +9,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpResponse
 from django.shortcuts import resolve_url
 
-from failover.chain import services_with_authority
+from failover.chain import authority_chains, services_with_authority
 from failover.models import FailoverRequest, Service
 
 LOGIN = "login"
@@ -89,8 +89,6 @@ def declarable_service_ids(request) -> set[int]:
     """Services where the viewer holds `declare` (for the navigation and the declare page)."""
     cached = getattr(request, "_web_declarable", None)
     if cached is None:
-        from failover.chain import authority_chains
-
         chains = authority_chains(visible_services(request))
         name = request.user.get_username()
         cached = {pk for pk, chain in chains.items() if name in chain.entry("declare").holders}

@@ -9,41 +9,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from approvals.kinds import COUNTING_KINDS, KINDS, STEP_UP_ACTS, kind_for_role
+from approvals.models import Decision
 from approvals.policy import DecisionFacts, Verdict
-from failover.authorities import APPROVAL_ROLES, ROLE_AUTHORITY, STEP_UP_ACTS
+from failover.authorities import ROLE_AUTHORITY, ROLE_NAMES
 from failover.models import FailoverRequest
 from failover.states import OPEN_STATES, State
 
-# These ask for the viewer's password again (step-up): they move, stop or unblock traffic.
-STEP_UP_KINDS = STEP_UP_ACTS
-KINDS = (
-    "approve",
-    "sign_off",
-    "veto",
-    "lift_veto",
-    "reject",
-    "execute",
-    "rollback",
-    "cancel",
-    "lift_system_veto",
-    "recheck",
-    "attest",
-    "replan",
-)
-ROLE_NAMES = {
-    "availability": "availability",
-    "identity": "identity",
-    "incident_response": "incident response",
-    "comms": "communications",
-}
-
-
+# The acts other than decisions (whose words are in their specs, approvals/kinds.py).
 CONFIRM = {
-    "approve": "Confirm approval",
-    "sign_off": "Confirm sign-off",
-    "veto": "Confirm veto",
-    "lift_veto": "Confirm lifting the veto",
-    "reject": "Confirm rejection",
     "execute": "Confirm execution",
     "rollback": "Confirm rollback",
     "cancel": "Confirm cancellation",
@@ -52,7 +26,7 @@ CONFIRM = {
     "attest": "Record the attestation",
     "replan": "Re-plan now",
 }
-VERBS = {"approve": "approve", "sign_off": "sign off", "reject": "reject", "execute": "execute"}
+ACTS = (*KINDS, *CONFIRM)
 
 
 @dataclass(frozen=True)
@@ -72,26 +46,31 @@ class Action:
 
     @property
     def step_up(self) -> bool:
-        return self.kind in STEP_UP_KINDS
+        return self.kind in STEP_UP_ACTS
 
     @property
     def binds_plan(self) -> bool:
-        return self.kind in ("approve", "sign_off", "reject", "execute")
+        return self.kind == "execute" or (self.kind in KINDS and KINDS[self.kind].binds_plan)
 
     @property
     def confirm(self) -> str:
-        if self.executes and self.kind in ("approve", "sign_off"):
-            return f"{CONFIRM[self.kind]} and execute now"
-        return CONFIRM[self.kind]
+        if self.kind not in KINDS:
+            return CONFIRM[self.kind]
+        if self.executes and KINDS[self.kind].counts:
+            return f"{KINDS[self.kind].confirm} and execute now"
+        return KINDS[self.kind].confirm
 
     @property
     def verb(self) -> str:
-        return VERBS.get(self.kind, "")
+        """What the viewer does to the plan it binds ("You sign off plan …")."""
+        if self.kind == "execute":
+            return "execute"
+        return KINDS[self.kind].verb if self.binds_plan else ""
 
     def answers(self, hint: str) -> bool:
         """Whether a notification link's `?action=` hint means this action."""
-        if hint == "approve":  # "your approval is missing" also reaches sign-off holders
-            return self.kind in ("approve", "sign_off")
+        if hint == Decision.Kind.APPROVE:  # "your approval is missing" reaches sign-off too
+            return self.kind in COUNTING_KINDS
         return self.kind == hint
 
 
@@ -144,28 +123,40 @@ def _decisions(user, own, verdict, decisions, authorities, executing_role) -> li
             if ROLE_AUTHORITY[role] in authorities and verdict.have(role) < needed:
                 executes = role == executing_role
                 then = " and execute now" if executes else ""
-                if role in APPROVAL_ROLES:
-                    label = f"Approve as {ROLE_NAMES[role]}{then}"
-                    actions.append(Action("approve", label, role, executes=executes))
-                else:
-                    label = f"Sign off for {ROLE_NAMES[role]}{then}"
-                    actions.append(Action("sign_off", label, role, executes=executes))
+                kind = kind_for_role(role)
+                label = _offer(kind, role) + then
+                actions.append(_action(kind, label, role, executes=executes))
     by_id = {d.id: d for d in decisions}
     standing = [by_id[i] for i in verdict.standing_vetoes if i in by_id]
+    veto, lift = Decision.Kind.VETO, Decision.Kind.LIFT_VETO
     if "veto" in authorities and not any(v.actor_id == user.pk for v in standing):
-        actions.append(Action("veto", "Veto", reason="required", danger=True))
-    for veto in standing:
-        mine = veto.actor_id == user.pk
+        actions.append(_action(veto, _offer(veto)))
+    for standing_veto in standing:
+        mine = standing_veto.actor_id == user.pk
         if mine or "veto" in authorities:
-            label = "Lift my veto" if mine else f"Lift {veto.actor}'s veto"
+            # Lifting someone else's veto needs a reason (approvals/services.py).
+            label = _offer(lift) if mine else f"Lift {standing_veto.actor}'s veto"
             reason = "optional" if mine else "required"
-            actions.append(Action("lift_veto", label, veto_id=veto.id, reason=reason))
+            actions.append(Action(lift, label, veto_id=standing_veto.id, reason=reason))
     if not own:
         held = [r for r in ROLE_AUTHORITY if ROLE_AUTHORITY[r] in authorities]
-        if held:
-            label = f"Reject as {ROLE_NAMES[held[0]]}"
-            actions.append(Action("reject", label, held[0], reason="required", danger=True))
+        # A kind given in a role that counts for nothing (a rejection) is offered once, in the
+        # first of its roles the viewer holds.
+        for kind, spec in KINDS.items():
+            roles = [r for r in held if r in spec.roles]
+            if roles and not spec.counts:
+                actions.append(_action(kind, _offer(kind, roles[0]), roles[0]))
     return actions
+
+
+def _offer(kind: str, role: str = "") -> str:
+    return KINDS[kind].offer.format(role=ROLE_NAMES.get(role, role))
+
+
+def _action(kind: str, label: str, role: str = "", **fields) -> Action:
+    spec = KINDS[kind]
+    reason = "required" if spec.needs_comment else "optional"
+    return Action(kind, label, role, reason=reason, danger=spec.danger, **fields)
 
 
 def _may_execute(own, request, verdict, authorities) -> bool:

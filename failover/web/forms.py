@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from django import forms
 
+from approvals.kinds import KINDS, STEP_UP_ACTS
 from approvals.services import MAX_COMMENT
 from failover.rollback import DEFAULTS, LIMITS
 from failover.services import MAX_REASON
-from failover.web.actions import KINDS, STEP_UP_KINDS
+from failover.web.actions import ACTS
 from identity.stepup import evidence_from
 
 
@@ -117,7 +118,7 @@ class ActionForm(forms.Form):
     """One action on a request, posted by a button the page offered (or forged: the services
     layer decides either way)."""
 
-    kind = forms.ChoiceField(choices=[(k, k) for k in KINDS])
+    kind = forms.ChoiceField(choices=[(k, k) for k in ACTS])
     role = forms.CharField(required=False, max_length=30)
     veto_id = forms.IntegerField(required=False, min_value=1)
     plan_hash = forms.CharField(required=False, max_length=64)
@@ -132,10 +133,8 @@ class ActionForm(forms.Form):
     def clean(self):
         data = super().clean()
         kind = data.get("kind")
-        if (
-            kind in ("veto", "reject", "lift_system_veto")
-            and not (data.get("comment") or "").strip()
-        ):
+        needs_reason = kind == "lift_system_veto" or (kind in KINDS and KINDS[kind].needs_comment)
+        if needs_reason and not (data.get("comment") or "").strip():
             self.add_error("comment", f"give a reason for the {kind.replace('_', ' ')}")
         if kind == "lift_system_veto" and not data.get("check_id"):
             self.add_error("check_id", "say which check's veto to lift")
@@ -144,6 +143,6 @@ class ActionForm(forms.Form):
                 self.add_error("secret_name", "name the secret")
             if not data.get("rotated_at") and "rotated_at" not in self.errors:
                 self.add_error("rotated_at", "give the time of the rotation (UTC)")
-        if kind in STEP_UP_KINDS and not evidence_from(self.data):
+        if kind in STEP_UP_ACTS and not evidence_from(self.data):
             self.add_error("password", missing_step_up(self.data))
         return data

@@ -7,20 +7,13 @@ from collections.abc import Sequence
 
 from django.contrib.auth import get_user_model
 
+from approvals.kinds import missing_word, past_tense
 from approvals.policy import DecisionFacts, Verdict
+from audit.actions import REQUEST_DECLARED, REQUEST_STATE_CHANGED
 from audit.models import AuditEvent
-from failover.authorities import ROLE_AUTHORITY
+from failover.authorities import APPROVAL_ROLES, ROLE_AUTHORITY, ROLE_NAMES
 from failover.chain import AuthorityChain
 from failover.models import FailoverRequest
-from failover.web.actions import ROLE_NAMES
-
-KIND_WORDS = {
-    "approve": "approved",
-    "sign_off": "signed off",
-    "veto": "vetoed",
-    "lift_veto": "lifted a veto",
-    "reject": "rejected",
-}
 
 
 def display_names(usernames) -> dict[str, str]:
@@ -60,7 +53,7 @@ def missing_rows(request, verdict, chain, decisions) -> list[dict]:
         {
             "role": m.role,
             "role_name": ROLE_NAMES[m.role],
-            "kind": "approval" if m.role in ("availability", "identity") else "sign-off",
+            "kind": missing_word(m.role),
             "needed": m.needed,
             "have": m.have,
             "holders": who_can_give(m.role, chain, request, verdict, decisions),
@@ -88,14 +81,14 @@ def checklist(request, verdict, chain, decisions, break_glass=None) -> list[dict
             if d.role == role
             for reason in [r.reason for r in verdict.discounted if r.decision_id == d.id]
         ]
-        waived = verdict.preapproved and role in ("availability", "identity")
+        waived = verdict.preapproved and role in APPROVAL_ROLES
         done = len(given) >= needed or waived
         skipped = not done and break_glass is not None and role in break_glass.skipped_roles
         rows.append(
             {
                 "role": role,
                 "role_name": ROLE_NAMES[role],
-                "kind": "approval" if role in ("availability", "identity") else "sign-off",
+                "kind": missing_word(role),
                 "needed": needed,
                 "have": len(given),
                 "done": done,
@@ -107,24 +100,6 @@ def checklist(request, verdict, chain, decisions, break_glass=None) -> list[dict
             }
         )
     return rows
-
-
-def plan_rows(plan: dict) -> list[dict]:
-    return [
-        {
-            "name": c["name"],
-            "type": c["type"],
-            "zone": c["zone"],
-            "provider": c["provider_account"],
-            "ttl": c["ttl"],
-            "routing": c["routing"],
-            "set_identifier": c.get("set_identifier", ""),
-            "segment": c.get("segment", ""),
-            "before": c["expected"],
-            "after": c["new"],
-        }
-        for c in plan.get("changes", [])
-    ]
 
 
 def replanned_message(before: FailoverRequest) -> str:
@@ -183,13 +158,13 @@ def timeline(request: FailoverRequest) -> list[dict]:
 def _event_row(event: AuditEvent) -> dict:
     data = event.data or {}
     action = event.action
-    if action == "request.state_changed":
+    if action == REQUEST_STATE_CHANGED:
         title = f"{data.get('from', '?')} → {data.get('to', '?')}"
-    elif action == "request.declared":
+    elif action == REQUEST_DECLARED:
         title = f"declared {data.get('from_target', '?')} → {data.get('to_target', '?')}"
     elif action.startswith("decision."):
         kind = action.split(".", 1)[1]
-        title = KIND_WORDS.get(kind, kind)
+        title = past_tense(kind)
     elif action.startswith("dns."):
         title = "DNS " + action.split(".", 1)[1].replace("_", " ")
     else:

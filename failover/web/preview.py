@@ -6,14 +6,13 @@ from __future__ import annotations
 from django.utils import timezone
 
 from approvals import policy as engine
+from approvals.kinds import missing_word
 from approvals.selectors import profile_of, rules_of
-from failover.authorities import AUTHORITIES
+from failover.authorities import APPROVAL_ROLES, AUTHORITIES, ROLE_NAMES
 from failover.chain import authority_chain
 from failover.errors import ServiceError
 from failover.planning import plan_for  # the same plan builder the declaration uses
-from failover.plans import plan_hash
-from failover.web.actions import ROLE_NAMES
-from failover.web.present import plan_rows
+from failover.plans import plan_hash, plan_rows
 
 
 def preview(service, target_name: str, segment: str = "") -> dict:
@@ -63,12 +62,11 @@ def preview(service, target_name: str, segment: str = "") -> dict:
         "required": [
             _needed(role, n)
             for role, n in required.items()
-            if not (breach and role in ("availability", "identity"))
+            if not (breach and role in APPROVAL_ROLES)
         ],
         "breach": breach,
     }
 
 
 def _needed(role: str, count: int) -> str:
-    kind = "approval" if role in ("availability", "identity") else "sign-off"
-    return f"{ROLE_NAMES[role]} {kind}" + (f" (x{count})" if count > 1 else "")
+    return f"{ROLE_NAMES[role]} {missing_word(role)}" + (f" (x{count})" if count > 1 else "")

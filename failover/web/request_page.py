@@ -7,34 +7,24 @@ from __future__ import annotations
 from django.urls import reverse
 
 from approvals.gate import break_glass_of, executes_on, may_go_out
+from approvals.kinds import kind_for_role, past_tense
 from approvals.models import BreakGlass
 from approvals.readiness.selectors import latest_checks, required_secrets, vetoes_among
 from approvals.selectors import decision_facts, verdict_for
-from failover.authorities import APPROVAL_ROLES
 from failover.chain import authorities_of, authority_chain
 from failover.drift import registry_drift
+from failover.plans import plan_rows
 from failover.rollback import DEFAULTS
 from failover.states import OPEN_STATES
 from failover.web.actions import available_actions
 from failover.web.live import version_of
-from failover.web.present import (
-    KIND_WORDS,
-    checklist,
-    missing_rows,
-    plan_rows,
-    readiness_rows,
-    timeline,
-)
+from failover.web.present import checklist, missing_rows, readiness_rows, timeline
 
 CRITERIA = {
     "min_minutes_on_target": "Stay on the new target at least",
     "primary_healthy_minutes": "Primary healthy before moving back for",
     "decide_within_minutes": "Decide on rollback within",
 }
-
-
-def _kind_of(role: str) -> str:
-    return "approve" if role in APPROVAL_ROLES else "sign_off"
 
 
 class RequestView:
@@ -63,7 +53,7 @@ class RequestView:
                 m.role
                 for m in self.verdict.missing
                 if executes_on(
-                    obj, self.verdict, kind=_kind_of(m.role), role=m.role, drift=self.drift
+                    obj, self.verdict, kind=kind_for_role(m.role), role=m.role, drift=self.drift
                 )
             ),
             None,
@@ -158,7 +148,7 @@ class RequestView:
                     obj.break_glass_uses.select_related("actor").order_by("created_at").first(),
                 ),
                 "decisions": [
-                    {"d": d, "verb": KIND_WORDS.get(d.kind, d.kind), "counts": d.id in v.counted}
+                    {"d": d, "verb": past_tense(d.kind), "counts": d.id in v.counted}
                     for d in self.decisions
                 ],
                 "changes": list(obj.changes.select_related("provider_account")),

@@ -21,11 +21,9 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import ipaddress
 import math
 import time
 from dataclasses import dataclass
-from functools import lru_cache
 
 from django import forms
 from django.conf import settings
@@ -35,51 +33,11 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import PermissionDenied
 
 from audit.services import record_event
+from failover.clients import client_address
 from failover.degrade import with_cache
 from identity import stepup
 
 KNOWN_ADDRESS_SECONDS = 30 * 24 * 3600  # an address a username signed in from stays known
-
-
-# --- the client's address --------------------------------------------------------------------
-
-
-@lru_cache(maxsize=8)
-def _networks(proxies: tuple[str, ...]):
-    return tuple(ipaddress.ip_network(p, strict=False) for p in proxies)
-
-
-def _is_proxy(address) -> bool:
-    return any(address in network for network in _networks(tuple(settings.SIGNIN_TRUSTED_PROXIES)))
-
-
-def client_address(request) -> str:
-    """REMOTE_ADDR, or behind our proxies the address the nearest of them saw.
-
-    X-Forwarded-For is read right to left: each entry was appended by the hop to its right,
-    so the first entry that is not one of our proxies is the client; entries further left
-    were written by the client itself and prove nothing. Only a connection from a trusted
-    proxy is asked at all, so nobody reaching the app directly can choose their address."""
-    if request is None:
-        return ""
-    remote = request.META.get("REMOTE_ADDR", "")[:100]
-    if not settings.SIGNIN_TRUST_X_FORWARDED_FOR:
-        return remote
-    try:
-        if not _is_proxy(ipaddress.ip_address(remote)):
-            return remote
-    except ValueError:
-        return remote
-    client = remote
-    for hop in reversed(request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")[-20:]):
-        try:
-            address = ipaddress.ip_address(hop.strip())
-        except ValueError:
-            break  # not written by a proxy of ours: keep the nearest address we can vouch for
-        client = str(address)
-        if not _is_proxy(address):
-            break
-    return client
 
 
 # --- the counters ----------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from django.urls import reverse
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
 from audit.services import record_event
-from failover.web.signin_throttle import client_address
+from failover.clients import client_address
 from identity import oidc
 from identity.stepup import clear_failures
 

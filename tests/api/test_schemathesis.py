@@ -20,7 +20,8 @@ from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 
 from failover.api.base import KEY_PATTERN
-from failover.demo import GROUP_AUTHORITIES, seed_demo
+from failover.demo.data import GROUP_AUTHORITIES
+from failover.demo.seed import seed_demo
 from failover.models import FailoverRequest, Service
 from failover.services import declare_request
 from failover.wsgi import application

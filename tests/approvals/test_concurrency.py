@@ -9,7 +9,7 @@ from audit.verify import verify_chain
 from failover.errors import ServiceError
 from failover.services import cancel_request, declare_request
 from tests.factories import make_service, user
-from tests.races import race as shared_race
+from tests.harness.races import race as shared_race
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 ROUNDS = 10

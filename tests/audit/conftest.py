@@ -11,7 +11,7 @@ from audit.chain import COLUMNS, event_hash
 from audit.models import AuditEvent
 from audit.services import record_event
 from audit.signing import new_key
-from tests import motoserver
+from tests.harness import motoserver
 from tests.secrets_registry import REGISTRY
 from tests.tamper import tamper
 
@@ -49,7 +49,7 @@ def key(settings):
 
 def events(n: int) -> None:
     for i in range(n):
-        record_event(action="test.event", object_type="x", object_id=str(i), data={"i": i})
+        record_event(action="config.changed", object_type="x", object_id=str(i), data={"i": i})
 
 
 def rewrite(seq: int, data: dict) -> None:

@@ -88,8 +88,12 @@ def test_the_model_layer_refuses_updates_and_deletes(history):
 
 
 def test_events_link_in_sequence(db):
-    a = record_event(action="test.a", object_type="x", object_id="1", data={"n": 1}, actor=None)
-    b = record_event(action="test.b", object_type="x", object_id="1", data={"when": a.created_at})
+    a = record_event(
+        action="config.changed", object_type="x", object_id="1", data={"n": 1}, actor=None
+    )
+    b = record_event(
+        action="config.changed", object_type="x", object_id="1", data={"when": a.created_at}
+    )
     assert (a.seq + 1, a.hash) == (b.seq, b.prev_hash)
     assert a.prev_hash == "0" * 64
     assert a.actor == "system"

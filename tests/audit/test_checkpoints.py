@@ -507,7 +507,7 @@ def test_the_task_takes_a_checkpoint(key, checkpoint_dir):
 def test_a_store_that_is_down_fails_the_checkpoint_not_the_append(
     key, settings, checkpoint_dir, s3, s3_server
 ):
-    from tests.dnsproviders.bind import free_port
+    from tests.harness.ports import free_port
 
     name = f"ckpt-down-{uuid.uuid4().hex[:8]}"
     s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
@@ -589,7 +589,7 @@ def test_a_bucket_without_object_lock_is_refused(key, locked_bucket, s3, setting
 def test_a_worker_takes_the_checkpoint_queued_by_every_nth_append(
     key, settings, checkpoint_dir, tmp_path, zone_dir
 ):
-    from tests.dnsproviders.worker import celery_worker, wait_for
+    from tests.harness.worker import celery_worker, wait_for
 
     settings.AUDIT_CHECKPOINT_EVERY_EVENTS = 5
     env = {"AUDIT_SIGNING_KEY": key.private_text(), "AUDIT_CHECKPOINT_DIR": str(checkpoint_dir)}

@@ -23,9 +23,9 @@ import requests
 from django.contrib.auth.models import Permission
 
 from audit.models import AuditEvent
-from tests.dnsproviders.bind import free_port
-from tests.dnsproviders.worker import ROOT, Worker
 from tests.factories import user
+from tests.harness.ports import free_port
+from tests.harness.worker import ROOT, Worker
 from tests.tokens import personal_token
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -99,7 +99,7 @@ def slow_download(port: int, token: str) -> tuple[int, bytes, str, float]:
 
 
 def test_a_long_export_streams_to_its_trailer_and_a_sync_worker_would_cut_it(tmp_path, zone_dir):
-    from failover.scale import seed_events
+    from failover.demo.scale import seed_events
 
     seed_events(EVENTS)
     auditor = user("auditor")

@@ -34,7 +34,7 @@ def offline(path: Path, *flags) -> subprocess.CompletedProcess:
 
 def history(n: int) -> None:
     for i in range(n):
-        record_event(action="test.event", object_type="x", object_id=str(i), data={"i": i})
+        record_event(action="config.changed", object_type="x", object_id=str(i), data={"i": i})
 
 
 def trailer_of(text: str, kind: str) -> dict:
@@ -156,7 +156,7 @@ def test_exports_from_before_trailers_need_an_explicit_flag(exported):
     assert offline(exported["jsonl"]).returncode == 1
     result = offline(exported["jsonl"], "--allow-no-trailer")
     assert result.returncode == 0 and "OK: 6 events verified (no trailer" in result.stdout
-    lines[1] = lines[1].replace('"test.event"', '"test.edited"')  # the flag checks the rest
+    lines[1] = lines[1].replace('"config.changed"', '"config.edited"')  # the flag checks the rest
     exported["jsonl"].write_text("".join(lines[:-1]), encoding="utf-8")
     assert offline(exported["jsonl"], "--allow-no-trailer").returncode == 1
 

@@ -41,7 +41,7 @@ ATTACKS = [
 @pytest.fixture
 def history(db):
     for n in range(5):
-        record_event(action="test.event", object_type="x", object_id=str(n), data={"n": n})
+        record_event(action="config.changed", object_type="x", object_id=str(n), data={"n": n})
 
 
 def refused(sql: str, cursor) -> str:
@@ -109,7 +109,7 @@ def test_an_insert_that_does_not_follow_the_head_is_refused(history, where):
 
 
 def test_the_append_path_moves_the_head_for_the_app_role(history):
-    event = record_event(action="test.more", object_type="x", object_id="9")
+    event = record_event(action="config.changed", object_type="x", object_id="9")
     head = ChainHead.objects.get()
     assert (head.seq, head.hash) == (event.seq, event.hash) == (6, event.hash)
 

@@ -26,8 +26,8 @@ from audit.jobs import (
 from audit.models import AuditEvent, ChainHead, Verification
 from audit.services import record_event
 from audit.verify import verify_chain
-from tests.dnsproviders.worker import ROOT, Worker, celery_worker, wait_for
 from tests.factories import user
+from tests.harness.worker import ROOT, Worker, celery_worker, wait_for
 from tests.tamper import tamper
 
 State = Verification.State
@@ -35,7 +35,7 @@ State = Verification.State
 
 def events(n: int) -> None:
     for i in range(n):
-        record_event(action="test.event", object_type="test", object_id=str(i))
+        record_event(action="config.changed", object_type="test", object_id=str(i))
 
 
 def finished(pk: int) -> list[dict]:
@@ -241,7 +241,7 @@ def test_a_worker_verifies_the_chain_and_a_failure_is_reported(worker):
 def test_progress_shows_while_a_long_chain_verifies_and_a_killed_worker_is_cleaned_up(
     worker, tmp_path, zone_dir
 ):
-    from failover.scale import seed_events
+    from failover.demo.scale import seed_events
 
     seed_events(200_000)
     job = start_verification(user("auditor"))

@@ -15,7 +15,7 @@ EVENTS = 90
 @pytest.fixture
 def chain():
     for n in range(EVENTS):
-        record_event(action="test.event", object_type="x", object_id=str(n), data={"n": n})
+        record_event(action="config.changed", object_type="x", object_id=str(n), data={"n": n})
 
 
 def both() -> tuple:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from failover.errors import InvalidInput
-from failover.models import Notification, Service
+from failover.models import Service
+from failover.notify.models import Notification
 from failover.notify.receivers import events_for
 from failover.secrets import encrypt
 from tests.breakglass.conftest import JUSTIFICATION, use, veto

@@ -6,7 +6,6 @@ import base64
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -14,7 +13,8 @@ from pathlib import Path
 import dns.exception
 import dns.message
 import dns.query
-import dns.rcode
+
+from tests.harness.ports import free_port
 
 NAMED = shutil.which("named") or "/usr/sbin/named"
 ZONE = "bind.test."
@@ -22,12 +22,6 @@ ZONE = "bind.test."
 
 def available() -> bool:
     return os.access(NAMED, os.X_OK)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Bind:

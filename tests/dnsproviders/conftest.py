@@ -6,8 +6,8 @@ import boto3
 import pytest
 
 from dnsproviders.models import ProviderAccount
-from tests import motoserver
-from tests.dnsproviders.faultproxy import FaultProxy
+from tests.harness import motoserver
+from tests.harness.faultproxy import FaultProxy
 
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 # A value of its own, so the secret-leak scan can tell it from any common word, whichever of
@@ -60,33 +60,3 @@ def route53_account(db, proxy, hosted_zone):
             "max_attempts": 3,
         },
     )
-
-
-def upsert(hosted_zone, name, values, **extra):
-    hosted_zone["client"].change_resource_record_sets(
-        HostedZoneId=hosted_zone["id"],
-        ChangeBatch={
-            "Changes": [
-                {
-                    "Action": "UPSERT",
-                    "ResourceRecordSet": {
-                        "Name": name,
-                        "Type": "A",
-                        "TTL": 60,
-                        "ResourceRecords": [{"Value": v} for v in values],
-                        **extra,
-                    },
-                }
-            ]
-        },
-    )
-
-
-def live_values(hosted_zone, name, set_identifier=None):
-    sets = hosted_zone["client"].list_resource_record_sets(
-        HostedZoneId=hosted_zone["id"], StartRecordName=name, StartRecordType="A"
-    )
-    for rrset in sets["ResourceRecordSets"]:
-        if rrset["Name"] == name and rrset.get("SetIdentifier") == set_identifier:
-            return sorted(r["Value"] for r in rrset["ResourceRecords"])
-    return []

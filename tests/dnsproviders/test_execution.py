@@ -309,7 +309,7 @@ def test_sweeper_resends_stale_queued_changes_only(shop):
 
 def test_route53_segment_failover_through_faults(db, route53_account, hosted_zone, proxy):
     from failover.models import GovernedRecord, RecordValue
-    from tests.dnsproviders.conftest import live_values, upsert
+    from tests.harness.route53 import live_values, upsert
 
     zone = hosted_zone["name"]
     service = make_service(
@@ -354,7 +354,7 @@ def test_route53_segment_failover_through_faults(db, route53_account, hosted_zon
 def test_fifty_changes_with_thirty_percent_faults_apply_exactly_once(
     db, route53_account, hosted_zone, proxy, settings
 ):
-    from tests.dnsproviders.conftest import live_values, upsert
+    from tests.harness.route53 import live_values, upsert
 
     settings.ROUTE53_RATE_PER_SECOND = 10_000  # the account limit has its own test
 
@@ -419,7 +419,7 @@ def test_fifty_changes_with_thirty_percent_faults_apply_exactly_once(
 
 
 def test_one_change_in_flight_per_zone(db, route53_account, hosted_zone, proxy, settings):
-    from tests.dnsproviders.conftest import upsert
+    from tests.harness.route53 import upsert
 
     settings.ROUTE53_RATE_PER_SECOND = 10_000
     zone = hosted_zone["name"]

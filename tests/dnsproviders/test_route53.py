@@ -4,7 +4,7 @@ import pytest
 
 from dnsproviders.base import DriftError, ProviderError
 from dnsproviders.route53.provider import Route53Provider
-from tests.dnsproviders.conftest import live_values, upsert
+from tests.harness.route53 import live_values, upsert
 
 
 def change(name, expected, new, **extra):

@@ -10,8 +10,9 @@ from dnsproviders.models import DnsChange
 from dnsproviders.sweeper import sweep
 from failover.models import FailoverRequest
 from failover.services import declare_request
-from tests.dnsproviders.worker import Broker, Worker, wait_for
 from tests.factories import make_service, user
+from tests.harness.broker import Broker
+from tests.harness.worker import Worker, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -88,7 +89,7 @@ def test_an_approval_committed_while_the_broker_is_down_still_executes(broker, w
 def test_a_worker_killed_mid_submit_leaves_exactly_one_change(
     worker, route53_account, hosted_zone, proxy
 ):
-    from tests.dnsproviders.conftest import live_values, upsert
+    from tests.harness.route53 import live_values, upsert
 
     zone = hosted_zone["name"]
     service = make_service(

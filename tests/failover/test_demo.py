@@ -5,7 +5,7 @@ from django.core.management import call_command
 from audit.models import AuditEvent
 from audit.verify import verify_chain
 from failover.chain import authority_chain
-from failover.demo import USERS
+from failover.demo.data import USERS
 from failover.models import Service
 
 pytestmark = pytest.mark.django_db

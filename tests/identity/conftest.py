@@ -9,7 +9,7 @@ from tests.web.conftest import browser  # noqa: F401 (Chromium for the browser t
 
 # --- SSO: a real devidp process (tests/identity/idp.py) ---------------------------------------
 
-# Provider group -> the demo's product groups (failover/demo.py GROUP_AUTHORITIES).
+# Provider group -> the demo's product groups (failover/demo/data.py GROUP_AUTHORITIES).
 GROUP_MAP = {
     "incident-commanders": "Incident commanders",
     "availability-leads": "Availability leads",

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import requests
 
-from tests.dnsproviders.bind import free_port  # the suite's one free-port helper
+from tests.harness.ports import free_port
 
 CLIENT_ID = "failover-tests"
 CLIENT_SECRET = "devidp-test-client-secret"

@@ -11,8 +11,8 @@ from django.contrib.auth import get_user_model
 from django_otp.oath import TOTP
 
 from identity import codes
+from tests.harness.browser import PASSWORD, Person, axe_violations
 from tests.web import conftest as web
-from tests.web.conftest import PASSWORD, Person, axe_violations
 
 axe_script = web.axe_script  # the accessibility check's fixture, shared with tests/web
 

@@ -9,8 +9,8 @@ from identity import codes
 from identity.models import StepUpProof
 from identity.stepup import Binding, StepUpError, confirm
 from tests.factories import user
+from tests.harness.races import race as shared_race
 from tests.identity.test_codes import code_at
-from tests.races import race as shared_race
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 ROUNDS = 5

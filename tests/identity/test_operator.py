@@ -14,7 +14,7 @@ from django.core.management.base import CommandError
 
 from approvals.models import Decision
 from audit.models import AuditEvent
-from failover.demo import seed_demo
+from failover.demo.seed import seed_demo
 from failover.models import FailoverRequest, Service
 from failover.services import declare_request
 from tests.factories import user

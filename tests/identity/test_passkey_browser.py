@@ -19,15 +19,15 @@ from failover.models import FailoverRequest, Service
 from failover.services import cancel_request, declare_request
 from identity.models import Passkey, StepUpProof
 from identity.proofs import check_proof
+from tests.harness.browser import DESKTOP, PASSWORD, Person
 from tests.identity.webauthn import credentials, virtual_authenticator
-from tests.web.conftest import DESKTOP, PASSWORD, Person
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
 def demo(db):
-    from failover.demo import seed_demo
+    from failover.demo.seed import seed_demo
 
     seed_demo()
 

@@ -385,7 +385,7 @@ def test_breaking_the_glass_with_a_passkey_binds_the_plan(client, people, reques
 def test_declaring_and_executing_with_a_passkey(client, db):
     from django.contrib.auth import get_user_model
 
-    from failover.demo import seed_demo
+    from failover.demo.seed import seed_demo
     from failover.models import FailoverRequest, Service
     from failover.services import record_signal
 

@@ -11,11 +11,12 @@ from approvals.models import ServiceAccount
 from approvals.selectors import verdict_for
 from approvals.services import record_decision
 from audit.models import AuditEvent
-from failover.demo import seed_demo
+from failover.demo.seed import seed_demo
 from failover.models import Service
 from failover.services import declare_request
 from identity.models import ExternalIdentity
-from tests.identity.idp import free_port, sign_in_through
+from tests.harness.ports import free_port
+from tests.identity.idp import sign_in_through
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from approvals.models import Decision
-from failover.demo import seed_demo
+from failover.demo.seed import seed_demo
 from failover.models import FailoverRequest, Service
 from failover.services import declare_request
 from identity.models import StepUpProof

@@ -11,8 +11,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from failover.intake.integrations import create_integration
+from failover.intake.models import Delivery
 from failover.intake.services import process_delivery
-from failover.models import Delivery, Service
+from failover.models import Service
 from failover.services import grant_authority
 from tests.factories import make_service, user
 

@@ -5,7 +5,8 @@ import pytest
 
 from approvals.selectors import verdict_for
 from audit.models import AuditEvent
-from failover.models import Delivery, FailoverRequest, Signal
+from failover.intake.models import Delivery
+from failover.models import FailoverRequest, Signal
 from failover.services import grant_authority
 from tests.factories import make_service, user
 from tests.intake.conftest import basic, let_declare, make_integration, post, process_all

@@ -9,7 +9,8 @@ from django.core.management.base import CommandError
 
 from approvals.selectors import verdict_for
 from audit.models import AuditEvent
-from failover.models import Delivery, FailoverRequest, Integration, Signal
+from failover.intake.models import Delivery, Integration
+from failover.models import FailoverRequest, Signal
 from failover.services import declare_request, revoke_authority
 from tests.factories import make_service, user
 from tests.intake.conftest import let_declare, make_integration, post, process_all
@@ -198,7 +199,7 @@ def test_the_admin_edits_the_list_and_audits_it_by_slug(client, shop):
     vault = make_service("vault")
     integration, _ = make_integration("alertmanager", "am")
     client.force_login(user("admin", is_staff=True, is_superuser=True))
-    url = f"/admin/failover/integration/{integration.pk}/change/"
+    url = f"/admin/intake/integration/{integration.pk}/change/"
     page = client.get(url).content.decode()
     assert f'<option value="{vault.pk}">' in page  # offered
     form = {
@@ -215,5 +216,5 @@ def test_the_admin_edits_the_list_and_audits_it_by_slug(client, shop):
     assert (event.data["added"], event.data["removed"]) == (["vault"], ["shop"])
     page = client.get(url).content.decode()
     assert "lacks &#x27;declare&#x27;" in page or "lacks 'declare'" in page
-    listing = client.get("/admin/failover/integration/").content.decode()
+    listing = client.get("/admin/intake/integration/").content.decode()
     assert "vault" in listing

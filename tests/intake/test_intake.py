@@ -7,11 +7,12 @@ import shutil
 import pytest
 
 from audit.models import AuditEvent
-from failover.intake import services
+from failover.intake import services, tools
+from failover.intake.models import Delivery
 from failover.intake.services import process_delivery, sweep
-from failover.models import Delivery, FailoverRequest, Signal
-from tests.dnsproviders.bind import free_port
-from tests.dnsproviders.worker import Broker, _repoint
+from failover.models import FailoverRequest, Signal
+from tests.harness.broker import Broker, repoint
+from tests.harness.ports import free_port
 from tests.intake.conftest import make_integration, post, process_all, sign
 
 pytestmark = pytest.mark.django_db
@@ -89,9 +90,9 @@ def broker_down():
     from failover.celery import app
 
     saved = (app.conf.broker_url, app.conf.broker_transport_options)
-    _repoint(app, f"redis://127.0.0.1:{free_port()}/0", {})  # nothing listens there
+    repoint(app, f"redis://127.0.0.1:{free_port()}/0", {})  # nothing listens there
     yield
-    _repoint(app, *saved)
+    repoint(app, *saved)
 
 
 def test_a_delivery_whose_task_was_not_enqueued_is_swept_and_processed(
@@ -144,7 +145,7 @@ def test_a_processing_error_is_recorded_not_retried_forever(client, am, monkeypa
     def broken(payload, rules):
         raise KeyError("bug")
 
-    monkeypatch.setitem(services.PARSERS, "alertmanager", broken)
+    monkeypatch.setattr(tools.for_kind("alertmanager"), "events", broken)
     process_all()
     delivery = Delivery.objects.get()
     assert delivery.status == "failed" and "processing error" in delivery.outcome
@@ -160,7 +161,7 @@ def test_a_database_hiccup_leaves_the_delivery_for_the_sweeper(client, am, monke
     def locked(payload, rules):
         raise OperationalError("database is locked")
 
-    monkeypatch.setitem(services.PARSERS, "alertmanager", locked)
+    monkeypatch.setattr(tools.for_kind("alertmanager"), "events", locked)
     with pytest.raises(OperationalError):
         process_all()
     delivery = Delivery.objects.get()

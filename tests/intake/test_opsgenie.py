@@ -2,7 +2,8 @@
 
 import pytest
 
-from failover.models import Delivery, FailoverRequest, Signal
+from failover.intake.models import Delivery
+from failover.models import FailoverRequest, Signal
 from tests.intake.conftest import make_integration, post, process_all
 
 pytestmark = pytest.mark.django_db

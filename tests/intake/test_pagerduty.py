@@ -7,7 +7,8 @@ import pytest
 
 from audit.models import AuditEvent
 from failover.intake.integrations import retire_old_secrets, rotate_secret
-from failover.models import Delivery, Signal
+from failover.intake.models import Delivery
+from failover.models import Signal
 from tests.intake.conftest import make_integration, pd_time, post, process_all, sign
 
 pytestmark = pytest.mark.django_db
@@ -135,8 +136,10 @@ def test_during_rotation_either_secret_signs(client, pd):
     assert deliver(client, incident(), [old], webhook_id="a").status_code == 202
     assert deliver(client, incident(), [new], webhook_id="b").status_code == 202
     # PagerDuty itself sends one value per secret while it rotates: any match is enough.
-    both = sign(json.dumps(incident()).encode(), "not-ours-" * 3, new)
-    assert deliver(client, incident(), [], webhook_id="c", signature=both).status_code == 202
+    # One body, signed and sent: its occurred_at (milliseconds) must not tick in between.
+    body = incident()
+    both = sign(json.dumps(body).encode(), "not-ours-" * 3, new)
+    assert deliver(client, body, [], webhook_id="c", signature=both).status_code == 202
 
     retire_old_secrets(actor=None, name=integration.name)
     assert deliver(client, incident(), [old], webhook_id="d").status_code == 401
@@ -178,8 +181,8 @@ def test_without_a_webhook_id_the_event_id_deduplicates(client, pd):
 def test_last_received_at_is_kept_fresh_without_writing_it_for_every_delivery(client, pd, shop):
     from datetime import timedelta
 
+    from failover.intake.models import Integration
     from failover.intake.services import RECEIVED_AT_EVERY
-    from failover.models import Integration
 
     integration, secret = pd
     deliver(client, incident(incident_id="Q1"), [secret], webhook_id="wh-a")

@@ -4,8 +4,8 @@ import base64
 
 import pytest
 
-from failover.intake import alertmanager, opsgenie, pagerduty
 from failover.intake.events import FIRE, NOTE, RESOLVE, BadPayload, number
+from failover.intake.tools import alertmanager, opsgenie, pagerduty
 from tests.intake.conftest import sign
 
 

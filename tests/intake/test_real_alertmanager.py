@@ -13,10 +13,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from failover.models import Delivery, FailoverRequest, Signal
-from tests.dnsproviders.bind import free_port
-from tests.dnsproviders.worker import Broker, Worker, wait_for
+from failover.intake.models import Delivery
+from failover.models import FailoverRequest, Signal
 from tests.factories import make_service
+from tests.harness.broker import Broker
+from tests.harness.ports import free_port
+from tests.harness.worker import Worker, wait_for
 from tests.intake.conftest import let_declare, make_integration
 
 ALERTMANAGER = "/usr/bin/prometheus-alertmanager"

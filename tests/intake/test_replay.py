@@ -12,7 +12,8 @@ import json
 import pytest
 
 from audit.models import AuditEvent
-from failover.models import Delivery, FailoverRequest, Signal
+from failover.intake.models import Delivery
+from failover.models import FailoverRequest, Signal
 from failover.services import cancel_request, resolve_signal
 from tests.factories import user
 from tests.intake.conftest import make_integration, pd_time, post, process_all, sign

@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from audit.models import AuditEvent
-from failover.models import Delivery, Integration
+from failover.intake.models import Delivery, Integration
 from failover.secrets import digest
 from tests.factories import user
 from tests.intake.conftest import make_integration, post
@@ -97,19 +97,19 @@ def admin_client(client, db):
 
 def test_admin_lists_integrations_without_their_secrets(admin_client, shop):
     integration, secret = make_integration("alertmanager", "am")
-    listing = admin_client.get("/admin/failover/integration/").content.decode()
+    listing = admin_client.get("/admin/intake/integration/").content.decode()
     assert "am" in listing and "pager-bot" in listing
-    page = admin_client.get(f"/admin/failover/integration/{integration.pk}/change/")
+    page = admin_client.get(f"/admin/intake/integration/{integration.pk}/change/")
     body = page.content.decode()
     assert page.status_code == 200
     assert "1; rotate with manage.py create_integration --rotate am" in body
     assert secret not in body and integration.secrets[0]["sha256"] not in body
-    assert admin_client.get("/admin/failover/integration/add/").status_code == 403
+    assert admin_client.get("/admin/intake/integration/add/").status_code == 403
 
 
 def test_admin_edits_rules_and_checks_them(admin_client, shop):
     integration, _ = make_integration("alertmanager", "am")
-    url = f"/admin/failover/integration/{integration.pk}/change/"
+    url = f"/admin/intake/integration/{integration.pk}/change/"
     form = {
         "account": integration.account_id,
         "active": "on",
@@ -133,7 +133,7 @@ def test_admin_shows_deliveries_read_only_with_filters(admin_client, shop):
          HTTP_AUTHORIZATION=f"Bearer {secret}")  # fmt: skip
     delivery = Delivery.objects.get()
     for query in ("", "?status__exact=received", f"?integration__id__exact={integration.pk}"):
-        assert admin_client.get("/admin/failover/delivery/" + query).status_code == 200
-    page = admin_client.get(f"/admin/failover/delivery/{delivery.pk}/change/")
+        assert admin_client.get("/admin/intake/delivery/" + query).status_code == 200
+    page = admin_client.get(f"/admin/intake/delivery/{delivery.pk}/change/")
     assert page.status_code == 200 and secret not in page.content.decode()
-    assert admin_client.post(f"/admin/failover/delivery/{delivery.pk}/delete/").status_code == 403
+    assert admin_client.post(f"/admin/intake/delivery/{delivery.pk}/delete/").status_code == 403

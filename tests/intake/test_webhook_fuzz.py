@@ -17,9 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from audit.models import AuditEvent
-from failover.intake import alertmanager
 from failover.intake.events import NOTE
-from failover.models import Delivery, FailoverRequest, Integration, Signal
+from failover.intake.models import Delivery, Integration
+from failover.intake.tools import alertmanager
+from failover.models import FailoverRequest, Signal
 from tests.intake.conftest import URL, let_declare, make_integration, pd_time, process_all, sign
 
 pytestmark = pytest.mark.django_db

@@ -7,10 +7,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from failover.intake.models import Delivery
 from failover.intake.tasks import sweep_deliveries
-from failover.models import Delivery, Signal
-from tests.dnsproviders.worker import Broker, Worker, wait_for
+from failover.models import Signal
 from tests.factories import make_service
+from tests.harness.broker import Broker
+from tests.harness.worker import Worker, wait_for
 from tests.intake.conftest import let_declare, make_integration, post
 
 pytestmark = [

@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from failover.models import NotificationEndpoint
+from failover.notify.models import NotificationEndpoint
 from failover.secrets import encrypt
 
 SECRET = "test-signing-secret-0123456789"

@@ -12,7 +12,7 @@ from django.db import connection
 from django.urls import reverse
 
 from audit.models import AuditEvent
-from failover.models import Notification, NotificationEndpoint
+from failover.notify.models import Notification, NotificationEndpoint
 from failover.secrets import decrypt, encrypt
 from failover.services import declare_request
 from tests.factories import make_service, user
@@ -179,11 +179,11 @@ def admin_client(client):
 
 
 def add_url():
-    return reverse("admin:failover_notificationendpoint_add")
+    return reverse("admin:notify_notificationendpoint_add")
 
 
 def change_url(endpoint):
-    return reverse("admin:failover_notificationendpoint_change", args=[endpoint.pk])
+    return reverse("admin:notify_notificationendpoint_change", args=[endpoint.pk])
 
 
 def test_the_admin_secret_is_write_only(admin_client):
@@ -208,7 +208,7 @@ def test_the_admin_secret_is_write_only(admin_client):
     change = admin_client.get(change_url(endpoint)).content.decode()
     assert "typed-in-secret" not in change and endpoint.secret not in change
     assert "set" in change
-    listing = admin_client.get(reverse("admin:failover_notificationendpoint_changelist"))
+    listing = admin_client.get(reverse("admin:notify_notificationendpoint_changelist"))
     assert "https://hooks.example.test" in listing.content.decode()
     assert "typed-in-secret" not in audit_text() and "/x/y" not in audit_text()
 
@@ -224,12 +224,12 @@ def test_the_admin_never_shows_the_url(admin_client):
     assert endpoint.get_url() == SLACK_URL
     pages = {
         "change": admin_client.get(change_url(endpoint)),
-        "list": admin_client.get(reverse("admin:failover_notificationendpoint_changelist")),
+        "list": admin_client.get(reverse("admin:notify_notificationendpoint_changelist")),
         "search": admin_client.get(
-            reverse("admin:failover_notificationendpoint_changelist"), {"q": "hooks.slack.com"}
+            reverse("admin:notify_notificationendpoint_changelist"), {"q": "hooks.slack.com"}
         ),
         "history": admin_client.get(
-            reverse("admin:failover_notificationendpoint_history", args=[endpoint.pk])
+            reverse("admin:notify_notificationendpoint_history", args=[endpoint.pk])
         ),
     }
     for name, page in pages.items():
@@ -304,11 +304,11 @@ def test_notifications_are_listed_filtered_searched_and_read_only(admin_client):
     service = make_service()
     new_endpoint(service, "chat", "https://h.test/", format="slack")
     declare_request(actor=user("declarer"), service=service, target="failover", reason="down")
-    url = reverse("admin:failover_notification_changelist")
+    url = reverse("admin:notify_notification_changelist")
     for params in ({}, {"status": "queued"}, {"event": "declared"}, {"q": "shop"}):
         assert admin_client.get(url, params).status_code == 200
     row = Notification.objects.first()
-    detail = admin_client.get(reverse("admin:failover_notification_change", args=[row.pk]))
+    detail = admin_client.get(reverse("admin:notify_notification_change", args=[row.pk]))
     assert detail.status_code == 200 and "blocks" in detail.content.decode()
     assert "next attempt" in detail.content.decode().lower()
-    assert admin_client.get(reverse("admin:failover_notification_add")).status_code == 403
+    assert admin_client.get(reverse("admin:notify_notification_add")).status_code == 403

@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from failover.models import Notification
 from failover.notify import payloads, services
+from failover.notify.models import Notification
 from failover.secrets import encrypt
 from failover.services import declare_request
 from tests.factories import make_service, user

@@ -10,7 +10,7 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
-from failover.models import Notification, NotificationEndpoint
+from failover.notify.models import Notification, NotificationEndpoint
 from tests.factories import make_service
 from tests.tamper import as_owner
 

@@ -10,8 +10,9 @@ from django.utils import timezone
 from approvals.models import Decision
 from approvals.services import expire_stale_requests, record_decision
 from audit.services import record_event
-from failover.models import FailoverRequest, Notification
+from failover.models import FailoverRequest
 from failover.notify import receivers, services
+from failover.notify.models import Notification
 from failover.services import declare_request, lock_request, transition
 from tests.factories import make_service, user
 

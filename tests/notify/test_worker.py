@@ -2,11 +2,11 @@
 
 import pytest
 
-from failover.models import Notification
 from failover.notify import payloads
+from failover.notify.models import Notification
 from failover.services import declare_request
-from tests.dnsproviders.worker import celery_worker, wait_for
 from tests.factories import make_service, user
+from tests.harness.worker import celery_worker, wait_for
 from tests.notify.conftest import SECRET
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -17,13 +17,15 @@ from django.utils import timezone
 
 from approvals.services import record_decision
 from dnsproviders.sweeper import sweep
+from failover.intake.models import Delivery
 from failover.intake.services import sweep as sweep_deliveries
-from failover.models import Delivery, FailoverRequest
+from failover.models import FailoverRequest
 from failover.services import declare_request
-from tests.dnsproviders.worker import Broker, Worker, wait_for
 from tests.factories import make_service, user
+from tests.harness.broker import Broker
+from tests.harness.gunicorn import Gunicorn
+from tests.harness.worker import Worker, wait_for
 from tests.intake.conftest import make_integration
-from tests.outage.web import Gunicorn
 from tests.tokens import personal_token
 
 pytestmark = [

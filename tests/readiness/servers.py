@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import trustme
 
-from failover import demo_targets
+from failover.demo import targets
 
 HOST = "shop.example.test"
 SECRETS = ["tls_private_key", "oidc_client_secret"]
 
 
-class HTTPSServer(demo_targets.HTTPSServer):
+class HTTPSServer(targets.HTTPSServer):
     """`with HTTPSServer(cert_chain_pem, key_pem, routes, tmp=tmp_path) as srv:`."""
 
     def __init__(self, chain_pem: bytes, key_pem: bytes, routes: dict | None = None, tmp=None):
@@ -29,8 +29,8 @@ def expired_leaf(ca: trustme.CA, name: str, *, expires_in_days: int = -1) -> tup
     expires in `expires_in_days`)."""
     ca_pems = (ca.cert_pem.bytes(), ca.private_key_pem.bytes())
     if expires_in_days < 0:
-        return demo_targets.issue(*ca_pems, [name], expired=True)
-    return demo_targets.issue(*ca_pems, [name], valid_days=expires_in_days)
+        return targets.issue(*ca_pems, [name], expired=True)
+    return targets.issue(*ca_pems, [name], valid_days=expires_in_days)
 
 
 def ca_file(ca: trustme.CA, tmp) -> str:

@@ -108,7 +108,10 @@ def test_split_address(address, expected):
     assert split_address(address) == expected
 
 
-def oidc_server(ca, tmp_path, *, issuer=None, keys=({"kid": "k1", "kty": "EC"},)):
+ONE_KEY = ({"kid": "k1", "kty": "EC"},)
+
+
+def oidc_server(ca, tmp_path, *, issuer=None, keys=ONE_KEY):
     server = HTTPSServer(*leaf(ca, "127.0.0.1", "localhost"), tmp=tmp_path)
     expected = server.url("/")
     server.routes["/.well-known/openid-configuration"] = (

@@ -13,7 +13,7 @@ from approvals.models import ApiToken, BreakGlass, BreakGlassReview, Decision, S
 from approvals.readiness.services import attest_secret, lift_system_veto, run_readiness_checks
 from approvals.services import record_decision
 from approvals.tokens import create_token
-from failover.models import Integration
+from failover.intake.models import Integration
 from failover.report import frameworks
 from failover.report.evidence import build_report
 from failover.services import cancel_request, declare_request, grant_authority, record_signal

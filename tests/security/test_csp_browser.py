@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from approvals.breakglass import break_glass
 from failover.models import Service
 from failover.services import declare_request
-from tests.web.conftest import PASSWORD
+from tests.harness.browser import PASSWORD
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -10,7 +10,8 @@ from django.core.management.base import CommandError
 
 from audit.models import AuditEvent
 from failover.intake.credentials import stored
-from failover.models import Integration, NotificationEndpoint
+from failover.intake.models import Integration
+from failover.notify.models import NotificationEndpoint
 from failover.secrets import check_encryption_key, decrypt, parse_keys
 from tests.factories import make_service, user
 from tests.test_settings import manage

@@ -13,11 +13,11 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from audit.models import AuditEvent
-from failover.models import Delivery
-from tests.dnsproviders.worker import Broker
+from failover.intake.models import Delivery
 from tests.factories import make_service
+from tests.harness.broker import Broker
+from tests.harness.gunicorn import Gunicorn
 from tests.intake.conftest import make_integration, sign
-from tests.outage.web import Gunicorn
 from tests.security.test_csrf import every_url
 from tests.tokens import personal_token
 

@@ -13,10 +13,10 @@ from django.db import transaction
 
 from audit.services import record_event
 from dnsproviders.rfc2136.provider import Rfc2136Provider
-from failover.models import NotificationEndpoint
+from failover.notify.models import NotificationEndpoint
 from failover.secrets import encrypt
-from tests.dnsproviders.worker import Worker
 from tests.factories import make_service, user
+from tests.harness.worker import Worker
 from tests.intake.conftest import make_integration
 from tests.secrets_registry import REGISTRY, audit_leaks
 from tests.tokens import personal_token
@@ -88,9 +88,9 @@ def test_a_secret_in_an_audit_event_is_found():
     _, token = personal_token(user("ic"), name="pager")
     assert audit_leaks() == []  # token.created names the token by its prefix only
     with transaction.atomic():
-        record_event(action="test.leak", data={"oops": token})
+        record_event(action="config.changed", data={"oops": token})
         [leak] = audit_leaks()
-        assert leak.endswith(f"test.leak: API token {token[:6]}…")
+        assert leak.endswith(f"config.changed: API token {token[:6]}…")
         transaction.set_rollback(True)  # so the suite's own check of this test passes
 
 

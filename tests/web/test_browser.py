@@ -19,9 +19,9 @@ from dnsproviders import tasks
 from dnsproviders.models import DnsChange
 from failover.models import FailoverRequest, Service
 from failover.services import declare_request, grant_authority, record_signal
-from tests.dnsproviders.worker import celery_worker
+from tests.harness.browser import DESKTOP, PASSWORD, PHONE, axe_violations
+from tests.harness.worker import celery_worker
 from tests.tokens import personal_token
-from tests.web.conftest import DESKTOP, PASSWORD, PHONE, axe_violations
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -3,6 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from approvals.models import ServiceAccount
+from audit.actions import SERVICE_ACCOUNT_CREATED
 from audit.services import record_event
 
 
@@ -23,7 +24,7 @@ class Command(BaseCommand):
         user.save()
         ServiceAccount.objects.create(user=user, description=description)
         record_event(
-            action="service_account.created",
+            action=SERVICE_ACCOUNT_CREATED,
             obj=user,
             actor=None,
             data={"username": username, "description": description},

@@ -11,6 +11,7 @@ import http.client
 import json
 import ssl
 from dataclasses import dataclass
+from typing import Any
 
 from failover import outbound
 
@@ -40,7 +41,7 @@ class Response:
     body: bytes
     peer: str = ""
 
-    def json(self):
+    def json(self) -> Any:
         try:
             return json.loads(self.body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError, RecursionError) as exc:

@@ -19,7 +19,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from audit.services import record_event
-from failover.models import NotificationEndpoint, Service
+from failover.models import Service
+from failover.notify.models import NotificationEndpoint
 from failover.notify.payloads import EVENTS
 from failover.secrets import encrypt
 

@@ -22,8 +22,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 
 from failover.errors import ServiceError
-from failover.intake import integrations
-from failover.models import Integration
+from failover.intake import integrations, tools
 
 
 class Command(BaseCommand):
@@ -31,7 +30,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("name", nargs="?", help="integration name (a slug)")
-        parser.add_argument("--kind", choices=Integration.Kind.values)
+        parser.add_argument("--kind", choices=tools.kinds())
         parser.add_argument("--account", help="username of the service account it acts as")
         parser.add_argument("--rules", default="{}", help="mapping rules, a JSON object")
         parser.add_argument(
@@ -82,12 +81,9 @@ class Command(BaseCommand):
         except ServiceError as exc:
             details = "; ".join(f"{k}: {v}" for k, v in exc.extra.get("fields", {}).items())
             raise CommandError(exc.message + (f" ({details})" if details else "")) from None
-        if integration.kind == "pagerduty" and not options["secret_stdin"]:
-            self.stdout.write(
-                "note: PagerDuty signs with the secret it generates for the subscription; "
-                f"add that one with --rotate {integration.name} --secret-stdin",
-                self.style.WARNING,
-            )
+        note = tools.for_kind(integration.kind).generated_secret_note
+        if note and not options["secret_stdin"]:
+            self.stdout.write("note: " + note.format(name=integration.name), self.style.WARNING)
         self._warn_about_services(integration)
         self._print_secret(integration, plain, "created")
 

@@ -12,6 +12,7 @@ from rest_framework.exceptions import APIException
 
 from approvals.breakglass import break_glass
 from approvals.execution import execute_request, rollback_request
+from approvals.kinds import KINDS
 from approvals.selectors import verdict_for
 from approvals.services import record_decision
 from failover.api.parsers import loads
@@ -39,7 +40,8 @@ class Command(BaseCommand):
         declare.add_argument("--incident", default="")
         declare.add_argument("--segment", default="")
         declare.add_argument("--rollback-criteria", default="{}", help="JSON object")
-        decide = sub.add_parser("decide", help="approve, veto, lift_veto, sign_off or reject")
+        *kinds, last = KINDS
+        decide = sub.add_parser("decide", help=f"{', '.join(kinds)} or {last}")
         decide.add_argument("id", type=int)
         decide.add_argument("kind")
         decide.add_argument("--role", default="")

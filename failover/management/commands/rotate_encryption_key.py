@@ -9,7 +9,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from audit.services import record_event
-from failover.models import Integration, NotificationEndpoint
+from failover.intake.models import Integration
+from failover.notify.models import NotificationEndpoint
 from failover.secrets import reencrypt
 
 

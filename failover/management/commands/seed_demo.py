@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand
 
-from failover.demo import PASSWORD, USERS, seed_demo
+from failover.demo.data import PASSWORD, USERS
+from failover.demo.seed import seed_demo
 
 
 class Command(BaseCommand):

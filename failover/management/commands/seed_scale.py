@@ -2,8 +2,8 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
+from failover.demo.scale import seed_scale
 from failover.models import Service
-from failover.scale import seed_scale
 
 
 class Command(BaseCommand):

@@ -5,7 +5,7 @@ import threading
 
 from django.core.management.base import BaseCommand, CommandError
 
-from failover import demo_targets
+from failover.demo import targets
 
 
 class Command(BaseCommand):
@@ -23,10 +23,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, bundles=False, **options):
         if bundles:
-            self.stdout.write(json.dumps(demo_targets.bundles()))
+            self.stdout.write(json.dumps(targets.bundles()))
             return
         try:
-            servers = [server.start() for server in demo_targets.servers()]
+            servers = [server.start() for server in targets.servers()]
         except OSError as exc:
             raise CommandError(f"cannot listen for the demo targets: {exc}") from exc
         ports = ", ".join(str(s.port) for s in servers)

@@ -21,11 +21,12 @@ from approvals.selectors import decision_facts, policy_of, verdict_for
 from failover.chain import authorities_of, authority_chain
 from failover.errors import InvalidInput, ServiceError
 from failover.models import FailoverRequest
+from failover.plans import plan_rows
 from failover.states import OPEN_STATES
 from failover.web.access import login_required, request_or_404, visible_service_ids
 from failover.web.errors import status_for
 from failover.web.forms import missing_step_up
-from failover.web.present import missing_rows, plan_rows
+from failover.web.present import missing_rows
 from failover.web.stepup import StepUpError, confirm_act
 from failover.web.views.common import page
 from identity.stepup import carrying, evidence_from

@@ -4,13 +4,15 @@ from django.contrib import messages
 from django.shortcuts import redirect
 
 from approvals.execution import execute_request, rollback_request
+from approvals.kinds import KINDS, STEP_UP_ACTS
 from approvals.readiness.services import attest_secret, lift_system_veto, request_readiness_checks
 from approvals.services import record_decision
+from failover.authorities import ROLE_NAMES
 from failover.errors import InvalidInput, NotFound, ServiceError
 from failover.models import FailoverRequest
 from failover.services import cancel_request, replan_request
 from failover.web.access import login_required, request_or_404
-from failover.web.actions import ROLE_NAMES, STEP_UP_KINDS, Action
+from failover.web.actions import Action
 from failover.web.errors import status_for
 from failover.web.forms import ActionForm
 from failover.web.live import live_response, render_live
@@ -19,8 +21,6 @@ from failover.web.request_page import RequestView
 from failover.web.stepup import StepUpError, confirm_act
 from failover.web.views.common import page
 from identity.stepup import carrying
-
-DECISION_KINDS = ("approve", "sign_off", "veto", "lift_veto", "reject")
 
 
 @login_required
@@ -90,7 +90,7 @@ def _act(request, obj: FailoverRequest):
     data = form.cleaned_data
     kind = data["kind"]
     proof = None
-    if kind in STEP_UP_KINDS:
+    if kind in STEP_UP_ACTS:
         try:
             proof = confirm_act(
                 request, kind, target=f"request:{obj.pk}", plan_hash=data["plan_hash"]
@@ -117,14 +117,14 @@ def _act(request, obj: FailoverRequest):
         return status_for(exc), _failed(form)
     messages.success(request, _done(kind, data, obj))
     state = FailoverRequest.objects.filter(pk=obj.pk).values_list("state", flat=True).first()
-    if kind in DECISION_KINDS and state == "executing":
+    if kind in KINDS and state == "executing":
         messages.info(request, "That completed the approvals: the DNS change is being applied.")
     return redirect("request-page", obj.pk)
 
 
 def _call_service(user, obj: FailoverRequest, data: dict, proof) -> None:
     kind = data["kind"]
-    if kind in DECISION_KINDS:
+    if kind in KINDS:
         record_decision(
             actor=user,
             request_id=obj.pk,
@@ -166,13 +166,10 @@ def _call_service(user, obj: FailoverRequest, data: dict, proof) -> None:
 def _done(kind: str, data: dict, obj: FailoverRequest) -> str:
     if kind == "replan":
         return replanned_message(obj)
-    role = ROLE_NAMES.get(data["role"], data["role"])
+    if kind in KINDS:
+        role = ROLE_NAMES.get(data["role"], data["role"])
+        return KINDS[kind].done.format(role=role, plan=obj.plan_hash[:12])
     return {
-        "approve": f"You approved as {role} (plan {obj.plan_hash[:12]}).",
-        "sign_off": f"You signed off for {role} (plan {obj.plan_hash[:12]}).",
-        "veto": "You vetoed: nothing executes until the veto is lifted.",
-        "lift_veto": "The veto is lifted. Nothing was executed: moving traffic is a separate act.",
-        "reject": "You rejected the request.",
         "execute": "Executing: the DNS change is on its way.",
         "rollback": "Rolling back: the previous records are being restored.",
         "cancel": "The request is cancelled.",

@@ -1,7 +1,8 @@
-"""Baseline endpoints for `bench/api_load.py`, routed only when BENCH_BASELINE=1 (never in
-production). They go through the same gunicorn, middleware and DRF defaults as the API
-(bearer token, IsAuthenticated, throttling) and do none of the product's work, so the
-benchmark can say what the product costs on top of the framework:
+"""Baseline endpoints for `bench/api_load.py` and `bench/webhook_intake.py`, routed only by the
+benchmarks' URLconf (bench/urls.py) and only when BENCH_BASELINE=1: never in the product. They
+go through the same gunicorn, middleware and DRF defaults as the API (bearer token,
+IsAuthenticated, throttling) and do none of the product's work, so the benchmark can say what
+the product costs on top of the framework:
 
 - the floors: a constant, and one raw INSERT;
 - bare DRF endpoints of the same shape as the product's: a generic `RetrieveAPIView` with a

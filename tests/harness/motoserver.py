@@ -1,4 +1,5 @@
-"""moto's server (AWS APIs over real HTTP on loopback), shared by the Route 53 and S3 tests."""
+"""moto's server (AWS APIs over real HTTP on loopback), shared by the Route 53 and S3
+tests and the Route 53 benchmarks."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The web app as production runs it, for outage tests: gunicorn in a process of its own,
-sharing the test database, its log kept for the test and for the leak scan."""
+"""The web app as production runs it, for outage and input-edge tests: gunicorn in a process
+of its own, sharing the test database, its log kept for the test and for the leak scan."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from pathlib import Path
 
 import requests
 
-from tests.dnsproviders.bind import free_port
-from tests.dnsproviders.worker import ROOT, Broker, Worker
+from tests.harness.broker import Broker
+from tests.harness.ports import free_port
+from tests.harness.worker import ROOT, Worker
 
 
 class Gunicorn:

@@ -30,6 +30,9 @@ from failover.intake.events import (
     service_slug,
     text,
 )
+from failover.intake.tools.base import PagingTool, matches_digest
+
+LABEL_RULES = ("service_label", "metric_label", "value_annotation")
 
 
 def credential(authorization: str) -> str | None:
@@ -127,3 +130,30 @@ def events(payload: Any, rules: Mapping) -> list[Event]:
             )
         )
     return result
+
+
+class Alertmanager(PagingTool):
+    kind = "alertmanager"
+    label = "Prometheus Alertmanager"
+    title = "Prometheus Alertmanager (version 4)"
+    proves_by = "a bearer token or basic-auth password"
+    rule_keys = frozenset(LABEL_RULES)
+
+    def authenticate(self, *, secrets: Any, rules: Mapping, headers: Mapping, body: bytes) -> bool:
+        return matches_digest(credential(headers.get("Authorization", "")), secrets)
+
+    def auth_failure(self, rules: Mapping) -> str:
+        return "missing or wrong bearer token / basic-auth password"
+
+    def rule_errors(self, rules: Mapping) -> dict[str, str]:
+        return {
+            f"rules.{key}": "must be a non-empty name"
+            for key in LABEL_RULES
+            if key in rules and not (isinstance(rules[key], str) and rules[key].strip())
+        }
+
+    def delivery_key(self, payload: Any, body: bytes) -> str:
+        return delivery_key(payload)
+
+    def events(self, payload: Any, rules: Mapping) -> list[Event]:
+        return events(payload, rules)

@@ -8,6 +8,7 @@ only. Service, metric and value come from the alert's details (`service`, `metri
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,8 +23,10 @@ from failover.intake.events import (
     service_slug,
     text,
 )
+from failover.intake.tools.base import PagingTool, matches_digest
 
 DEFAULT_SECRET_HEADER = "X-Failover-Secret"
+HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,100}$")
 
 
 def secret_header(rules: Mapping) -> str:
@@ -64,3 +67,32 @@ def events(payload: Any, rules: Mapping) -> list[Event]:
             incident_ref=f"opsgenie:{alert_id}",
         )
     ]
+
+
+class Opsgenie(PagingTool):
+    kind = "opsgenie"
+    label = "Opsgenie"
+    title = "Opsgenie alert-action"
+    proves_by = f"a shared-secret header (default {DEFAULT_SECRET_HEADER})"
+    rule_keys = frozenset({"secret_header"})
+
+    def authenticate(self, *, secrets: Any, rules: Mapping, headers: Mapping, body: bytes) -> bool:
+        return matches_digest(headers.get(secret_header(rules)), secrets)
+
+    def auth_failure(self, rules: Mapping) -> str:
+        return f"missing or wrong {secret_header(rules)} header"
+
+    def secret_headers(self, rules: Mapping) -> set[str]:
+        return {secret_header(rules).lower()}
+
+    def rule_errors(self, rules: Mapping) -> dict[str, str]:
+        given = rules.get("secret_header")
+        if "secret_header" in rules and not (isinstance(given, str) and HEADER_NAME.match(given)):
+            return {"rules.secret_header": "must be an HTTP header name (letters, digits, -)"}
+        return {}
+
+    def delivery_key(self, payload: Any, body: bytes) -> str:
+        return delivery_key(payload)
+
+    def events(self, payload: Any, rules: Mapping) -> list[Event]:
+        return events(payload, rules)

@@ -1,11 +1,9 @@
-"""Real Celery workers and brokers for tests: a worker is a separate `celery worker` process
-sharing the test database; the broker is a redis-server of the test's own on a free port
-(or kombu's filesystem transport where redis-server is not installed)."""
+"""A real Celery worker for tests and benchmarks: a separate `celery worker` process sharing
+the test database, on a broker of the caller's own (broker.py)."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -15,102 +13,9 @@ from pathlib import Path
 
 from django.db import connection
 
-from tests.dnsproviders.bind import free_port
+from tests.harness.broker import Broker, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-class Broker:
-    def __init__(self, workdir: Path):
-        self.workdir = workdir
-        self.redis = shutil.which("redis-server")
-        self.process: subprocess.Popen | None = None
-        if self.redis:
-            self.port = free_port()
-            self.url = f"redis://127.0.0.1:{self.port}/0"
-            self.env = {"TEST_CELERY_BROKER_URL": self.url}
-        else:
-            queue = workdir / "queue"
-            queue.mkdir(parents=True, exist_ok=True)
-            (workdir / "queue-control").mkdir(exist_ok=True)
-            self.url = "filesystem://localhost/"
-            self.env = {"TEST_CELERY_BROKER_URL": self.url, "TEST_CELERY_FS_DIR": str(queue)}
-
-    def start(self) -> Broker:
-        if self.redis:
-            self.process = subprocess.Popen(
-                [
-                    self.redis,
-                    "--port",
-                    str(self.port),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            _wait(lambda: _redis_ping(self.port), "redis-server")
-        return self
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
-
-    def use_in_this_process(self):
-        """Point this process's Celery app at the broker; returns a function that undoes it."""
-        from failover.celery import app
-
-        saved = (app.conf.broker_url, app.conf.broker_transport_options)
-        options = {"polling_interval": 0.1}
-        if not self.redis:
-            queue = self.env["TEST_CELERY_FS_DIR"]
-            options.update(
-                data_folder_in=queue,
-                data_folder_out=queue,
-                control_folder=queue + "-control",
-                store_processed=False,
-            )
-        _repoint(app, self.url, options)
-        return lambda: _repoint(app, *saved)
-
-
-def _repoint(app, url, options):
-    import kombu.pools
-
-    app.conf.broker_url = url
-    app.conf.broker_transport_options = options
-    # Producers are pooled per connection in kombu's global registry: drop them all, or a
-    # later send reuses a pool closed along with the previous broker.
-    kombu.pools.reset()
-    if app._pool is not None:
-        app._pool.force_close_all()
-    app._pool = None
-    app.amqp._producer_pool = None
-
-
-def _redis_ping(port: int) -> bool:
-    import socket
-
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
-
-
-def _wait(check, what: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"{what} did not come up within {timeout:.0f} s")
 
 
 def database_url() -> str:
@@ -161,7 +66,7 @@ class Worker:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        _wait(
+        wait_until(
             lambda: "ready." in self.log.read_text() or self.process.poll() is not None,
             "celery worker",
             timeout=30,

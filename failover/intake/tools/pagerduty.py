@@ -32,6 +32,8 @@ from failover.intake.events import (
     service_slug,
     text,
 )
+from failover.intake.tools.base import PagingTool, entries
+from failover.secrets import decrypt, encrypt
 
 SIGNATURE_HEADER = "X-PagerDuty-Signature"
 CLOCK_SKEW = timedelta(minutes=5)  # how far ahead of our clock an event time may be
@@ -129,3 +131,44 @@ def events(payload: Any, rules: Mapping) -> list[Event]:
             incident_ref=f"pagerduty:{incident_id}",
         )
     ]
+
+
+def hmac_keys(secrets: Any) -> list[str]:
+    """The stored signing keys, decrypted; one encrypted under another key is skipped."""
+    keys = []
+    for token in entries(secrets, "fernet"):
+        try:
+            keys.append(decrypt(token))
+        except ValueError:  # encrypted under another key: it cannot authenticate anything
+            continue
+    return keys
+
+
+class PagerDuty(PagingTool):
+    kind = "pagerduty"
+    label = "PagerDuty (Webhooks V3)"
+    title = "PagerDuty (Webhooks V3)"
+    proves_by = "its X-PagerDuty-Signature (HMAC-SHA256 of the body)"
+    generated_secret_note = (
+        "PagerDuty signs with the secret it generates for the subscription; "
+        "add that one with --rotate {name} --secret-stdin"
+    )
+
+    def store(self, plain: str) -> dict:
+        # The HMAC key must be read back to check a signature: encrypted, not hashed.
+        return {"fernet": encrypt(plain)}
+
+    def authenticate(self, *, secrets: Any, rules: Mapping, headers: Mapping, body: bytes) -> bool:
+        return signature_ok(body, headers.get(SIGNATURE_HEADER, ""), hmac_keys(secrets))
+
+    def auth_failure(self, rules: Mapping) -> str:
+        return "the X-PagerDuty-Signature does not match"
+
+    def delivery_key(self, payload: Any, body: bytes) -> str:
+        return delivery_key(payload, body)
+
+    def replay_refusal(self, payload: Any, *, now: datetime, window: timedelta) -> str | None:
+        return replay_refusal(payload, now=now, window=window)
+
+    def events(self, payload: Any, rules: Mapping) -> list[Event]:
+        return events(payload, rules)

@@ -20,11 +20,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from django.conf import settings
 
-IDP_PORT = 8450
-IDP_BASE = f"https://localhost:{IDP_PORT}"
-ISSUERS = {"eu": f"{IDP_BASE}/eu", "us": f"{IDP_BASE}/us"}
-
+from failover.demo.data import EXPIRED_CERTIFICATE, IDP_PORT, ISSUERS, SERVICES
 
 # --- certificates ---------------------------------------------------------------------------
 
@@ -187,8 +185,6 @@ def oidc_routes(issuer: str, prefix: str = "") -> dict:
 
 
 def demo_dir() -> Path:
-    from django.conf import settings
-
     path = Path(settings.VAR_DIR) / "demo-targets"
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -208,8 +204,6 @@ def ensure_ca() -> tuple[bytes, bytes, Path]:
 
 def bundles() -> dict[str, str]:
     """READINESS_CA_BUNDLES for the demo: every demo certificate trust pins the demo CA."""
-    from failover.demo import SERVICES
-
     _, _, ca_path = ensure_ca()
     trusts = {t[6] for spec in SERVICES for t in spec["targets"]}
     return {trust: str(ca_path) for trust in sorted(trusts)}
@@ -217,8 +211,6 @@ def bundles() -> dict[str, str]:
 
 def servers() -> list[HTTPSServer]:
     """One server per demo target port plus the identity provider, not yet started."""
-    from failover.demo import EXPIRED_CERTIFICATE, SERVICES
-
     ca_cert, ca_key, _ = ensure_ca()
     folder = demo_dir()
     found = []

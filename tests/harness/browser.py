@@ -1,0 +1,109 @@
+"""Debian's Chromium driven by Playwright's sync API, one set of flags for the browser tests
+and the browser benchmarks (bench/drill.py, bench/sso_signin.py); a person at a browser of
+their own; and the accessibility check."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+ASYNC_UNSAFE = "DJANGO_ALLOW_ASYNC_UNSAFE"
+# The demo people's password (failover/demo/data.py); a Person signs in with it. Kept here,
+# not imported, so the benchmarks can use this module before Django is set up.
+PASSWORD = "demo"
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 375, "height": 812}
+
+
+def available() -> bool:
+    return Path(CHROMIUM).exists()
+
+
+def launch(playwright):
+    """Headless Chromium from a running `sync_playwright()`."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+
+
+@contextmanager
+def chromium_beside_django() -> Iterator:
+    """Chromium for tests that also use the ORM in this thread, closed at the end.
+
+    Playwright's sync API keeps an event loop in this thread while it runs, which trips
+    Django's async-safety check on the tests' own (plain synchronous) ORM calls: allow them,
+    for exactly as long as Playwright runs, so nothing after inherits the switch (`check
+    --deploy` rightly refuses it)."""
+    from playwright.sync_api import sync_playwright
+
+    saved = os.environ.get(ASYNC_UNSAFE)
+    os.environ[ASYNC_UNSAFE] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = launch(playwright)
+            yield browser
+            browser.close()
+    finally:
+        if saved is None:
+            os.environ.pop(ASYNC_UNSAFE, None)
+        else:
+            os.environ[ASYNC_UNSAFE] = saved
+
+
+class Person:
+    """One person at their own browser (a separate context: own cookies, own session)."""
+
+    def __init__(self, browser, base_url: str, username: str, viewport: dict):
+        self.username = username
+        self.base_url = base_url
+        self.context = browser.new_context(viewport=viewport, base_url=base_url)
+        self.context.set_default_timeout(15_000)
+        self.page = self.context.new_page()
+        self.console_errors: list[str] = []
+        self.page.on(
+            "console",
+            lambda msg: msg.type == "error" and self.console_errors.append(f"{msg.text}"),
+        )
+        self.page.on("pageerror", lambda exc: self.console_errors.append(f"pageerror: {exc}"))
+        self.clicks = 0
+
+    def sign_in(self) -> Person:
+        self.page.goto("/login/")
+        self.page.get_by_label("Username").fill(self.username)
+        self.page.get_by_label("Password").fill(PASSWORD)
+        self.click(self.page.get_by_role("button", name="Sign in"))
+        self.page.wait_for_url(self.base_url + "/")
+        return self
+
+    def click(self, locator) -> None:
+        self.clicks += 1
+        locator.click()
+
+    def close(self) -> None:
+        self.context.close()
+
+
+def axe_violations(page, script: Path) -> list[dict]:
+    """Serious and critical violations axe-core finds on the page as it is now."""
+    # Evaluated, not added as an inline <script>: the site's CSP rightly refuses those.
+    page.evaluate(script.read_text())
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    return [
+        {
+            "id": v["id"],
+            "impact": v["impact"],
+            "help": v["help"],
+            "nodes": [n["target"] for n in v["nodes"]][:5],
+        }
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
