@@ -119,3 +119,15 @@ ACTIONS: frozenset[str] = frozenset(
 def decision_action(kind: str) -> str:
     """The action recording a decision of `kind` ("decision.approve")."""
     return f"decision.{kind}"
+
+
+def decision_kind(action: str) -> str | None:
+    """The part after "decision." of a decision event's action ("approve"; "voided" for
+    DECISION_VOIDED), or None when `action` records no decision."""
+    prefix = decision_action("")
+    return action[len(prefix) :] if action.startswith(prefix) else None
+
+
+def dns_step(action: str) -> str | None:
+    """The part after "dns." of a DNS change's action ("submitted"), or None for any other."""
+    return action[len("dns.") :] if action.startswith("dns.") else None

@@ -49,6 +49,8 @@ class Server:
             "CELERY_BROKER_URL": "filesystem://localhost/",
             "DNS_ZONE_DIR": str(workdir / "var" / "zones"),
             "LOG_LEVEL": "WARNING",
+            # The demo's targets are local TLS servers the readiness checks reach on loopback.
+            "OUTBOUND_ALLOW_NETWORKS": "127.0.0.0/8,::1/128",
         }
         self.processes: list[subprocess.Popen] = []
 
@@ -58,6 +60,16 @@ class Server:
     def start(self) -> Server:
         self.manage("migrate", "--noinput", "-v", "0")
         self.manage("seed_demo")
+        # As bin/run-local: the demo targets (and the CA their checks pin) answer the readiness
+        # checks, without which no request may execute.
+        self.env["READINESS_CA_BUNDLES"] = subprocess.run(
+            [PYTHON, "manage.py", "serve_demo_targets", "--bundles"],
+            cwd=ROOT,
+            env=self.env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
         log = open(self.workdir / "server.log", "w")  # noqa: SIM115 (kept open for the children)
         self.processes.append(
             subprocess.Popen(
@@ -70,9 +82,19 @@ class Server:
         )
         self.processes.append(
             subprocess.Popen(
+                [PYTHON, "manage.py", "serve_demo_targets"],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        )
+        self.processes.append(
+            subprocess.Popen(
                 [
                     *(PYTHON, "-m", "celery", "-A", "failover", "worker"),
-                    *("-Q", "critical,celery,intake", "--pool=threads", "--concurrency=2"),
+                    *("-Q", "critical,celery,intake,readiness", "--pool=threads"),
+                    "--concurrency=2",
                     *("--without-gossip", "--without-mingle", "--without-heartbeat"),
                 ],
                 cwd=ROOT,

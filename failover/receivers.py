@@ -9,6 +9,12 @@ from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 from guardian.models import GroupObjectPermission, UserObjectPermission
 
+from audit.actions import (
+    AUTHORITY_GRANTED,
+    AUTHORITY_REVOKED,
+    GROUP_MEMBER_ADDED,
+    GROUP_MEMBER_REMOVED,
+)
 from audit.services import record_event
 from failover.models import Service
 
@@ -36,7 +42,7 @@ def _granted(sender, instance, created, **kwargs):
     data = _service_grant(instance)
     if data is not None and created:
         record_event(
-            action="authority.granted",
+            action=AUTHORITY_GRANTED,
             object_type="failover.service",
             object_id=data["service_id"],
             data=data,
@@ -49,7 +55,7 @@ def _revoked(sender, instance, **kwargs):
     data = _service_grant(instance)
     if data is not None:
         record_event(
-            action="authority.revoked",
+            action=AUTHORITY_REVOKED,
             object_type="failover.service",
             object_id=data["service_id"],
             data=data,
@@ -74,10 +80,10 @@ def _membership(sender, instance, action, reverse, pk_set, **kwargs):
     else:  # user.groups changed
         groups = list(Group.objects.filter(pk__in=pk_set).values_list("name", flat=True))
         users = [instance.get_username()]
-    verb = "added" if action == "post_add" else "removed"
+    audit_action = GROUP_MEMBER_ADDED if action == "post_add" else GROUP_MEMBER_REMOVED
     for group in groups:
         record_event(
-            action=f"group.member_{verb}",
+            action=audit_action,
             object_type="auth.group",
             object_id=group,
             data={"group": group, "users": sorted(users)},

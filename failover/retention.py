@@ -25,6 +25,7 @@ from django.db.models.functions import Concat
 from django.utils import timezone
 
 from approvals.models import IdempotencyKey
+from audit.actions import RETENTION_PURGED
 from audit.services import record_event
 from failover.intake.models import Delivery
 
@@ -64,7 +65,7 @@ def purge(
         more = bodies.exists() or keys.exists()
         # Last, so the audit chain head is locked only for the end of the transaction.
         record_event(
-            action="retention.purged",
+            action=RETENTION_PURGED,
             object_type="retention",
             actor=None,
             data={

@@ -26,6 +26,12 @@ from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from audit.actions import (
+    IDENTITY_RECOVERY_CODES_GENERATED,
+    IDENTITY_RECOVERY_CODES_USED,
+    IDENTITY_TOTP_ADDED,
+    IDENTITY_TOTP_REMOVED,
+)
 from audit.services import record_event
 from identity.challenges import WrongAnswer
 
@@ -114,7 +120,7 @@ def confirm_totp(device: TOTPDevice, code: str, *, actor) -> bool:
         device.confirmed = True
         device.save(update_fields=["confirmed"])
         record_event(
-            action="identity.totp_added",
+            action=IDENTITY_TOTP_ADDED,
             obj=device.user,
             actor=actor,
             data={"device": describe(device)},
@@ -125,7 +131,7 @@ def confirm_totp(device: TOTPDevice, code: str, *, actor) -> bool:
 def remove_totp(device: TOTPDevice, *, actor) -> None:
     with transaction.atomic():
         record_event(
-            action="identity.totp_removed",
+            action=IDENTITY_TOTP_REMOVED,
             obj=device.user,
             actor=actor,
             data={"device": describe(device)},
@@ -184,7 +190,7 @@ def recovery_verify(user, binding, evidence) -> dict:
             if token is not None and StaticToken.objects.filter(pk=token.pk).delete()[0] == 1:
                 left = recovery_left(user)
                 record_event(
-                    action="identity.recovery_codes_used",
+                    action=IDENTITY_RECOVERY_CODES_USED,
                     obj=user,
                     actor=user,
                     data={"act": binding.act, "target": binding.target, "left": left},
@@ -210,7 +216,7 @@ def generate_recovery_codes(user, *, actor) -> list[str]:
             StaticToken(device=device, token=_stored(_normalise_recovery(c))) for c in codes
         )
         record_event(
-            action="identity.recovery_codes_generated",
+            action=IDENTITY_RECOVERY_CODES_GENERATED,
             obj=user,
             actor=actor,
             data={"count": len(codes), "unused_replaced": replaced},

@@ -31,6 +31,7 @@ from django.urls import reverse
 from django.utils import timezone
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 
+from audit.actions import IDENTITY_GROUPS_SYNCED, IDENTITY_SIGNED_IN
 from audit.context import acting_as
 from audit.services import record_event
 from identity.models import ExternalIdentity
@@ -248,12 +249,12 @@ def sign_in_from_claims(claims: dict, request=None):
             link.save(update_fields=["groups", "last_sign_in_at"])
             if added or removed:
                 record_event(
-                    action="identity.groups_synced",
+                    action=IDENTITY_GROUPS_SYNCED,
                     obj=user,
                     data={"issuer": iss, "subject": subject, "added": added, "removed": removed},
                 )
             record_event(
-                action="identity.signed_in",
+                action=IDENTITY_SIGNED_IN,
                 obj=user,
                 data={
                     "method": "oidc",

@@ -23,6 +23,7 @@ from django.conf import settings
 from django.core.management.base import CommandError
 from django.db import transaction
 
+from audit.actions import OPERATOR_ACTED_AS
 from audit.context import annotating
 from audit.services import record_event
 from failover.notify.person import ActedAs, notify_acted_as
@@ -112,7 +113,7 @@ def acting_for(person: Any, reason: str, *, command: str, what: str) -> Iterator
 
 def _finish(act: Act) -> None:
     event = record_event(
-        action="operator.acted_as",
+        action=OPERATOR_ACTED_AS,
         object_type="failover.failoverrequest" if act.request_id else "",
         object_id=str(act.request_id or ""),
         actor=act.person,

@@ -37,6 +37,7 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
+from audit.actions import IDENTITY_PASSKEY_ADDED
 from audit.services import record_event
 from identity.challenges import (
     Binding,
@@ -149,7 +150,7 @@ def register(request, credential, name: str) -> Passkey:
         # The public key goes into the audit log too: a proof stays checkable after its
         # passkey is removed (identity/proofs.py).
         record_event(
-            action="identity.passkey_added",
+            action=IDENTITY_PASSKEY_ADDED,
             obj=passkey,
             data={
                 "user": request.user.get_username(),

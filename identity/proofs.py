@@ -22,6 +22,7 @@ from webauthn.helpers.decoded_public_key_to_cryptography import (
 )
 from webauthn.helpers.verify_signature import verify_signature
 
+from audit.actions import IDENTITY_PASSKEY_ADDED
 from audit.models import AuditEvent
 from identity import passkeys
 from identity.challenges import Binding, challenge_digest
@@ -39,7 +40,7 @@ def public_key_of(proof: StepUpProof) -> bytes | None:
             return None
         return bytes(proof.passkey.public_key)
     events = AuditEvent.objects.filter(
-        action="identity.passkey_added", actor_id=proof.user_id
+        action=IDENTITY_PASSKEY_ADDED, actor_id=proof.user_id
     ).order_by("seq")
     for event in events:
         if (event.data or {}).get("credential_id") == proof.credential_id:

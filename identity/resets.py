@@ -24,6 +24,7 @@ from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from audit.actions import IDENTITY_CREDENTIALS_RESET, IDENTITY_CREDENTIALS_RESET_REQUESTED
 from audit.services import record_event
 from identity.models import CredentialReset, Passkey
 from identity.sessions import end_sessions
@@ -114,7 +115,7 @@ def request_reset(*, actor, user, reason) -> CredentialReset:
     with transaction.atomic():
         reset = CredentialReset.objects.create(user=user, reason=reason, requested_by=actor)
         record_event(
-            action="identity.credentials_reset_requested",
+            action=IDENTITY_CREDENTIALS_RESET_REQUESTED,
             obj=reset,
             actor=actor,
             data={
@@ -169,7 +170,7 @@ def approve_reset(*, actor, reset_id) -> CredentialReset:
         reset.approved_at = now
         reset.save(update_fields=["approved_by", "approved_at"])
         record_event(
-            action="identity.credentials_reset",
+            action=IDENTITY_CREDENTIALS_RESET,
             obj=reset,
             actor=actor,
             data={

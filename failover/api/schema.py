@@ -46,10 +46,11 @@ REPLAYED = OpenApiParameter(
 )
 TOKEN_EXPIRES = OpenApiParameter(
     "X-Token-Expires",
-    {"type": "string", "format": "date-time"},
+    str,
     OpenApiParameter.HEADER,
     response=True,
-    description="Sent with every answer to a caller that used a token: when the token expires.",
+    description="Sent with every answer to a caller that used a token: when the token expires "
+    "(an ISO 8601 time), or `never` for a service account's token without an expiry.",
 )
 # No maximum: a larger id than the database holds finds nothing (404), like any unknown id.
 OBJECT_ID = OpenApiParameter(

@@ -9,6 +9,12 @@ from collections.abc import Mapping
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from audit.actions import (
+    INTEGRATION_CREATED,
+    INTEGRATION_SECRET_ADDED,
+    INTEGRATION_SECRETS_RETIRED,
+    INTEGRATION_SERVICES_CHANGED,
+)
 from audit.services import record_event
 from failover.chain import holds
 from failover.errors import Conflict, InvalidInput, NotFound
@@ -101,7 +107,7 @@ def create_integration(
     )
     integration.services.set(allowed)
     record_event(
-        action="integration.created",
+        action=INTEGRATION_CREATED,
         obj=integration,
         actor=actor,
         data={
@@ -132,7 +138,7 @@ def record_allowed_services(*, actor, integration: Integration, before: set[str]
     if after == before:
         return
     record_event(
-        action="integration.services_changed",
+        action=INTEGRATION_SERVICES_CHANGED,
         obj=integration,
         actor=actor,
         data={
@@ -180,7 +186,7 @@ def rotate_secret(*, actor, name: str, secret: str | None = None) -> tuple[Integ
     ]
     integration.save(update_fields=["secrets"])
     record_event(
-        action="integration.secret_added",
+        action=INTEGRATION_SECRET_ADDED,
         obj=integration,
         actor=actor,
         data={"name": name, "secrets": len(integration.secrets)},
@@ -198,7 +204,7 @@ def retire_old_secrets(*, actor, name: str) -> Integration:
     integration.secrets = integration.secrets[-1:]
     integration.save(update_fields=["secrets"])
     record_event(
-        action="integration.secrets_retired",
+        action=INTEGRATION_SECRETS_RETIRED,
         obj=integration,
         actor=actor,
         data={"name": name, "retired": retired},

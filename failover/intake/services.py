@@ -25,6 +25,12 @@ from django.utils import timezone
 
 from approvals.policy import SignalFacts, ThresholdFacts, find_breach
 from approvals.selectors import rules_of
+from audit.actions import (
+    INTAKE_DELIVERY_PROCESSED,
+    INTAKE_DELIVERY_RECEIVED,
+    INTAKE_SIGNAL_REFUSED,
+    SIGNAL_LINKED,
+)
 from audit.services import record_event
 from dnsproviders.ratelimit import take
 from failover.chain import holds
@@ -284,7 +290,7 @@ def _audit_receipt(
 ):
     unprocessed = delivery.status in (Status.DUPLICATE, Status.REFUSED)
     record_event(
-        action="intake.delivery_received",
+        action=INTAKE_DELIVERY_RECEIVED,
         obj=delivery,
         actor=integration.account,
         data={
@@ -345,7 +351,7 @@ def process_delivery(delivery_id: int) -> str:
         delivery.status, delivery.outcome = result.status, "\n".join(result.lines)[:10000]
         delivery.save(update_fields=["status", "outcome"])
         record_event(
-            action="intake.delivery_processed",
+            action=INTAKE_DELIVERY_PROCESSED,
             obj=delivery,
             actor=integration.account,
             data={"integration": integration.name, "status": result.status},
@@ -416,7 +422,7 @@ def _apply_event(event: Event, delivery: Delivery):
 
 def _audit_refusal(delivery: Delivery, event: Event, reason: str) -> None:
     record_event(
-        action="intake.signal_refused",
+        action=INTAKE_SIGNAL_REFUSED,
         obj=delivery,
         actor=delivery.integration.account,
         data={
@@ -548,7 +554,7 @@ def escalate(signal_id: int, integration: Integration, incident_ref: str = "") -
 def _link(signal: Signal, request: FailoverRequest, account) -> str:
     with transaction.atomic():
         record_event(
-            action="signal.linked",
+            action=SIGNAL_LINKED,
             obj=request,
             actor=account,
             data={

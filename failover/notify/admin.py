@@ -9,6 +9,7 @@ from django import forms
 from django.contrib import admin
 from django.utils.html import format_html
 
+from audit.actions import CONFIG_CHANGED, CONFIG_CREATED
 from audit.admin_mixins import AuditedAdminMixin, ReadOnlyAdminMixin
 from audit.services import record_event
 from failover.notify.models import Notification, NotificationEndpoint
@@ -127,7 +128,7 @@ class NotificationEndpointAdmin(AuditedAdminMixin, admin.ModelAdmin):
             else:
                 fields[name] = str(getattr(obj, name, ""))
         record_event(
-            action="config.changed" if change else "config.created",
+            action=CONFIG_CHANGED if change else CONFIG_CREATED,
             obj=obj,
             actor=request.user,
             data={"object": str(obj), "fields": fields},

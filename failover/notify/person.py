@@ -18,6 +18,7 @@ from django.conf import settings
 from django.core.mail import EmailMessage
 from django.utils import timezone
 
+from audit.actions import NOTICE_FAILED, NOTICE_SENT
 from audit.context import annotating
 from audit.services import record_event
 from failover.notify.payloads import request_url
@@ -88,8 +89,8 @@ def _send(notice: ActedAs) -> str | None:
         except Exception as exc:  # SMTP down, refused, misconfigured: the act stands
             error = f"{type(exc).__name__}: {exc}"[:500]
     if error is None:
-        record_event(action="notice.sent", actor=None, data=data)
+        record_event(action=NOTICE_SENT, actor=None, data=data)
         return None
     logger.warning("operator act: %s was not notified: %s", person.username, error)
-    record_event(action="notice.failed", actor=None, data={**data, "flagged": True, "error": error})
+    record_event(action=NOTICE_FAILED, actor=None, data={**data, "flagged": True, "error": error})
     return error

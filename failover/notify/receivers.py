@@ -13,6 +13,14 @@ from django.db import transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
+from audit.actions import (
+    BREAK_GLASS_USED,
+    DECISION_VETO,
+    REQUEST_DECLARED,
+    REQUEST_STATE_CHANGED,
+    ROLLBACK_DEADLINE_PASSED,
+    ROLLBACK_PROPOSED,
+)
 from audit.models import AuditEvent
 from failover.notify.services import queue_notifications
 
@@ -20,11 +28,11 @@ logger = logging.getLogger(__name__)
 
 REQUEST_TYPE = "failover.failoverrequest"
 BY_ACTION = {
-    "request.declared": ("declared", "approval_missing"),
-    "decision.veto": ("vetoed",),
-    "rollback.proposed": ("rollback_due",),
-    "rollback.deadline_passed": ("rollback_due",),
-    "break_glass.used": ("break_glass",),
+    REQUEST_DECLARED: ("declared", "approval_missing"),
+    DECISION_VETO: ("vetoed",),
+    ROLLBACK_PROPOSED: ("rollback_due",),
+    ROLLBACK_DEADLINE_PASSED: ("rollback_due",),
+    BREAK_GLASS_USED: ("break_glass",),
 }
 BY_NEW_STATE = {
     "approved": "approved",
@@ -35,7 +43,7 @@ BY_NEW_STATE = {
 
 
 def events_for(action: str, data: dict) -> tuple[str, ...]:
-    if action == "request.state_changed":
+    if action == REQUEST_STATE_CHANGED:
         if data.get("from") == "approved" and data.get("to") == "pending":
             return ("approval_missing",)  # approvals lapsed or the plan changed
         event = BY_NEW_STATE.get(data.get("to"))

@@ -28,6 +28,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from approvals.selectors import decision_facts, verdict_for
+from audit.actions import REQUEST_STATE_CHANGED, ROLLBACK_DEADLINE_PASSED
 from failover import outbound
 from failover.chain import authority_chain
 from failover.dispatch import enqueue, send_now
@@ -157,7 +158,7 @@ def details_for(event: str, action: str, data: dict) -> dict:
     """The few audit facts a reader needs, picked by name (audit data is never copied whole)."""
     if event == "vetoed":
         return {"comment": data.get("comment", ""), "decision_id": data.get("decision_id")}
-    if action == "request.state_changed":
+    if action == REQUEST_STATE_CHANGED:
         return {key: data.get(key, "") for key in ("from", "to", "reason")}
     if event == "break_glass":
         skipped = data.get("skipped_approvers") or {}
@@ -171,7 +172,7 @@ def details_for(event: str, action: str, data: dict) -> dict:
             "channel": data.get("channel", ""),
         }
     if event == "rollback_due":
-        deadline = action == "rollback.deadline_passed"
+        deadline = action == ROLLBACK_DEADLINE_PASSED
         return {
             "trigger": "deadline_passed" if deadline else "criteria_met",
             "rollback_holders": list(data.get("page" if deadline else "notify") or []),

@@ -36,6 +36,9 @@ from audit.actions import (
     REQUEST_STATE_CHANGED,
     ROLLBACK_STARTED,
     TARGET_ACTIVATED,
+    decision_action,
+    decision_kind,
+    dns_step,
 )
 from audit.models import AuditEvent
 from dnsproviders.models import DnsChange, RollbackCheck
@@ -147,22 +150,21 @@ def _summary_line(event: AuditEvent) -> str:
     if action == REQUEST_STATE_CHANGED:
         reason = f": {data['reason']}" if data.get("reason") else ""
         return f"{data.get('from', '?')} → {data.get('to', '?')}{reason}"
-    if action.startswith("decision."):
-        kind = action.split(".", 1)[1]
+    if (kind := decision_kind(action)) is not None:
         role = f" as {data['role']}" if data.get("role") else ""
         plan = f" (plan {str(data['plan_hash'])[:12]})" if data.get("plan_hash") else ""
         return f"{past_tense(kind)}{role}{plan}"
     if action == DNS_PROVIDER_CALL:
         outcome = "ok" if data.get("ok") else f"failed: {data.get('error', '?')}"
         return f"provider {data.get('call', '?')} in {data.get('zone', '?')}: {outcome}"
-    if action.startswith("dns."):
+    if (step := dns_step(action)) is not None:
         change_id = (
             f", provider change {data['provider_change_id']}"
             if data.get("provider_change_id")
             else ""
         )
         error = f": {data['error']}" if data.get("error") else ""
-        what = action[4:].replace("_", " ")
+        what = step.replace("_", " ")
         return f"DNS {what} in {data.get('zone', '?')}{change_id}{error}"
     if action == READINESS_CHECKED:
         verdict = "ok" if data.get("ok") else "FAILED"
@@ -290,17 +292,18 @@ def _summary(obj: FailoverRequest, execution: dict | None) -> dict:
     }
 
 
-def _seq_by(events, action_prefix: str, key: str) -> dict:
-    """Audit seq of each object named by `data[key]` in events whose action starts so."""
+def _decision_seqs(events) -> dict:
+    """Audit seq of each decision, by id: the first decision event (its kind's, or its
+    voiding) naming it."""
     found: dict = {}
     for e in events:
-        if e.action.startswith(action_prefix) and e.data.get(key) is not None:
-            found.setdefault(e.data[key], e.seq)
+        if decision_kind(e.action) is not None and e.data.get("decision_id") is not None:
+            found.setdefault(e.data["decision_id"], e.seq)
     return found
 
 
 def _decisions(obj, decisions, events, executed_at) -> list[dict]:
-    seqs = _seq_by(events, "decision.", "decision_id")
+    seqs = _decision_seqs(events)
     lifted = {d.lifts_id: d.pk for d in decisions if d.lifts_id}
     return [
         {
@@ -565,7 +568,7 @@ def _identities(obj, events, decisions, checks, attestations, uses) -> list[dict
     for e in events:
         add(e.actor_id, e.action)
     for d in decisions:
-        add(d.actor_id, f"decision.{d.kind}")
+        add(d.actor_id, decision_action(d.kind))
     for c in checks:
         add(c.lifted_by_id, READINESS_SYSTEM_VETO_LIFTED)
     for a in attestations:

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 
 from approvals.kinds import missing_word, past_tense
 from approvals.policy import DecisionFacts, Verdict
-from audit.actions import REQUEST_DECLARED, REQUEST_STATE_CHANGED
+from audit.actions import REQUEST_DECLARED, REQUEST_STATE_CHANGED, decision_kind, dns_step
 from audit.models import AuditEvent
 from failover.authorities import APPROVAL_ROLES, ROLE_AUTHORITY, ROLE_NAMES
 from failover.chain import AuthorityChain
@@ -162,11 +162,10 @@ def _event_row(event: AuditEvent) -> dict:
         title = f"{data.get('from', '?')} → {data.get('to', '?')}"
     elif action == REQUEST_DECLARED:
         title = f"declared {data.get('from_target', '?')} → {data.get('to_target', '?')}"
-    elif action.startswith("decision."):
-        kind = action.split(".", 1)[1]
+    elif (kind := decision_kind(action)) is not None:
         title = past_tense(kind)
-    elif action.startswith("dns."):
-        title = "DNS " + action.split(".", 1)[1].replace("_", " ")
+    elif (step := dns_step(action)) is not None:
+        title = "DNS " + step.replace("_", " ")
     else:
         title = action.replace(".", " ").replace("_", " ")
     details = [

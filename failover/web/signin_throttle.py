@@ -32,6 +32,7 @@ from django.contrib.auth import load_backend
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import PermissionDenied
 
+from audit.actions import AUTH_SIGN_IN_FAILED
 from audit.services import record_event
 from failover.clients import client_address
 from failover.degrade import with_cache
@@ -209,7 +210,7 @@ def _flush_on_success(request, username: str, address: str) -> None:
 
 def _record(request, username: str, address: str, counts: dict, refused: Lockout | None):
     record_event(
-        action="auth.sign_in_failed",
+        action=AUTH_SIGN_IN_FAILED,
         object_type="auth.user",
         object_id=username[:150],
         actor=None,

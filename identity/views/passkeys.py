@@ -8,6 +8,7 @@ from django.http import JsonResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
+from audit.actions import IDENTITY_PASSKEY_REMOVED, IDENTITY_PASSKEY_RENAMED
 from audit.services import record_event
 from failover.web.access import login_required
 from failover.web.views.common import page
@@ -114,7 +115,7 @@ def rename_passkey(request, pk: int):
     old, passkey.name = passkey.name, name
     passkey.save(update_fields=["name"])
     record_event(
-        action="identity.passkey_renamed",
+        action=IDENTITY_PASSKEY_RENAMED,
         obj=passkey,
         data={"user": request.user.get_username(), "from": old, "to": name},
     )
@@ -131,7 +132,7 @@ def remove_passkey(request, pk: int):
     if passkey is None:
         return _rerender(request, 404)
     record_event(
-        action="identity.passkey_removed",
+        action=IDENTITY_PASSKEY_REMOVED,
         obj=passkey,
         data={
             "user": request.user.get_username(),

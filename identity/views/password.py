@@ -9,6 +9,7 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import Http404
 from django.urls import reverse_lazy
 
+from audit.actions import IDENTITY_PASSWORD_CHANGED
 from audit.services import record_event
 from identity.stepup import local_passwords_enabled
 
@@ -25,7 +26,7 @@ class PasswordChangeView(LoginRequiredMixin, auth_views.PasswordChangeView):
 
     def form_valid(self, form):
         response = super().form_valid(form)
-        record_event(action="identity.password_changed", obj=self.request.user, data={})
+        record_event(action=IDENTITY_PASSWORD_CHANGED, obj=self.request.user, data={})
         messages.success(self.request, "Your password is changed; other sessions are signed out.")
         return response
 

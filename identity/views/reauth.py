@@ -24,6 +24,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from audit.actions import IDENTITY_PROVIDER_REAUTHENTICATED
 from audit.services import record_event
 from identity import oidc, provider_stepup
 from identity.models import StepUpProof
@@ -158,7 +159,7 @@ def callback(request: HttpRequest) -> HttpResponse:
         used_at=None,
     )
     record_event(
-        action="identity.provider_reauthenticated",
+        action=IDENTITY_PROVIDER_REAUTHENTICATED,
         obj=request.user,
         actor=request.user,
         data={**proof.summary(), "issuer": oidc.issuer(), "auth_time": int(auth_time)},

@@ -12,6 +12,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
+from audit.actions import IDENTITY_SIGN_IN_REFUSED
 from audit.services import record_event
 from failover.clients import client_address
 from identity import oidc
@@ -91,7 +92,7 @@ class CallbackView(OIDCAuthenticationCallbackView):
         except oidc.SignInRefused as exc:
             # Only after the provider vouched for someone: forged callbacks write nothing.
             record_event(
-                action="identity.sign_in_refused",
+                action=IDENTITY_SIGN_IN_REFUSED,
                 object_type="auth.user",
                 actor=None,
                 data={"method": "oidc", "reason": str(exc)[:300], "ip": client_address(request)},

@@ -262,8 +262,14 @@ def problems_of(calls, document) -> list[str]:
             found.append(f"{where}: status not documented ({sorted(operation['responses'])})")
             continue
         for header in ("Idempotent-Replayed", "X-Token-Expires", "Location"):
-            if header in c.headers and header not in response.get("headers", {}):
+            if header not in c.headers:
+                continue
+            declared = response.get("headers", {}).get(header)
+            if declared is None:
                 found.append(f"{where}: header {header} not documented")
+                continue
+            for error in OAS30Validator(declared.get("schema", {})).iter_errors(c.headers[header]):
+                found.append(f"{where}: header {header}: {error.message}")
         content = response.get("content", {}).get("application/json")
         if c.body is None:
             if content is not None:

@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from audit.actions import CONFIG_CREATED
 from audit.services import record_event
 from failover.models import Service
 from failover.notify.models import NotificationEndpoint
@@ -73,7 +74,7 @@ class Command(BaseCommand):
         with transaction.atomic():
             endpoint.save()
             record_event(
-                action="config.created",
+                action=CONFIG_CREATED,
                 obj=endpoint,
                 actor=None,
                 data={

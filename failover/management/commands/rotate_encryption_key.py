@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from audit.actions import SECRETS_REENCRYPTED
 from audit.services import record_event
 from failover.intake.models import Integration
 from failover.notify.models import NotificationEndpoint
@@ -62,7 +63,7 @@ class Command(BaseCommand):
                     + " (add the key they were stored under to SECRETS_ENCRYPTION_KEY, after "
                     "the new one, or set the secret anew)"
                 )
-            record_event(action="secrets.reencrypted", actor=None, data=counts)
+            record_event(action=SECRETS_REENCRYPTED, actor=None, data=counts)
         self.stdout.write(
             f"re-encrypted the secrets of {counts['integrations']} integration(s) and "
             f"{counts['notification_endpoints']} notification endpoint(s) under the first key; "
