@@ -14,6 +14,7 @@ from approvals.gate import may_go_out
 from approvals.selectors import live_grant, verdict_for
 from audit.actions import ROLLBACK_STARTED
 from audit.services import record_event
+from dnsproviders.executor import APPLY_TASK
 from dnsproviders.models import DnsChange, ProviderAccount
 from failover.chain import holds
 from failover.dispatch import enqueue
@@ -25,8 +26,6 @@ from failover.states import OPEN_STATES, State
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
-
-APPLY_TASK = "dnsproviders.tasks.apply_change"
 
 
 def _write_changes(request: FailoverRequest, plan: dict, direction: str) -> list[DnsChange]:
