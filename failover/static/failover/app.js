@@ -41,28 +41,35 @@
   // A poll replaces the actions when the person's choices changed (someone else decided): the
   // form they had open stays open, with what they had typed (never a password), when that
   // action is still offered, so its new wording ("... and execute now") is what they confirm.
-  var kept = null;
+  // What they type is kept as they type it, and which form is open as they open or close it,
+  // so a swap of any part of the page, in any order, cannot lose either.
+  var typed = {};  // action id -> {field name: text}
+  var openId = null;
+  document.addEventListener("input", function (event) {
+    var field = event.target;
+    var details = field.closest && field.closest("details.action");
+    if (!details || !details.id || !field.name || field.type === "password") { return; }
+    (typed[details.id] = typed[details.id] || {})[field.name] = field.value;
+  });
+  document.addEventListener("toggle", function (event) {
+    var el = event.target;
+    if (!el.matches || !el.matches("details.action") || !el.id || !el.isConnected) { return; }
+    if (el.open) { openId = el.id; } else if (openId === el.id) { openId = null; }
+  }, true);
   document.addEventListener("htmx:beforeSwap", function (event) {
     var target = event.detail.target;
     var open = target && target.querySelector && target.querySelector("details.action[open]");
-    kept = null;
-    if (!open || !open.id) { return; }
-    var typed = {};
-    open.querySelectorAll("textarea[name], input[type=text][name]").forEach(function (field) {
-      typed[field.name] = field.value;
-    });
-    kept = { id: open.id, typed: typed };
+    if (open && open.id) { openId = open.id; }  // opened a moment ago: its toggle may be queued
   });
   document.addEventListener("htmx:afterSwap", function () {
-    var details = kept && document.getElementById(kept.id);
-    if (details) {
-      Object.keys(kept.typed).forEach(function (name) {
-        var field = details.querySelector("[name='" + name + "']");
-        if (field && !field.value) { field.value = kept.typed[name]; }
-      });
-      details.open = true;
-    }
-    kept = null;
+    if (!openId) { return; }
+    var details = document.getElementById(openId);
+    if (!details) { openId = null; return; }  // that action is no longer offered
+    Object.keys(typed[openId] || {}).forEach(function (name) {
+      var field = details.querySelector("[name='" + name + "']");
+      if (field && !field.value) { field.value = typed[openId][name]; }
+    });
+    details.open = true;
   });
   document.addEventListener("click", function (event) {
     if (event.target.matches("[data-print]")) { window.print(); }
