@@ -227,6 +227,40 @@ def test_an_open_form_stays_open_when_someone_else_decides(demo, browsers):
     no_console_errors(ir)
 
 
+def test_typing_goes_on_into_the_same_field_across_a_swap(demo, browsers):
+    """The poll can replace the actions between two keystrokes: the cursor stays in the field
+    being typed in, so the next keystrokes land there and not nowhere."""
+    ic = get_user_model().objects.get(username="ic")
+    request = declare_request(
+        actor=ic, service=Service.objects.get(slug="checkout"), target="failover", reason="eu"
+    )
+    record_decision(
+        actor=get_user_model().objects.get(username="avail"),
+        request_id=request.pk,
+        kind="approve",
+        role="availability",
+        plan_hash=request.plan_hash,
+    )
+    ir = browsers("ir")
+    ir.page.goto(f"/requests/{request.pk}/")
+    open_action(ir, "Sign off for incident response")
+    comment = ir.page.locator("details.action[open] textarea")
+    comment.press_sequentially("EU ")
+    record_decision(
+        actor=get_user_model().objects.get(username="identity"),
+        request_id=request.pk,
+        kind="approve",
+        role="identity",
+        plan_hash=request.plan_hash,
+    )
+    expect(ir.page.locator("details.action[open] summary")).to_have_text(
+        "Sign off for incident response and execute now", timeout=LIVE
+    )
+    ir.page.keyboard.type("sessions checked")
+    expect(ir.page.locator("details.action[open] textarea")).to_have_value("EU sessions checked")
+    no_console_errors(ir)
+
+
 def test_preapproved_failover_in_one_action(demo, browsers):
     """`ic` declares and executes in one submit while a threshold is breached. The DNS change
     is applied in-process here (the worker path is covered end to end above)."""

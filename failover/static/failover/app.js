@@ -26,7 +26,10 @@
 
   document.addEventListener("toggle", function (event) {
     var el = event.target;
-    if (el.matches && el.matches("details.action") && el.open) { focusFirstField(el); }
+    if (!el.matches || !el.matches("details.action") || !el.open) { return; }
+    // Reopened by a swap (below): the cursor stays where the person was, not the first field.
+    if (el.hasAttribute("data-reopened")) { el.removeAttribute("data-reopened"); return; }
+    focusFirstField(el);
   }, true);
 
   document.addEventListener("DOMContentLoaded", function () {
@@ -56,10 +59,17 @@
     if (!el.matches || !el.matches("details.action") || !el.id || !el.isConnected) { return; }
     if (el.open) { openId = el.id; } else if (openId === el.id) { openId = null; }
   }, true);
+  // The field being typed in: htmx refocuses it by id while its new form is still closed,
+  // which a browser ignores, so the next keystrokes would land nowhere.
+  var typing = null;  // {id, start, end}
   document.addEventListener("htmx:beforeSwap", function (event) {
     var target = event.detail.target;
     var open = target && target.querySelector && target.querySelector("details.action[open]");
     if (open && open.id) { openId = open.id; }  // opened a moment ago: its toggle may be queued
+    var active = document.activeElement;
+    typing = active && active.id && target && target.contains && target.contains(active) &&
+      active.closest("details.action") ?
+      { id: active.id, start: active.selectionStart, end: active.selectionEnd } : null;
   });
   document.addEventListener("htmx:afterSwap", function () {
     if (!openId) { return; }
@@ -69,7 +79,15 @@
       var field = details.querySelector("[name='" + name + "']");
       if (field && !field.value) { field.value = typed[openId][name]; }
     });
-    details.open = true;
+    if (!details.open) { details.setAttribute("data-reopened", ""); details.open = true; }
+    var field = typing && document.getElementById(typing.id);
+    if (field && details.contains(field) && document.activeElement !== field) {
+      field.focus({ preventScroll: true });
+      if (typing.start !== null && field.setSelectionRange) {
+        field.setSelectionRange(typing.start, typing.end);
+      }
+    }
+    typing = null;
   });
   document.addEventListener("click", function (event) {
     if (event.target.matches("[data-print]")) { window.print(); }
