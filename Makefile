@@ -3,12 +3,14 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench install lint format check clean
+.PHONY: run test bench install lint format check clean lock audit
 
-$(VENV)/.installed: pyproject.toml
+# Installs exactly what requirements-dev.lock pins (hashes checked; pip itself comes from it too),
+# then the project without its dependencies: a changed lock file reinstalls.
+$(VENV)/.installed: pyproject.toml requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
 install: $(VENV)/.installed
@@ -38,6 +40,22 @@ lint: install
 format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# After changing a dependency in pyproject.toml: `make lock`, then commit both lock files
+# (tests/test_lockfile.py fails while they disagree). Python 3.11 on Linux, as the Dockerfile;
+# the dev lock is compiled under the runtime pins, so tests run what the image installs. Pins
+# move only when a range forces them; `make lock LOCK_ARGS=--upgrade` takes every newest release.
+# Lock files in conflict after a merge: delete both, then `make -o $(VENV)/.installed lock`.
+LOCK := $(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11 \
+	--python-platform linux --custom-compile-command "make lock" $(LOCK_ARGS)
+lock: install
+	$(LOCK) pyproject.toml -o requirements.lock
+	$(LOCK) pyproject.toml --extra dev -c requirements.lock -o requirements-dev.lock
+
+# Known vulnerabilities in what the image installs (bin/audit-deps says what an unreachable
+# vulnerability service does to the answer).
+audit: install
+	bin/audit-deps
 
 clean:
 	rm -rf $(VENV) var/db.sqlite3* var/celery var/celerybeat-schedule*

@@ -19,9 +19,16 @@ Every value can be set from the environment:
     GUNICORN_KEEPALIVE         seconds an idle keep-alive connection is held (5)
     GUNICORN_ACCESS_LOG        where access lines go ("-": stdout; "" for none)
     PORT                       the port to listen on, on all interfaces (8000)
+    PROMETHEUS_MULTIPROC_DIR   a directory of this host only: /metrics then sums the HTTP
+                               metrics of every worker process (emptied at start)
 """
 
 import os
+
+from prometheus_client import multiprocess
+
+from failover.env import env_bool
+from failover.logformat import gunicorn_logconfig, log_format
 
 
 def _number(name: str, default: int) -> int:
@@ -41,3 +48,22 @@ timeout = _number("GUNICORN_TIMEOUT", 30)
 graceful_timeout = _number("GUNICORN_GRACEFUL_TIMEOUT", 60)
 keepalive = _number("GUNICORN_KEEPALIVE", 5)
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
+# JSON lines like the app's (LOG_FORMAT, README "Configuration"): gunicorn's own and access lines.
+if log_format(env_bool("DEBUG")) == "json":
+    logconfig_dict = gunicorn_logconfig(accesslog)
+
+
+def on_starting(server) -> None:
+    # Counters of a previous run's processes would be added to this run's.
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+        for name in os.listdir(folder):
+            if name.endswith(".db"):
+                os.remove(os.path.join(folder, name))
+
+
+def child_exit(server, worker) -> None:
+    # A dead worker's gauges (live ones) must stop counting; its counters stay summed.
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(worker.pid)

@@ -5,13 +5,14 @@ from django.dispatch import receiver
 
 from audit.actions import AUTH_SIGN_IN_FAILED, AUTH_SIGNED_IN, AUTH_SIGNED_OUT
 from audit.services import record_event
+from failover.clients import client_address
 
 
 def _client(request) -> dict:
     if request is None:
         return {}
     return {
-        "ip": request.META.get("REMOTE_ADDR", ""),
+        "ip": client_address(request),  # the client's, not our proxy's
         "user_agent": request.META.get("HTTP_USER_AGENT", "")[:200],
     }
 

@@ -122,6 +122,9 @@ class RateBucket(models.Model):
     key = models.CharField(max_length=200, unique=True)
     tokens = models.FloatField()
     updated_at = models.DateTimeField()
+    # How often, and how long, takers slept for a token: read by /metrics (failover/metrics.py).
+    waits = models.PositiveBigIntegerField(default=0)
+    waited_seconds = models.FloatField(default=0)
 
     def __str__(self) -> str:
         return f"{self.key}: {self.tokens:.1f}"

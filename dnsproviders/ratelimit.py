@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from dnsproviders.models import RateBucket
@@ -67,4 +68,12 @@ def acquire(key: str, *, rate: float, burst: float, timeout: float = 60.0) -> No
     while (wait := take(key, rate=rate, burst=burst)) > 0:
         if time.monotonic() + wait > deadline:
             raise TimeoutError(f"rate limit {key} gave no token within {timeout:.0f} s")
+        _count_wait(key, wait)
         time.sleep(wait)
+
+
+def _count_wait(key: str, wait: float) -> None:
+    # One UPDATE, only when about to sleep anyway: the fast path stays as it was.
+    RateBucket.objects.filter(key=key).update(
+        waits=F("waits") + 1, waited_seconds=F("waited_seconds") + wait
+    )

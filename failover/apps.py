@@ -8,4 +8,6 @@ class FailoverConfig(AppConfig):
     def ready(self):
         # Connect the receivers (the audit of authority-chain changes) once the app registry
         # is ready: they import models. Notifications connect theirs in failover.notify.
-        from failover import receivers  # noqa: F401, PLC0415
+        # And the Celery signal handlers that carry the request id into tasks (web) and back
+        # onto the worker's log lines (failover/logcontext.py).
+        from failover import logcontext, receivers  # noqa: F401, PLC0415

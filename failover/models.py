@@ -309,3 +309,15 @@ class FailoverRequest(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.service.slug}: {self.from_target.name} -> {self.to_target.name}"
+
+
+class Heartbeat(models.Model):
+    """When a background role last showed it is alive: "beat" (the scheduler) and
+    "queue:<name>" (a worker took that queue's heartbeat task). Freshness rules:
+    failover/heartbeat.py."""
+
+    name = models.CharField(max_length=100, primary_key=True)
+    at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.at.isoformat()}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -12,6 +13,7 @@ from django.core.exceptions import ImproperlyConfigured
 # Standard library only (it runs without Django, as the offline verifier): safe this early.
 from audit.offline_verify import parse_key
 from failover.env import env_bool, env_float, env_int, env_json, env_list, env_secret
+from failover.logformat import log_format, logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("FAILOVER_VAR_DIR", BASE_DIR / "var"))
@@ -70,6 +72,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: load balancers' probes by any Host, over plain HTTP (failover/probes.py).
+    "failover.probes.AnswerProbes",
+    # Outermost but for the probes' own: times every request the app serves (django-prometheus).
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "failover.requestid.RequestIdMiddleware",  # X-Request-ID, and the context of log lines
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "failover.middleware.RejectUnstorableText",
@@ -82,6 +89,7 @@ MIDDLEWARE = [
     "audit.middleware.AuditActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "failover.urls"
@@ -332,7 +340,9 @@ SIGNIN_MAX_FAILURES_PER_ADDRESS = env_int("SIGNIN_MAX_FAILURES_PER_ADDRESS", 20)
 SIGNIN_LOCKOUT_SECONDS = env_int("SIGNIN_LOCKOUT_SECONDS", 900)
 SIGNIN_MAX_DELAY_SECONDS = env_int("SIGNIN_MAX_DELAY_SECONDS", 60)
 # Behind a proxy every client has the proxy's address: X-Forwarded-For is read (right to left,
-# skipping our own proxies) when the connection comes from SIGNIN_TRUSTED_PROXIES. On by default
+# skipping our own proxies) when the connection comes from SIGNIN_TRUSTED_PROXIES. Despite the
+# names, every client address goes through it (failover/clients.py): sign-in throttling, the
+# audit's "ip", log lines. On by default
 # behind the documented TLS proxy (TRUST_X_FORWARDED_PROTO); a client connecting from elsewhere
 # cannot choose its address by writing the header.
 SIGNIN_TRUST_X_FORWARDED_FOR = env_bool(
@@ -342,6 +352,19 @@ SIGNIN_TRUSTED_PROXIES = env_list(
     "SIGNIN_TRUSTED_PROXIES",
     ["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"],
 )
+
+# --- Metrics (/metrics, failover/metrics_view.py) ---
+# Off (404) unless a token or a network is set. A scraper sends `Authorization: Bearer <token>`,
+# or connects directly (REMOTE_ADDR, never X-Forwarded-For) from one of the networks.
+METRICS_TOKEN = env_secret("METRICS_TOKEN")
+METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", [])
+for _network in METRICS_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"METRICS_ALLOWED_NETWORKS: {_network!r} is not a network (e.g. 10.0.0.0/8)"
+        ) from None
 
 # --- Celery ---
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://localhost/")
@@ -424,6 +447,41 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=60),
         "options": {"expires": 50},
     },
+}
+
+# --- Heartbeats and the dead-man switch (failover/heartbeat.py; docs/operations.md) ---
+# Beat records "beat" from its scheduler (failover/beat.py, the default for `celery beat`);
+# a task sent to each routed queue every interval records "queue:<name>" from the worker that
+# takes it. /readyz reports one older than HEARTBEAT_STALE_SECONDS as degraded.
+CELERY_BEAT_SCHEDULER = "failover.beat.HeartbeatScheduler"
+HEARTBEAT_INTERVAL_SECONDS = env_int("HEARTBEAT_INTERVAL_SECONDS", 30)
+HEARTBEAT_STALE_SECONDS = env_int("HEARTBEAT_STALE_SECONDS", 3 * HEARTBEAT_INTERVAL_SECONDS)
+if HEARTBEAT_INTERVAL_SECONDS < 1 or HEARTBEAT_STALE_SECONDS < HEARTBEAT_INTERVAL_SECONDS:
+    # A limit under the interval would call every healthy heartbeat stale between two beats.
+    raise ImproperlyConfigured(
+        "HEARTBEAT_INTERVAL_SECONDS must be >= 1 and HEARTBEAT_STALE_SECONDS >= it"
+    )
+# Pinged (GET) every interval while nothing is stale: a healthchecks.io-style check URL that
+# pages someone when the pings stop. HEARTBEAT_FAIL_URL (e.g. the same URL + "/fail") is
+# pinged instead while something is stale; HEARTBEAT_AUTHORIZATION is sent as the
+# Authorization header (Opsgenie: "GenieKey <key>"). The URL is a credential: _FILE works.
+HEARTBEAT_URL = env_secret("HEARTBEAT_URL") or ""
+HEARTBEAT_FAIL_URL = env_secret("HEARTBEAT_FAIL_URL") or ""
+HEARTBEAT_AUTHORIZATION = env_secret("HEARTBEAT_AUTHORIZATION") or ""
+# Each heartbeat task expires after one interval: one that waited longer in its queue is
+# dropped, so a queue lagging by more than the interval goes stale like one nobody consumes.
+HEARTBEAT_QUEUES = sorted({"celery", *(route["queue"] for route in CELERY_TASK_ROUTES.values())})
+for _queue in HEARTBEAT_QUEUES:
+    CELERY_BEAT_SCHEDULE[f"heartbeat-{_queue}"] = {
+        "task": "failover.tasks.heartbeat",
+        "schedule": timedelta(seconds=HEARTBEAT_INTERVAL_SECONDS),
+        "args": [_queue],
+        "options": {"queue": _queue, "expires": HEARTBEAT_INTERVAL_SECONDS},
+    }
+CELERY_BEAT_SCHEDULE["dead-man-switch"] = {
+    "task": "failover.tasks.ping_heartbeat_url",
+    "schedule": timedelta(seconds=HEARTBEAT_INTERVAL_SECONDS),
+    "options": {"expires": HEARTBEAT_INTERVAL_SECONDS},
 }
 
 # Links in notifications point here (the address people reach the web app at).
@@ -536,10 +594,9 @@ def _networks(name: str) -> list[str]:
 
 OUTBOUND_ALLOW_NETWORKS = _networks("OUTBOUND_ALLOW_NETWORKS")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-}
+# JSON lines (one object per line, with request_id, actor, failover_request_id, client) unless
+# DEBUG is on; LOG_FORMAT=json|plain overrides (failover/logformat.py). Celery leaves the root
+# logger alone so worker and beat lines come out the same way.
+LOG_FORMAT = log_format(DEBUG)
+LOGGING = logging_config(LOG_FORMAT, os.environ.get("LOG_LEVEL", "INFO"))
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from failover.metrics_view import metrics
 from failover.views import healthz, readyz
 from failover.web.signin_throttle import ThrottledAdminAuthenticationForm
 from failover.web.views.auth import admin_login
@@ -15,6 +16,7 @@ admin.site.login = admin_login(admin.site.login)
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
+    path("metrics", metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/v1/integrations/", include("failover.intake.urls")),
     path("api/", include("failover.api.urls")),

@@ -1,23 +1,25 @@
-from django.db import connection
+import importlib.metadata
+
+from django.conf import settings
+from django.db import DatabaseError, connection
 from django.http import JsonResponse
 from django.views.defaults import page_not_found
 from django.views.defaults import server_error as django_server_error
 
+from failover import heartbeat
 from failover.degrade import probe_broker, probe_cache
+
+try:
+    VERSION = importlib.metadata.version("failover-approvals")
+except importlib.metadata.PackageNotFoundError:  # run from a checkout that was never installed
+    VERSION = "unknown"
 
 
 def healthz(request):
-    """Liveness and database reachability, for load balancers and docker-compose. It does not
-    look at Redis: the app keeps working without it, so its outage must not get the web
-    processes restarted; /readyz says what is degraded."""
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-    except Exception as exc:  # any database failure means "not ready"
-        return JsonResponse(
-            {"status": "error", "database": str(exc.__class__.__name__)}, status=503
-        )
-    return JsonResponse({"status": "ok"})
+    """Liveness: this process answers. It touches no dependency, not even the database: an
+    orchestrator restarts a process whose liveness fails, and restarting web processes
+    cures no outage of PostgreSQL or Redis. /readyz says what is down."""
+    return JsonResponse({"status": "ok", "version": VERSION})
 
 
 # What each shared dependency's outage means for the people using the app.
@@ -29,12 +31,20 @@ DEGRADED_EFFECT = {
 
 
 def readyz(request):
-    """Readiness: the database (without it nothing works: 503), the shared cache and the
-    Celery broker (without them the app degrades: 200 with status "degraded", naming each)."""
+    """Readiness. Without the database nothing works: 503 "unavailable". Everything else
+    degrades, 200 "degraded" naming each with its effect: the shared cache, the Celery
+    broker, beat's heartbeat and, for each routed queue, a worker consuming it (heartbeats
+    with their age in seconds; stale past HEARTBEAT_STALE_SECONDS).
+
+    Only the database may answer 503: a load balancer pulls every web process that fails its
+    check, and people can still read, decide and sign in while Redis, beat or a worker is
+    down. Pulling the web tier because beat died would turn a quiet degradation into a full
+    outage in the middle of an incident."""
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
-    except Exception as exc:  # any database failure means "not ready"
+        ages = heartbeat.ages()
+    except DatabaseError as exc:
         return JsonResponse(
             {
                 "status": "unavailable",
@@ -42,7 +52,7 @@ def readyz(request):
             },
             status=503,
         )
-    checks = {"database": {"status": "ok"}}
+    checks: dict[str, dict] = {"database": {"status": "ok"}}
     for name, probe in (("cache", probe_cache), ("broker", probe_broker)):
         error = probe()  # only the exception's class: its text can name hosts and ports
         checks[name] = (
@@ -50,9 +60,21 @@ def readyz(request):
             if error is None
             else {"status": "down", "error": error, "effect": DEGRADED_EFFECT[name]}
         )
+    for name, age in ages.items():
+        seconds = None if age is None else round(age, 1)
+        checks[name] = (
+            {"status": "stale", "age_seconds": seconds, "effect": heartbeat.effect(name)}
+            if heartbeat.is_stale(age)
+            else {"status": "ok", "age_seconds": seconds}
+        )
     degraded = [name for name, check in checks.items() if check["status"] != "ok"]
     return JsonResponse(
-        {"status": "degraded" if degraded else "ok", "degraded": degraded, "checks": checks}
+        {
+            "status": "degraded" if degraded else "ok",
+            "degraded": degraded,
+            "stale_after_seconds": settings.HEARTBEAT_STALE_SECONDS,
+            "checks": checks,
+        }
     )
 
 

@@ -34,6 +34,7 @@ from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from audit.actions import IDENTITY_GROUPS_SYNCED, IDENTITY_SIGNED_IN
 from audit.context import acting_as
 from audit.services import record_event
+from failover.clients import client_address
 from identity.models import ExternalIdentity
 
 _lock = threading.Lock()
@@ -262,7 +263,7 @@ def sign_in_from_claims(claims: dict, request=None):
                     "subject": subject,
                     "created": created,
                     "provider_groups": groups,
-                    "ip": request.META.get("REMOTE_ADDR", "") if request else "",
+                    "ip": client_address(request),
                 },
             )
     return user

@@ -1,5 +1,7 @@
 """The admin console: everything browsable, evidence and request state never editable."""
 
+import importlib.metadata
+
 import pytest
 from django.urls import reverse
 
@@ -154,7 +156,8 @@ def test_the_auditor_reads_everything_and_changes_nothing(client, demo, checkout
 
 
 def test_healthz(client, db):
-    assert client.get("/healthz").json() == {"status": "ok"}
+    version = importlib.metadata.version("failover-approvals")
+    assert client.get("/healthz").json() == {"status": "ok", "version": version}
 
 
 @pytest.mark.parametrize(

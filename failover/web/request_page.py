@@ -4,20 +4,47 @@ changes, rollback, audit timeline)."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+from functools import cached_property
+from typing import cast
+
+from django.core.cache.backends.base import BaseCache
+from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
+from django.utils import timezone
 
 from approvals.gate import break_glass_of, executes_on, may_go_out
 from approvals.kinds import kind_for_role, past_tense
 from approvals.models import BreakGlass
-from approvals.readiness.selectors import latest_checks, required_secrets, vetoes_among
-from approvals.selectors import decision_facts, verdict_for
+from approvals.policy import PREAPPROVED_THRESHOLDS
+from approvals.readiness.selectors import (
+    deadline_seconds,
+    latest_checks,
+    required_secrets,
+    vetoes_among,
+)
+from approvals.selectors import decision_facts, rules_of, verdict_for
 from failover.chain import authorities_of, authority_chain
+from failover.degrade import with_cache
 from failover.drift import registry_drift
+from failover.models import Signal
 from failover.plans import plan_rows
 from failover.rollback import DEFAULTS
 from failover.states import OPEN_STATES
+from failover.web.access import request_or_404
 from failover.web.actions import available_actions
-from failover.web.live import version_of
+from failover.web.live import (
+    MEMO_PREFIX,
+    Memo,
+    build_part,
+    live_response,
+    memo_key,
+    page_poller,
+    shortcut_on,
+    unchanged,
+    version_of,
+)
+from failover.web.poll_versions import request_fingerprint
 from failover.web.present import checklist, missing_rows, readiness_rows, timeline
 
 CRITERIA = {
@@ -25,12 +52,81 @@ CRITERIA = {
     "primary_healthy_minutes": "Primary healthy before moving back for",
     "decide_within_minutes": "Decide on rollback within",
 }
+# A render is trusted at most this long even when nothing listed in `fresh_until` comes due:
+# a net under anything time-dependent not listed there (each viewer rebuilds each part once).
+FRESH_AT_MOST = timedelta(minutes=5)
+PARTS = ("status", "actions", "record")
+FINGERPRINT_SHARED_FOR = 1  # seconds
+
+
+def fingerprint_of(pk: int) -> str | None:
+    """The request page's data fingerprint, to read BEFORE anything the page shows: a change
+    landing between the two then leaves a memo under the older fingerprint, which no later
+    poll matches."""
+    return request_fingerprint(pk) if shortcut_on() else None
+
+
+def polled_fingerprint(pk: int) -> str | None:
+    """The fingerprint for a poll, shared by every viewer for about a second: a request page
+    watched by 200 people asks the database once a second, not 100 times. A change then
+    reaches a poll at most that second later; page loads and actions read it fresh."""
+    if not shortcut_on():
+        return None
+    key = f"{MEMO_PREFIX}:fingerprint:{pk}"
+    found = with_cache(lambda c: cast(BaseCache, c).get(key))
+    if isinstance(found, str):
+        return found
+    fingerprint = request_fingerprint(pk)
+    if fingerprint is not None:
+        with_cache(
+            lambda c: cast(BaseCache, c).set(key, fingerprint, timeout=FINGERPRINT_SHARED_FOR)
+        )
+    return fingerprint
+
+
+def answer_poll(request: HttpRequest, pk: int, part: str) -> HttpResponse:
+    """A poll of one part of the request page: 204 from the memo when the viewer's version is
+    the one built for the data as it is now, else the part is built (and remembered). A memo
+    was written only for someone allowed to see the request, and who may see it is part of
+    the fingerprint: a hit needs no other read."""
+    fingerprint = polled_fingerprint(pk)
+    if fingerprint and unchanged(
+        request, memo_key(f"request-{part}", request.user.pk, fingerprint)
+    ):
+        return HttpResponse(status=204)
+    view = RequestView(request, request_or_404(request, pk), fingerprint=fingerprint)
+    return live_response(request, **view.part_kwargs(part))
+
+
+def answer_page_poll(request: HttpRequest, pk: int) -> HttpResponse:
+    """The request page's one poll, carrying each part's version (`?request-status=...`):
+    204 when every part is unchanged (from the memos, nothing built), else the changed parts
+    out of band and a new poller carrying their new versions. The page is built once for all
+    the parts that changed."""
+    fingerprint = polled_fingerprint(pk)
+    ids = [f"request-{part}" for part in PARTS]
+    if fingerprint and all(
+        unchanged(request, memo_key(element_id, request.user.pk, fingerprint), element_id)
+        for element_id in ids
+    ):
+        return HttpResponse(status=204)
+    view = RequestView(request, request_or_404(request, pk), fingerprint=fingerprint)
+    parts = [
+        build_part(request, **view.part_kwargs(part), oob=True)
+        for part in PARTS  # each built: a part's version is known only once it is
+    ]
+    changed = [part for part in parts if request.GET.get(part.element_id) != part.version]
+    if not changed:
+        return HttpResponse(status=204)
+    poller = page_poller("request-live", reverse("request-live", args=[pk]), parts)
+    return HttpResponse(poller + "".join(part.html for part in changed))
 
 
 class RequestView:
-    def __init__(self, request, obj):
+    def __init__(self, request, obj, *, fingerprint: str | None = None):
         self.request = request
         self.obj = obj
+        self.fingerprint = fingerprint
         self.readiness = latest_checks(obj.pk)
         self.verdict = verdict_for(obj, readiness={obj.pk: self.readiness})
         self.decisions = decision_facts(obj)
@@ -70,14 +166,49 @@ class RequestView:
             executing_role=self.executing_role,
         )
 
-    def _live(self, part: str, template: str, context: dict, version=None) -> dict:
+    @cached_property
+    def fresh_until(self) -> datetime:
+        """Until when what the page shows stays true if no data changes: the next moment
+        something shown turns with time alone (approvals or the request expire, a readiness
+        check falls late, a signal leaves the window, a break-glass grant ends)."""
+        obj, now = self.obj, timezone.now()
+        moments = [
+            obj.expires_at,
+            self.verdict.approvals_expire_at,
+            obj.rollback_proposed_at,
+            obj.rollback_deadline_at,
+            *obj.rollback_checks.filter(evaluated_at=None).values_list("due_at", flat=True),
+        ]
+        if obj.created_at and not any(c.identity_critical for c in self.readiness.values()):
+            moments.append(obj.created_at + timedelta(seconds=deadline_seconds()))  # late then
+        use = getattr(self.gate, "break_glass", None)
+        moments.append(getattr(use, "expires_at", None))
+        if obj.service.governance_mode == PREAPPROVED_THRESHOLDS:
+            window = rules_of(obj.service).signal_window
+            moments += [
+                at + window
+                for at in Signal.objects.filter(
+                    service_id=obj.service_id, status="firing"
+                ).values_list("received_at", flat=True)
+            ]
+        return min([m for m in moments if m is not None and m > now] + [now + FRESH_AT_MOST])
+
+    def _live(self, part: str, template: str, context: dict, version: str | None = None) -> dict:
+        memo = None
+        if self.fingerprint:
+            key = memo_key(f"request-{part}", self.request.user.pk, self.fingerprint)
+            memo = Memo(key, self.fresh_until)
         return {
             "element_id": f"request-{part}",
             "url": reverse(f"request-{part}", args=[self.obj.pk]),
             "template": template,
             "context": {"r": self.obj, **context},
             "version": version,
+            "memo": memo,
         }
+
+    def part_kwargs(self, part: str) -> dict:
+        return self.actions_part() if part == "actions" else getattr(self, part)()
 
     def status(self) -> dict:
         v = self.verdict

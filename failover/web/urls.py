@@ -21,6 +21,8 @@ urlpatterns = [
     path("declare/", declare.declare, name="declare"),
     path("declare/plan/", declare.declare_plan, name="declare-plan"),
     path("requests/<int:pk>/", requests.request_page, name="request-page"),
+    path("requests/<int:pk>/live/", requests.request_live, name="request-live"),
+    # One part each: what pages opened before the one poll per page (request-live) still poll.
     path("requests/<int:pk>/live/status/", requests.request_status, name="request-status"),
     path("requests/<int:pk>/live/actions/", requests.request_actions, name="request-actions"),
     path("requests/<int:pk>/live/record/", requests.request_record, name="request-record"),

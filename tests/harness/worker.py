@@ -27,7 +27,15 @@ def database_url() -> str:
 
 
 class Worker:
-    def __init__(self, broker: Broker, workdir: Path, zone_dir: Path, **extra_env):
+    def __init__(
+        self,
+        broker: Broker,
+        workdir: Path,
+        zone_dir: Path,
+        queues: str = "critical,celery,intake",
+        **extra_env,
+    ):
+        self.queues = queues
         self.log = workdir / f"worker-{time.monotonic_ns()}.log"
         self.env = {
             **os.environ,
@@ -53,7 +61,7 @@ class Worker:
                     "failover",
                     "worker",
                     "-Q",
-                    "critical,celery,intake",
+                    self.queues,
                     "--pool=threads",
                     "--concurrency=4",
                     "--without-gossip",

@@ -62,16 +62,22 @@
   // The field being typed in: htmx refocuses it by id while its new form is still closed,
   // which a browser ignores, so the next keystrokes would land nowhere.
   var typing = null;  // {id, start, end}
-  document.addEventListener("htmx:beforeSwap", function (event) {
+  function beforeSwap(event) {
     var target = event.detail.target;
     var open = target && target.querySelector && target.querySelector("details.action[open]");
     if (open && open.id) { openId = open.id; }  // opened a moment ago: its toggle may be queued
     var active = document.activeElement;
-    typing = active && active.id && target && target.contains && target.contains(active) &&
-      active.closest("details.action") ?
-      { id: active.id, start: active.selectionStart, end: active.selectionEnd } : null;
-  });
+    if (active && active.id && target && target.contains && target.contains(active) &&
+        active.closest("details.action")) {
+      typing = { id: active.id, start: active.selectionStart, end: active.selectionEnd };
+    }
+  }
+  // A page's one poll swaps its changed parts out of band (failover/web/live.py).
+  document.addEventListener("htmx:beforeSwap", beforeSwap);
+  document.addEventListener("htmx:oobBeforeSwap", beforeSwap);
   document.addEventListener("htmx:afterSwap", function () {
+    var wasTyping = typing;
+    typing = null;
     if (!openId) { return; }
     var details = document.getElementById(openId);
     if (!details) { openId = null; return; }  // that action is no longer offered
@@ -80,14 +86,13 @@
       if (field && !field.value) { field.value = typed[openId][name]; }
     });
     if (!details.open) { details.setAttribute("data-reopened", ""); details.open = true; }
-    var field = typing && document.getElementById(typing.id);
+    var field = wasTyping && document.getElementById(wasTyping.id);
     if (field && details.contains(field) && document.activeElement !== field) {
       field.focus({ preventScroll: true });
-      if (typing.start !== null && field.setSelectionRange) {
-        field.setSelectionRange(typing.start, typing.end);
+      if (wasTyping.start !== null && field.setSelectionRange) {
+        field.setSelectionRange(wasTyping.start, wasTyping.end);
       }
     }
-    typing = null;
   });
   document.addEventListener("click", function (event) {
     if (event.target.matches("[data-print]")) { window.print(); }

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.safestring import mark_safe
 
 from approvals.execution import execute_request, rollback_request
 from approvals.kinds import KINDS, STEP_UP_ACTS
@@ -15,9 +18,9 @@ from failover.web.access import login_required, request_or_404
 from failover.web.actions import Action
 from failover.web.errors import status_for
 from failover.web.forms import ActionForm
-from failover.web.live import live_response, render_live
+from failover.web.live import build_part, page_poller
 from failover.web.present import replanned_message
-from failover.web.request_page import RequestView
+from failover.web.request_page import RequestView, answer_page_poll, answer_poll, fingerprint_of
 from failover.web.stepup import StepUpError, confirm_act
 from failover.web.views.common import page
 from identity.stepup import carrying
@@ -25,6 +28,7 @@ from identity.stepup import carrying
 
 @login_required
 def request_page(request, pk: int):
+    fingerprint = fingerprint_of(pk)  # before anything the page shows (request_page.py)
     obj = request_or_404(request, pk)
     status, failed = 200, None
     if request.method == "POST":
@@ -32,32 +36,42 @@ def request_page(request, pk: int):
         if not isinstance(outcome, tuple):
             return outcome
         status, failed = outcome
+        fingerprint = fingerprint_of(pk)
         obj = request_or_404(request, pk)  # show the state as it is now
-    view = RequestView(request, obj)
+    view = RequestView(request, obj, fingerprint=fingerprint)
     hint = request.GET.get("action", "") if request.method == "GET" else ""
+    status_part = build_part(request, **view.status())
+    actions_part = build_part(request, **view.actions_part(hint=hint, failed=failed))
+    record_part = build_part(request, **view.record())
+    parts = [status_part, actions_part, record_part]
     context = {
         "r": obj,
-        "status_live": render_live(request, **view.status()),
-        "actions_live": render_live(request, **view.actions_part(hint=hint, failed=failed)),
-        "record_live": render_live(request, **view.record()),
+        "status_live": mark_safe(status_part.html),  # our own templates, escaped there
+        "actions_live": mark_safe(actions_part.html),
+        "record_live": mark_safe(record_part.html),
+        "poller": mark_safe(page_poller("request-live", reverse("request-live", args=[pk]), parts)),
     }
     return page(request, "web/request.html", context, status=status)
 
 
 @login_required
+def request_live(request: HttpRequest, pk: int) -> HttpResponse:
+    return answer_page_poll(request, pk)
+
+
+@login_required
 def request_status(request, pk: int):
-    return live_response(request, **RequestView(request, request_or_404(request, pk)).status())
+    return answer_poll(request, pk, "status")
 
 
 @login_required
 def request_actions(request, pk: int):
-    view = RequestView(request, request_or_404(request, pk))
-    return live_response(request, **view.actions_part())
+    return answer_poll(request, pk, "actions")
 
 
 @login_required
 def request_record(request, pk: int):
-    return live_response(request, **RequestView(request, request_or_404(request, pk)).record())
+    return answer_poll(request, pk, "record")
 
 
 def _failed(form: ActionForm) -> dict:

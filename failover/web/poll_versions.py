@@ -1,0 +1,156 @@
+"""Whether anything a viewer of a request page could see has changed, asked in one query
+before any of the page is built (the page itself costs dozens of queries and the templates).
+
+What the page shows comes from: the request row; its decisions, readiness checks, DNS
+changes, rollback checks and break-glass uses (rows, read here by count, newest id and the
+columns that change in place); the audit timeline of the request and of its DNS changes (the
+newest event id: the index on (object_type, object_id, seq) answers it); the service's
+authority chain, which also says what the viewer may do (the grants on the service and the
+active members of the groups holding them, by count and sum of row ids: ids only grow, so any
+added or removed row moves one or the other); the attestations of the target's secrets; the
+service's signals; and the registry and policy it was planned against (changed only through
+audited configuration doors: the newest `config.*` event). The fingerprint is a hash of all
+that. Time passing changes the page too (approvals and requests expire, checks fall late):
+`RequestView.fresh_until` says until when a render stays true, and the caller re-renders past
+it. Read by request id alone, before anything else: a poll answered from it costs the session,
+the user and this query.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cache
+
+from django.contrib.auth import get_user_model
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection
+from django.db.models import Model
+from guardian.models import GroupObjectPermission, UserObjectPermission
+
+from approvals.models import BreakGlass, BreakGlassReview, Decision, Policy
+from approvals.readiness.models import ReadinessCheck, SecretAttestation
+from audit.actions import CONFIG_CHANGED, CONFIG_CREATED, CONFIG_DELETED
+from audit.models import AuditEvent
+from dnsproviders.models import DnsChange, RollbackCheck
+from failover.models import FailoverRequest, GovernedRecord, RecordValue, Service, Signal, Target
+
+
+def _rows(table: str, where: str, *changing: str, join: str = "") -> str:
+    """A set of rows whose ids only grow, as one text: count and sum of ids (any insert or
+    delete moves one of them), then the MAX and COUNT of each column updated in place."""
+    parts = ["COUNT(t.id)", "COALESCE(SUM(t.id), 0)"]
+    for column in changing:
+        parts += [f"COALESCE(CAST(MAX(t.{column}) AS TEXT), '')", f"COUNT(t.{column})"]
+    text = " || ':' || ".join(f"CAST({p} AS TEXT)" for p in parts)
+    return f"(SELECT {text} FROM {table} t {join} WHERE {where})"
+
+
+def _table(model: type[Model]) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+@cache
+def _sql() -> str:
+    """One text column, correlated on the request row it is read with (written once per
+    process: the ORM would rebuild ~20 subqueries per poll, costing more than running them).
+    Every part is an index lookup. Parameters: `_params()`, in order."""
+    r = _table(FailoverRequest)
+    request, service, to_target = f"{r}.id", f"{r}.service_id", f"{r}.to_target_id"
+    request_key, service_key = f"CAST({request} AS TEXT)", f"CAST({service} AS TEXT)"
+    audit, changes = _table(AuditEvent), _table(DnsChange)
+    members = get_user_model().groups.through
+    grants = _table(GroupObjectPermission)
+    on_service = f"t.content_type_id = %s AND t.object_pk = {service_key}"
+    parts = [
+        f"(SELECT MAX(seq) FROM {audit} WHERE object_type = %s AND object_id = {request_key})",
+        # DNS change ids are integers, audit object ids text: compare on the change's side.
+        f"(SELECT MAX(seq) FROM {audit} WHERE object_type = %s AND object_id IN"
+        f" (SELECT CAST(id AS TEXT) FROM {changes} WHERE request_id = {request}))",
+        f"(SELECT MAX(seq) FROM {audit} WHERE object_type = %s AND object_id = {service_key})",
+        f"(SELECT MAX(seq) FROM {audit} WHERE action IN (%s, %s, %s))",
+        _rows(_table(Decision), f"t.request_id = {request}", "voided_at"),
+        _rows(_table(ReadinessCheck), f"t.request_id = {request}", "lifted_at"),
+        _rows(changes, f"t.request_id = {request}", "updated_at"),
+        _rows(_table(RollbackCheck), f"t.request_id = {request}", "evaluated_at"),
+        _rows(_table(BreakGlass), f"t.request_id = {request}", "review_closed_at"),
+        _rows(
+            _table(BreakGlassReview),
+            f"g.request_id = {request}",
+            join=f"JOIN {_table(BreakGlass)} g ON g.id = t.break_glass_id",
+        ),
+        _rows(_table(SecretAttestation), f"t.target_id = {to_target}"),
+        _rows(_table(Signal), f"t.service_id = {service}", "resolved_at"),
+        _rows(grants, on_service),
+        _rows(_table(UserObjectPermission), on_service),
+        # The chain shows the active members of the groups holding grants on the service.
+        _rows(
+            _table(members),
+            f"u.is_active AND t.group_id IN (SELECT t.group_id FROM {grants} t WHERE {on_service})",
+            join=f"JOIN {_table(get_user_model())} u ON u.id = t.user_id",
+        ),
+        _rows(_table(Target), f"t.service_id = {service}"),
+        _rows(_table(GovernedRecord), f"t.service_id = {service}"),
+        _rows(
+            _table(RecordValue),
+            f"r.service_id = {service}",
+            join=f"JOIN {_table(GovernedRecord)} r ON r.id = t.record_id",
+        ),
+    ]
+    return " || '|' || ".join(f"COALESCE(CAST({p} AS TEXT), '')" for p in parts)
+
+
+def _params() -> list:
+    ct = ContentType.objects.get_for_model(Service).pk  # cached by Django after once
+    return [
+        FailoverRequest._meta.label_lower,
+        DnsChange._meta.label_lower,
+        Service._meta.label_lower,
+        CONFIG_CREATED,
+        CONFIG_CHANGED,
+        CONFIG_DELETED,
+        ct,  # group grants
+        ct,  # user grants
+        ct,  # members of the groups with grants
+    ]
+
+
+def _columns(model: type[Model], alias: str, *leave_out: str) -> list[str]:
+    return [
+        f"{alias}.{connection.ops.quote_name(f.column)}"
+        for f in model._meta.concrete_fields
+        if f.name not in leave_out and f.column
+    ]
+
+
+@cache
+def _query() -> str:
+    """The request row (its plan by hash), its service, policy and targets, and `_sql()`."""
+    r = _table(FailoverRequest)
+    columns = [
+        *_columns(FailoverRequest, r, "plan"),
+        *_columns(Service, "s"),
+        *_columns(Policy, "p"),
+        *_columns(Target, "f"),
+        *_columns(Target, "tt"),
+        _sql(),
+    ]
+    return (
+        f"SELECT {', '.join(columns)} FROM {r}"
+        f" JOIN {_table(Service)} s ON s.id = {r}.service_id"
+        f" LEFT JOIN {_table(Policy)} p ON p.service_id = s.id"
+        f" JOIN {_table(Target)} f ON f.id = {r}.from_target_id"
+        f" JOIN {_table(Target)} tt ON tt.id = {r}.to_target_id"
+        f" WHERE {r}.id = %s"
+    )
+
+
+def request_fingerprint(pk: int) -> str | None:
+    """What the request page of request `pk` shows, as a short hash, in one query (None: no
+    such request). Nothing about who asks: a memo under it is the asker's own (the grants and
+    memberships in it also decide whether they may see the request at all)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_query(), [*_params(), pk])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return hashlib.sha256("\x1f".join(str(v) for v in row).encode()).hexdigest()[:16]
