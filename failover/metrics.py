@@ -230,21 +230,22 @@ def stage_counts(
     return found
 
 
+def counted_by(name: str, documentation: str, label: str, rows: Any, field: str) -> Metric:
+    """A gauge of how many of `rows` there are by the value of `field` (one GROUP BY)."""
+    family = GaugeMetricFamily(name, documentation, labels=[label])
+    for value, count in rows.order_by().values_list(field).annotate(n=Count("pk")):
+        family.add_metric([value], count)
+    return family
+
+
 def decisions(now: datetime) -> Iterator[Metric]:
-    family = GaugeMetricFamily(
+    yield counted_by(
         "failover_decisions",
         f"Decisions by kind on requests declared in the last {WINDOW.days} days",
-        labels=["kind"],
+        "kind",
+        Decision.objects.filter(request__created_at__gte=now - WINDOW),
+        "kind",
     )
-    rows = (
-        Decision.objects.filter(request__created_at__gte=now - WINDOW)
-        .order_by()
-        .values_list("kind")
-        .annotate(n=Count("pk"))
-    )
-    for kind, count in rows:
-        family.add_metric([kind], count)
-    yield family
 
 
 def dns_changes(now: datetime) -> Iterator[Metric]:
@@ -338,20 +339,13 @@ def waiting_work(now: datetime) -> Iterator[Metric]:
 
 
 def deliveries(now: datetime) -> Iterator[Metric]:
-    family = GaugeMetricFamily(
+    yield counted_by(
         "failover_intake_deliveries",
         f"Webhook deliveries by outcome, received in the last {WINDOW.days} days",
-        labels=["outcome"],
+        "outcome",
+        Delivery.objects.filter(received_at__gte=now - WINDOW),
+        "status",
     )
-    rows = (
-        Delivery.objects.filter(received_at__gte=now - WINDOW)
-        .order_by()
-        .values_list("status")
-        .annotate(n=Count("pk"))
-    )
-    for status, count in rows:
-        family.add_metric([status], count)
-    yield family
 
 
 def readiness(now: datetime) -> Iterator[Metric]:

@@ -115,13 +115,18 @@ def build_part(
     version: str | None = None,
     memo: Memo | None = None,
     oob: bool = False,
+    polls: bool = False,
 ) -> Part:
-    """A part without a poll of its own: rendered, remembered, wrapped (`url` is unused: the
-    page's poll answers for the part)."""
+    """A part rendered, its version remembered, wrapped: polling by itself (`polls`, at
+    `url`) or answered for by its page's poll (swapped out of band: `oob`). Without a
+    `version`, the rendered HTML is the version (fine for parts without forms; forms carry
+    per-render tokens)."""
     inner = render_to_string(template, context, request)
     version = version or version_of(inner)
     remember(memo, version)
-    return Part(element_id, version, _wrap(element_id, "", version, inner, oob=oob))
+    return Part(
+        element_id, version, _wrap(element_id, url if polls else "", version, inner, oob=oob)
+    )
 
 
 def page_poller(element_id: str, url: str, parts: list[Part]) -> str:
@@ -134,38 +139,14 @@ def page_poller(element_id: str, url: str, parts: list[Part]) -> str:
     )
 
 
-def render_live(
-    request: HttpRequest,
-    *,
-    element_id: str,
-    url: str,
-    template: str,
-    context: dict[str, Any],
-    version: str | None = None,
-    memo: Memo | None = None,
-) -> str:
-    """The fragment's HTML wrapped in its polling element. Without a `version`, the rendered
-    HTML is the version (fine for fragments without forms; forms carry per-render tokens)."""
-    inner = render_to_string(template, context, request)
-    version = version or version_of(inner)
-    remember(memo, version)
-    return _wrap(element_id, url, version, inner)
+def render_live(request: HttpRequest, **part: Any) -> str:
+    """A part that polls by itself: its HTML."""
+    return build_part(request, **part, polls=True).html
 
 
-def live_response(
-    request: HttpRequest,
-    *,
-    element_id: str,
-    url: str,
-    template: str,
-    context: dict[str, Any],
-    version: str | None = None,
-    memo: Memo | None = None,
-) -> HttpResponse:
-    """Answer a poll: 204 when the client already shows this version, else the fragment."""
-    inner = render_to_string(template, context, request)
-    version = version or version_of(inner)
-    remember(memo, version)
-    if request.GET.get("v") == version:
+def live_response(request: HttpRequest, **part: Any) -> HttpResponse:
+    """Answer a part's own poll: 204 when the client already shows this version, else it."""
+    built = build_part(request, **part, polls=True)
+    if request.GET.get("v") == built.version:
         return HttpResponse(status=204)
-    return HttpResponse(_wrap(element_id, url, version, inner))
+    return HttpResponse(built.html)
