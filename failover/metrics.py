@@ -16,7 +16,6 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from django.db.models import (
@@ -43,6 +42,7 @@ from approvals.models import Decision
 from approvals.readiness.models import ReadinessCheck
 from audit.models import ChainHead, Checkpoint, Verification
 from dnsproviders.models import DnsChange, RateBucket
+from failover import __version__
 from failover.celery import app as celery_app
 from failover.heartbeat import ages as heartbeat_ages
 from failover.intake.models import Delivery
@@ -72,10 +72,7 @@ BROKER_TIMEOUT = 1.0  # seconds: a dead broker costs a scrape this much, not a T
 
 
 def package_version() -> str:
-    try:
-        return version("failover-approvals")
-    except PackageNotFoundError:
-        return "unknown"
+    return __version__
 
 
 class FailoverCollector(Collector):

@@ -1,18 +1,13 @@
-import importlib.metadata
-
 from django.conf import settings
 from django.db import DatabaseError, connection
 from django.http import JsonResponse
 from django.views.defaults import page_not_found
 from django.views.defaults import server_error as django_server_error
 
-from failover import heartbeat
+from failover import __version__, heartbeat
 from failover.degrade import probe_broker, probe_cache
 
-try:
-    VERSION = importlib.metadata.version("failover-approvals")
-except importlib.metadata.PackageNotFoundError:  # run from a checkout that was never installed
-    VERSION = "unknown"
+VERSION = __version__
 
 
 def healthz(request):
