@@ -3,17 +3,18 @@ test database and a broker of the caller's own (broker.py), its schedule file in
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from tests.harness.broker import Broker
-from tests.harness.worker import ROOT, Worker
+from tests.harness.worker import ROOT, CeleryProcess, Worker
 
 
-class Beat:
+class Beat(CeleryProcess):
+    kind = "beat"
+
     def __init__(self, broker: Broker, workdir: Path, zone_dir: Path, **extra_env: str):
         self.log = workdir / f"beat-{time.monotonic_ns()}.log"
         self.schedule = workdir / "celerybeat-schedule"
@@ -28,25 +29,3 @@ class Beat:
                 argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
             )
         return self
-
-    def kill(self) -> None:
-        """Gone without a word, as a beat whose host died."""
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(10)
-        self._hand_log_to_leak_scan()
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self._hand_log_to_leak_scan()
-
-    def _hand_log_to_leak_scan(self) -> None:
-        from tests.secrets_registry import REGISTRY
-
-        if self.log.exists():
-            REGISTRY.record(self.log.read_text(errors="replace"), f"beat log {self.log.name}")

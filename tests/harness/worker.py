@@ -26,7 +26,40 @@ def database_url() -> str:
     return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
-class Worker:
+class CeleryProcess:
+    """Stopping a Celery process of a test (worker or beat) and handing its log to the leak
+    check: its log lines are log lines too."""
+
+    kind = "worker"
+    log: Path
+    process: subprocess.Popen | None
+
+    def kill(self) -> None:
+        """Gone without a word, as a process whose host died."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+        self._hand_log_to_leak_scan()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._hand_log_to_leak_scan()
+
+    def _hand_log_to_leak_scan(self) -> None:
+        from tests.secrets_registry import REGISTRY
+
+        if self.log.exists():
+            REGISTRY.record(
+                self.log.read_text(errors="replace"), f"{self.kind} log {self.log.name}"
+            )
+
+
+class Worker(CeleryProcess):
     def __init__(
         self,
         broker: Broker,
@@ -82,28 +115,6 @@ class Worker:
         if self.process.poll() is not None:
             raise RuntimeError("celery worker exited: " + self.log.read_text()[-3000:])
         return self
-
-    def kill(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(10)
-        self._hand_log_to_leak_scan()
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self._hand_log_to_leak_scan()
-
-    def _hand_log_to_leak_scan(self) -> None:
-        """The worker's log lines are log lines too: the test's leak check searches them."""
-        from tests.secrets_registry import REGISTRY
-
-        if self.log.exists():
-            REGISTRY.record(self.log.read_text(errors="replace"), f"worker log {self.log.name}")
 
 
 def wait_for(check, timeout: float = 30, what: str = "condition"):
