@@ -41,12 +41,16 @@ def _number(name: str, default: int) -> int:
 
 
 bind = [f"0.0.0.0:{_number('PORT', 8000)}"]
-worker_class = "gthread"
+# gthread, but a silent new connection holds no thread (failover/gthread.py says why).
+worker_class = "failover.gthread.PollFirstWorker"
 workers = _number("WEB_CONCURRENCY", 3)
 threads = _number("GUNICORN_THREADS", 4)
 timeout = _number("GUNICORN_TIMEOUT", 30)
 graceful_timeout = _number("GUNICORN_GRACEFUL_TIMEOUT", 60)
 keepalive = _number("GUNICORN_KEEPALIVE", 5)
+# No control socket (gunicorn 25.1+ opens one in $HOME by default): nothing here uses
+# `gunicornc`, and every gunicorn of one user on a host would share the one path.
+control_socket_disable = True
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
 # JSON lines like the app's (LOG_FORMAT, README "Configuration"): gunicorn's own and access lines.
 if log_format(env_bool("DEBUG")) == "json":

@@ -12,18 +12,17 @@ from __future__ import annotations
 import http.client
 import json
 import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-import requests
 from django.contrib.auth.models import Permission
 
 from audit.models import AuditEvent
 from tests.factories import user
+from tests.harness.gunicorn import halt, launch
 from tests.harness.ports import free_port
 from tests.harness.worker import ROOT, Worker
 from tests.tokens import personal_token
@@ -42,34 +41,8 @@ def start_gunicorn(workdir: Path, zone_dir: Path, *extra: str):
     env.update(WEB_CONCURRENCY="1", GUNICORN_THREADS="2", GUNICORN_TIMEOUT=str(TIMEOUT))
     argv = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py")]
     argv += ["--bind", f"127.0.0.1:{port}", *extra, "failover.wsgi"]
-    with open(log, "w") as out:
-        process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=out)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("gunicorn exited: " + log.read_text()[-3000:])
-        try:
-            if requests.get(url + "/healthz", timeout=1).status_code == 200:
-                return process, port, log
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise RuntimeError("gunicorn did not answer: " + log.read_text()[-3000:])
-
-
-def stop(process, log: Path) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-    from tests.secrets_registry import REGISTRY
-
-    REGISTRY.record(log.read_text(errors="replace"), "gunicorn log")  # the leak scan reads it
+    process = launch(argv, env, log, f"http://127.0.0.1:{port}/healthz")
+    return process, port, log
 
 
 def slow_download(port: int, token: str) -> tuple[int, bytes, str, float]:
@@ -111,21 +84,22 @@ def test_a_long_export_streams_to_its_trailer_and_a_sync_worker_would_cut_it(tmp
     try:
         status, body, error, seconds = slow_download(port, token)
     finally:
-        stop(process, log)
+        halt(process, log)
     assert status == 200 and error == ""
     assert seconds > 2 * TIMEOUT  # it did outlast the worker timeout
     *events, last = body.decode().splitlines()
     trailer = json.loads(last)["trailer"]
     assert trailer["complete"] is True and trailer["count"] == len(events) == total
     assert json.loads(events[-1])["seq"] == trailer["last_seq"]
-    assert "Using worker: gthread" in log.read_text() and "WORKER TIMEOUT" not in log.read_text()
+    assert "Using worker: failover.gthread.PollFirstWorker" in log.read_text()
+    assert "WORKER TIMEOUT" not in log.read_text()
 
     # The same download from a sync worker: killed mid-stream, after the 200 had been sent.
     process, port, log = start_gunicorn(tmp_path, zone_dir, "-k", "sync", "--threads", "1")
     try:
         status, cut, error, seconds = slow_download(port, token)
     finally:
-        stop(process, log)
+        halt(process, log)
     # A sync worker answers without chunked encoding, so the body ends where the connection
     # does: to HTTP the cut file looks complete (no error here); only the trailer's absence,
     # checked by the offline verifier, gives it away.
