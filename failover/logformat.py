@@ -8,6 +8,7 @@ for gunicorn's own and access lines (gunicorn.conf.py); by default JSON unless D
 from __future__ import annotations
 
 import logging
+import logging.config
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -110,6 +111,13 @@ def logging_config(fmt: str, level: str) -> dict[str, Any]:
         "root": {"handlers": ["console"], "level": level},
         "loggers": {"celery.task": {"handlers": ["console"], "propagate": False}},
     }
+
+
+def configure(config: dict[str, Any]) -> None:
+    """settings.LOGGING_CONFIG: the config, and Python's warnings (Celery's superuser warning,
+    deprecations) as log records too, so that every line a process writes is in the format."""
+    logging.config.dictConfig(config)
+    logging.captureWarnings(True)
 
 
 def gunicorn_logconfig(accesslog: str | None) -> dict[str, Any]:

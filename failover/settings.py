@@ -599,4 +599,5 @@ OUTBOUND_ALLOW_NETWORKS = _networks("OUTBOUND_ALLOW_NETWORKS")
 # logger alone so worker and beat lines come out the same way.
 LOG_FORMAT = log_format(DEBUG)
 LOGGING = logging_config(LOG_FORMAT, os.environ.get("LOG_LEVEL", "INFO"))
+LOGGING_CONFIG = "failover.logformat.configure"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -221,6 +221,13 @@ def test_compose_services_run_and_turn_healthy_natively(native: NativeCompose) -
     scraped = requests.get(metrics_url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
     assert scraped.status_code == 200, scraped.text[:500]
     assert "failover_build_info" in scraped.text and "django_http_requests" in scraped.text
+    # A log pipeline reads every line of every service as JSON (LOG_FORMAT's default with
+    # DEBUG off): Celery's banner is text, so its commands run `celery --quiet`.
+    for name in services:
+        lines = [line for line in native.log(name).splitlines() if line.strip()]
+        assert lines, f"{name} wrote nothing"
+        for line in lines:
+            assert line.startswith("{") and isinstance(json.loads(line), dict), (name, line)
     took = ", ".join(f"{step} {at:.1f}" for step, at in timings.items())
     print(f"timings (s from start): {took}")  # noqa: T201
 

@@ -62,6 +62,25 @@ def test_a_bad_format_stops_start_up(monkeypatch, tmp_path):
     assert "ImproperlyConfigured: LOG_FORMAT must be one of json, plain, got 'xml'" in done.stderr
 
 
+def test_python_warnings_are_json_lines_too(tmp_path):
+    """A warning (Celery's "running as superuser", a deprecation) is written by Python itself,
+    as text, unless it goes through logging: a log pipeline reading JSON would choke on it."""
+    env = {k: v for k, v in __import__("os").environ.items() if k != "DEBUG"}
+    env.update(
+        DJANGO_SETTINGS_MODULE="failover.settings",
+        FAILOVER_VAR_DIR=str(tmp_path),
+        SECRET_KEY="k" * 50,
+        LOG_FORMAT="json",
+    )
+    code = "import django, warnings; django.setup(); warnings.warn('careful now')"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    [record] = json_lines(done.stderr)
+    assert record["logger"] == "py.warnings" and "UserWarning: careful now" in record["message"]
+
+
 # --- real processes -----------------------------------------------------------------------------
 
 
