@@ -14,13 +14,12 @@ from approvals.gate import may_go_out
 from approvals.selectors import live_grant, verdict_for
 from audit.actions import ROLLBACK_STARTED
 from audit.services import record_event
-from dnsproviders.executor import APPLY_TASK
-from dnsproviders.models import DnsChange, ProviderAccount
+from dnsproviders.executor import write_changes
+from dnsproviders.models import DnsChange
 from failover.chain import holds
-from failover.dispatch import enqueue
-from failover.errors import Blocked, InvalidInput, NotAuthorised, PlanChanged, WrongState
+from failover.errors import Blocked, NotAuthorised, PlanChanged, WrongState
 from failover.models import FailoverRequest
-from failover.plans import by_zone, reversed_plan
+from failover.plans import reversed_plan
 from failover.services import lock_request, transition
 from failover.states import OPEN_STATES, State
 
@@ -28,37 +27,11 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 
-def _write_changes(request: FailoverRequest, plan: dict, direction: str) -> list[DnsChange]:
-    accounts = {
-        a.name: a
-        for a in ProviderAccount.objects.filter(
-            name__in={c["provider_account"] for c in plan["changes"]}
-        )
-    }
-    changes = []
-    for (account_name, zone), zone_changes in sorted(by_zone(plan["changes"]).items()):
-        if account_name not in accounts:
-            raise InvalidInput(f"provider account {account_name!r} no longer exists; re-plan")
-        changes.append(
-            DnsChange.objects.create(
-                request=request,
-                direction=direction,
-                provider_account=accounts[account_name],
-                zone=zone,
-                changes=zone_changes,
-                plan_hash=request.plan_hash,
-            )
-        )
-    for change in changes:
-        enqueue(APPLY_TASK, change.pk)
-    return changes
-
-
 def start_execution(
     request: FailoverRequest, *, actor: User | None, reason: str, data: dict | None = None
 ) -> None:
     """Begin applying a locked request's plan. Callers have checked the verdict and authority."""
-    changes = _write_changes(request, request.plan, DnsChange.Direction.FAILOVER)
+    changes = write_changes(request, request.plan, DnsChange.Direction.FAILOVER)
     transition(
         request,
         State.EXECUTING,
@@ -123,7 +96,7 @@ def rollback_request(
     if request.state != State.APPLIED:
         raise WrongState(request.state, "roll back")
     plan = reversed_plan(request.plan)
-    changes = _write_changes(request, plan, DnsChange.Direction.ROLLBACK)
+    changes = write_changes(request, plan, DnsChange.Direction.ROLLBACK)
     transition(
         request,
         State.ROLLING_BACK,

@@ -32,10 +32,12 @@ from audit.actions import (
 )
 from audit.services import record_event
 from dnsproviders.base import PENDING, ProviderError, check_expected, matches
-from dnsproviders.models import DnsChange, RollbackCheck, ZoneLock
+from dnsproviders.models import DnsChange, ProviderAccount, RollbackCheck, ZoneLock
 from dnsproviders.registry import provider_for
-from failover.dispatch import send_now
-from failover.models import Target
+from failover.dispatch import enqueue, send_now
+from failover.errors import InvalidInput
+from failover.models import FailoverRequest, Target
+from failover.plans import by_zone, reversed_plan
 from failover.services import lock_request, transition
 from failover.states import State
 
@@ -49,6 +51,34 @@ POLL_EVERY = 2.0
 POLL_DEADLINE = timedelta(minutes=30)
 FIRST_STATE = {"failover": State.EXECUTING, "rollback": State.ROLLING_BACK}
 DONE_STATE = {"failover": State.APPLIED, "rollback": State.ROLLED_BACK}
+
+
+def write_changes(request: FailoverRequest, plan: dict, direction: str) -> list[DnsChange]:
+    """The DnsChange rows (the outbox) of `plan`, one per provider account and zone, in the
+    caller's transaction; the worker is enqueued when it commits."""
+    accounts = {
+        a.name: a
+        for a in ProviderAccount.objects.filter(
+            name__in={c["provider_account"] for c in plan["changes"]}
+        )
+    }
+    changes = []
+    for (account_name, zone), zone_changes in sorted(by_zone(plan["changes"]).items()):
+        if account_name not in accounts:
+            raise InvalidInput(f"provider account {account_name!r} no longer exists; re-plan")
+        changes.append(
+            DnsChange.objects.create(
+                request=request,
+                direction=direction,
+                provider_account=accounts[account_name],
+                zone=zone,
+                changes=zone_changes,
+                plan_hash=request.plan_hash,
+            )
+        )
+    for change in changes:
+        enqueue(APPLY_TASK, change.pk)
+    return changes
 
 
 def _poll_delay(change: DnsChange, now) -> float:
@@ -345,6 +375,9 @@ def finish(request_id: int, direction: str) -> None:
         data={"provider_change_ids": [c.provider_change_id for c in changes]},
     )
     now = timezone.now()
+    if request.drill:
+        _settle_drill(request, direction, now)
+        return
     if direction == "failover":
         request.applied_at = now
         request.save(update_fields=["applied_at"])
@@ -369,3 +402,28 @@ def finish(request_id: int, direction: str) -> None:
                 "request": request.pk,
             },
         )
+
+
+def _settle_drill(request: FailoverRequest, direction: str, now) -> None:
+    """A drill moved only its drill records, so no target becomes active and no rollback
+    check is due: verified, it puts them back at once (same machinery, reverse plan), and
+    once they are back it is over."""
+    if direction == "failover":
+        request.applied_at = now
+        request.save(update_fields=["applied_at"])
+        changes = write_changes(request, reversed_plan(request.plan), DnsChange.Direction.ROLLBACK)
+        transition(
+            request,
+            State.ROLLING_BACK,
+            actor=None,
+            reason="drill verified: putting the drill records back",
+            data={"changes": [c.pk for c in changes], "drill": True},
+        )
+        return
+    transition(
+        request,
+        State.CLOSED,
+        actor=None,
+        reason="drill complete: the drill records are back as they were",
+        data={"drill": True},
+    )

@@ -275,6 +275,10 @@ class FailoverRequest(models.Model):
     segment = models.CharField(max_length=80, blank=True, help_text="Only this customer segment")
     reason = models.TextField()
     incident_ref = models.CharField(max_length=200, blank=True, db_index=True)
+    drill = models.BooleanField(
+        default=False,
+        help_text="A rehearsal: the plan moves the service's drill records, never its traffic",
+    )
     requester = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="failover_requests"
     )

@@ -14,6 +14,7 @@ from failover.plans import (
     PlanError,
     build_plan,
     by_zone,
+    drill_plan,
     record_facts,
     target_facts,
     with_live_values,
@@ -55,10 +56,15 @@ def registry_plan(
     )
 
 
-def plan_for(service: Service, from_target: Target, to_target: Target, segment: str) -> dict:
-    """The plan from the registry, its `expected` values read live from the providers."""
+def plan_for(
+    service: Service, from_target: Target, to_target: Target, segment: str, *, drill: bool = False
+) -> dict:
+    """The plan from the registry, its `expected` values read live from the providers; for a
+    `drill`, on the drill records (failover/plans.py `drill_plan`)."""
     try:
         plan = registry_plan(service, from_target, to_target, segment)
+        if drill:
+            plan = drill_plan(plan)
         accounts = {
             a.name: a
             for a in ProviderAccount.objects.filter(

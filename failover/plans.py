@@ -218,6 +218,11 @@ def with_live_values(plan: Mapping[str, Any], live: Mapping[tuple, list[str]]) -
             continue
         changes.append({**change, "expected": current})
     if not changes:
+        if plan.get("drill"):
+            raise PlanError(
+                f"the drill records already point at {plan['to_target']}: an earlier drill "
+                "did not put them back; fix them by hand at the provider, then drill again"
+            )
         raise PlanError(f"the records already point at {plan['to_target']}")
     return {**plan, "changes": changes}
 
@@ -310,6 +315,35 @@ def _changes_drift(stored, inputs: Mapping[str, Any]) -> list[str]:
                 f"{_words(change['new'])} to {_words(record['values'].get(to_target))}"
             )
     return out
+
+
+# A host name's label, not `_failover-drill`: BIND's default check-names refuses an address
+# record at an underscore name ("bad owner name"), and so would other servers' zone checks.
+DRILL_LABEL = "failover-drill"
+
+
+def drill_name(name: str) -> str:
+    """The drill record of a governed record: a name of the same zone, owned by the product,
+    that carries no customer traffic (`failover-drill.www.example.com.`)."""
+    return f"{DRILL_LABEL}.{name}"
+
+
+def drill_plan(plan: Mapping[str, Any]) -> dict[str, Any]:
+    """The rehearsal of `plan`: the same changes, same provider accounts, zones, types,
+    routing and values, on each record's drill record instead. No health check is attached (a
+    drill record must not borrow one that decides real traffic). `expected` stays the
+    registry's until `with_live_values` reads the drill records themselves. `drill` is part of
+    the plan, so of its hash: an approval of a drill never approves the real move."""
+    changes = [
+        {
+            **change,
+            "name": drill_name(change["name"]),
+            "health_check_id": "",
+            "drill_of": change["name"],
+        }
+        for change in plan["changes"]
+    ]
+    return {**plan, "drill": True, "changes": changes}
 
 
 def reversed_plan(plan: Mapping[str, Any]) -> dict[str, Any]:

@@ -105,11 +105,15 @@ def declare_request(
     segment: str = "",
     channel: str = "web",
     origin_signal: Signal | None = None,
+    drill: bool = False,
 ) -> FailoverRequest:
-    """Propose moving a service's traffic to `target` (a target name).
+    """Propose moving a service's traffic to `target` (a target name); a `drill` rehearses
+    the same move on the service's drill records, through the same doors and people.
 
     The live records are read before the transaction (provider I/O holds no locks); the
-    compare-and-swap at execution catches anything that moves in between.
+    compare-and-swap at execution catches anything that moves in between. A real request
+    always wins: a drill is refused while any request of the service is active, and declaring
+    a real one cancels the service's open drill.
     """
     reason, incident_ref, segment = _clean_declaration(service, reason, incident_ref, segment)
     criteria = normalise_criteria(rollback_criteria)
@@ -118,13 +122,13 @@ def declare_request(
     chain = authority_chain(service)
     if not chain.complete:
         raise IncompleteChain(service.slug, chain.missing)
-    _refuse_if_active(service)
+    _refuse_if_active(service, drill=drill)
     from_target, to_target = _targets_of(service, target)
-    plan = plan_for(service, from_target, to_target, segment)
+    plan = plan_for(service, from_target, to_target, segment, drill=drill)
     with transaction.atomic():
         # Lock the service so two commanders cannot open competing requests at once.
         service = Service.objects.select_for_update().get(pk=service.pk)
-        _refuse_if_active(service)
+        _refuse_if_active(service, drill=drill)
         if not service.targets.filter(pk=from_target.pk, active=True).exists():
             raise Conflict("the active target changed while declaring; declare again")
         request = FailoverRequest.objects.create(
@@ -141,6 +145,7 @@ def declare_request(
             state=State.PENDING,
             expires_at=timezone.now() + _ttl(service),
             origin_signal=origin_signal,
+            drill=drill,
         )
         record_event(
             action=REQUEST_DECLARED,
@@ -157,8 +162,11 @@ def declare_request(
                 "rollback_criteria": criteria,
                 "channel": channel,
                 "origin_signal": origin_signal.pk if origin_signal else None,
+                "drill": drill,
             },
         )
+        if not drill:
+            _cancel_open_drills(service, request, actor)
         enqueue(READINESS_TASK, request.pk)
     return request
 
@@ -199,13 +207,41 @@ def _targets_of(service: Service, target: str) -> tuple[Target, Target]:
     return from_target, to_target
 
 
-def _refuse_if_active(service: Service) -> None:
-    active = FailoverRequest.objects.filter(service=service, state__in=ACTIVE_STATES).first()
-    if active is not None:
+def _refuse_if_active(service: Service, *, drill: bool = False) -> None:
+    """One active request a service (two plans never compete for the same records); drills
+    do not count against a real one, whose records they never touch."""
+    active = FailoverRequest.objects.filter(service=service, state__in=ACTIVE_STATES)
+    if not drill:
+        active = active.filter(drill=False)
+    found = active.order_by("drill").first()  # a real one first
+    if found is None:
+        return
+    if drill and not found.drill:
         raise Conflict(
-            f"service '{service.slug}' already has an active failover request #{active.pk} "
-            f"({active.state}); act on it or cancel it first",
-            request_id=active.pk,
+            f"service '{service.slug}' has a real failover request #{found.pk} ({found.state}):"
+            " no drill while it is active; a real request always wins",
+            request_id=found.pk,
+        )
+    kind = "drill" if found.drill else "failover request"
+    raise Conflict(
+        f"service '{service.slug}' already has an active {kind} #{found.pk} "
+        f"({found.state}); act on it or cancel it first",
+        request_id=found.pk,
+    )
+
+
+def _cancel_open_drills(service: Service, real: FailoverRequest, actor) -> None:
+    """A real request cancels the drill still waiting for people: their attention belongs to
+    the incident. A drill already moving its drill records finishes on its own."""
+    for drill in FailoverRequest.objects.select_for_update().filter(
+        service=service, drill=True, state__in=OPEN_STATES
+    ):
+        transition(
+            drill,
+            State.CANCELLED,
+            actor=actor,
+            reason=f"a real failover request #{real.pk} was declared: a real request always wins",
+            data={"real_request": real.pk},
         )
 
 
@@ -234,7 +270,13 @@ def replan_request(
     if len(reason) > MAX_REASON:
         raise InvalidInput("the reason is too long", {"reason": f"at most {MAX_REASON} characters"})
     differences = registry_drift(request)
-    plan = plan_for(request.service, request.from_target, request.to_target, request.segment)
+    plan = plan_for(
+        request.service,
+        request.from_target,
+        request.to_target,
+        request.segment,
+        drill=request.drill,
+    )
     new_hash = plan_hash(plan)
     with transaction.atomic():
         request = lock_request(request_id)

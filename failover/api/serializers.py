@@ -44,6 +44,15 @@ class Int(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
+class Bool(serializers.BooleanField):
+    """A JSON true or false: neither "yes" nor 1 is taken for one."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
 class Password(Text):
     """Step-up for a browser-session caller: the password again (a token needs none)."""
 
@@ -313,6 +322,7 @@ class FailoverRequestOut(serializers.Serializer):
     state = serializers.CharField()
     reason = serializers.CharField()
     incident_ref = serializers.CharField()
+    drill = serializers.BooleanField(help_text="a rehearsal on the drill records")
     requester = serializers.CharField(source="requester.username")
     rollback_criteria = serializers.DictField()
     plan = serializers.DictField()
@@ -400,6 +410,13 @@ class DeclareIn(StrictInput):
     incident_ref = Text(max_length=200, required=False, allow_blank=True, default="")
     segment = Text(max_length=80, required=False, allow_blank=True, default="")
     rollback_criteria = RollbackCriteriaIn(required=False, default=dict)
+    drill = Bool(
+        required=False,
+        default=False,
+        help_text="a rehearsal: the same people, checks and provider path, on the service's "
+        "drill records (`failover-drill.<record>`), never its traffic; put back automatically "
+        "once verified. Refused while a real request of the service is active",
+    )
 
 
 class DecisionIn(StrictInput):

@@ -512,7 +512,10 @@ def escalate(signal_id: int, integration: Integration, incident_ref: str = "") -
             f"no failover request: the integration's account '{account.username}' does not "
             f"hold the 'declare' authority on service '{service.slug}'"
         )
-    active = FailoverRequest.objects.filter(service=service, state__in=ACTIVE_STATES).first()
+    # A drill under way is no incident: the alert opens a real request (which cancels it).
+    active = FailoverRequest.objects.filter(
+        service=service, state__in=ACTIVE_STATES, drill=False
+    ).first()
     if active is not None:
         return _link(signal, active, account)
     target = _target_for(service, _rules(integration))

@@ -57,9 +57,15 @@ def _skipped_text(details: dict) -> str:
 
 def summary(event: str, service: str, actor: str, request: dict, details: dict) -> str:
     """One readable line: what happened, to which request, and what is asked of whom."""
+    what = "DRILL" if request.get("drill") else "Failover"
     head = (
-        f"[{service}] Failover #{request['id']} ({request['from_target']} → {request['to_target']})"
+        f"[{service}] {what} #{request['id']} ({request['from_target']} → {request['to_target']})"
     )
+    if request.get("drill") and event in ("applied", "rolled_back"):
+        # No traffic moves in a drill: saying it did would page people for nothing.
+        if event == "applied":
+            return f"{head}: the drill records point at {request['to_target']}; putting them back"
+        return f"{head} complete: the drill records are back; no traffic moved"
     if event == "declared":
         return f"{head} declared by {actor}: {_cut(request['reason'])}"
     if event == "approval_missing":
@@ -95,7 +101,7 @@ def generic_body(
     url: str,
 ) -> dict:
     """The signed JSON body. `request` holds id, state, from_target, to_target, segment,
-    reason, incident_ref, plan_hash, missing ([{role, needed, have, holders}]) and
+    reason, incident_ref, drill, plan_hash, missing ([{role, needed, have, holders}]) and
     blocked_by ([reason])."""
     return {
         "event": event,

@@ -148,6 +148,7 @@ def request_facts(request: FailoverRequest) -> dict:
         "segment": request.segment,
         "reason": request.reason,
         "incident_ref": request.incident_ref,
+        "drill": request.drill,
         "plan_hash": request.plan_hash,
         "missing": missing,
         "blocked_by": blocked_by,

@@ -40,6 +40,11 @@ class Command(BaseCommand):
         declare.add_argument("--incident", default="")
         declare.add_argument("--segment", default="")
         declare.add_argument("--rollback-criteria", default="{}", help="JSON object")
+        declare.add_argument(
+            "--drill",
+            action="store_true",
+            help="rehearse it on the service's drill records; no traffic moves",
+        )
         *kinds, last = KINDS
         decide = sub.add_parser("decide", help=f"{', '.join(kinds)} or {last}")
         decide.add_argument("id", type=int)
@@ -122,8 +127,9 @@ class Command(BaseCommand):
         return self._get(id)
 
     def do_declare(
-        self, actor, service, target, reason, incident, segment, rollback_criteria, **options
-    ):
+        self, actor, service, target, reason, incident, segment, rollback_criteria, drill=False,
+        **options,
+    ):  # fmt: skip
         try:  # the API's own strict reading: one object, not too deep, plain numbers
             criteria = loads(rollback_criteria.encode())
         except APIException as exc:  # not JSON, too deep, too large
@@ -140,6 +146,7 @@ class Command(BaseCommand):
             segment=segment,
             rollback_criteria=criteria,
             channel="cli",
+            drill=drill,
         )
 
     def do_decide(self, actor, id, kind, role, comment, plan_hash, **options):
@@ -248,7 +255,8 @@ class Command(BaseCommand):
 def describe(action: str, options: dict) -> str:
     """What the act was, in words for the person it was done for."""
     if action == "declare":
-        return f"declare a failover of {options['service']} to {options['target']}"
+        what = "a failover drill" if options.get("drill") else "a failover"
+        return f"declare {what} of {options['service']} to {options['target']}"
     if action == "decide":
         role = f" as {options['role']}" if options.get("role") else ""
         return f"decide {options['kind']}{role}"
