@@ -13,7 +13,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -404,7 +404,7 @@ def finish(request_id: int, direction: str) -> None:
         )
 
 
-def _settle_drill(request: FailoverRequest, direction: str, now) -> None:
+def _settle_drill(request: FailoverRequest, direction: str, now: datetime) -> None:
     """A drill moved only its drill records, so no target becomes active and no rollback
     check is due: verified, it puts them back at once (same machinery, reverse plan), and
     once they are back it is over."""

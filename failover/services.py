@@ -230,7 +230,7 @@ def _refuse_if_active(service: Service, *, drill: bool = False) -> None:
     )
 
 
-def _cancel_open_drills(service: Service, real: FailoverRequest, actor) -> None:
+def _cancel_open_drills(service: Service, real: FailoverRequest, actor: Any) -> None:
     """A real request cancels the drill still waiting for people: their attention belongs to
     the incident. A drill already moving its drill records finishes on its own."""
     for drill in FailoverRequest.objects.select_for_update().filter(

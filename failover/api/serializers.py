@@ -47,7 +47,7 @@ class Int(serializers.IntegerField):
 class Bool(serializers.BooleanField):
     """A JSON true or false: neither "yes" nor 1 is taken for one."""
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: object) -> bool:
         if not isinstance(data, bool):
             self.fail("invalid")
         return data
