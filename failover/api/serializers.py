@@ -164,6 +164,25 @@ class AuthorityChainOut(serializers.Serializer):
     authorities = ChainEntryOut(many=True, source="entries")
 
 
+class TimingsOut(serializers.Serializer):
+    """Seconds from the declaration (null: not reached): approvals/timings.py."""
+
+    roles = serializers.DictField(
+        child=serializers.FloatField(), help_text="role -> seconds to its first decision"
+    )
+    quorum = serializers.FloatField(allow_null=True)
+    applied = serializers.FloatField(allow_null=True)
+    verified = serializers.FloatField(allow_null=True)
+
+
+class LastDrillOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    state = serializers.CharField()
+    declared_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    seconds = TimingsOut()
+
+
 class ServiceOut(serializers.Serializer):
     slug = serializers.SlugField()
     name = serializers.CharField()
@@ -177,6 +196,9 @@ class ServiceOut(serializers.Serializer):
     targets = TargetOut(many=True)
     records = RecordOut(many=True)
     thresholds = ThresholdOut(many=True)
+    last_drill = LastDrillOut(
+        allow_null=True, help_text="the service's latest drill and how fast each team decided"
+    )
 
 
 class ServiceIn(StrictInput):

@@ -30,6 +30,7 @@ from approvals.models import Decision
 from approvals.readiness.selectors import latest_checks_by_request
 from approvals.selectors import verdicts_for
 from approvals.services import record_decision
+from approvals.timings import last_drills
 from audit import export
 from audit.jobs import start_verification
 from audit.models import AuditEvent, Verification
@@ -199,8 +200,10 @@ class ServiceViewSet(
         services = list(services)
         chains = authority_chains(services)
         mine = _authorities_by_service(self.request, services)
+        drills = last_drills(services)
         for x in services:
             x.chain, x.your_authorities = chains[x.pk], sorted(mine.get(x.pk, set()))
+            x.last_drill = drills[x.pk]
         return s.ServiceOut(services, many=True).data
 
     def list(self, request, *args, **kwargs):

@@ -5,6 +5,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from failover.models import FailoverRequest
+from tests.factories import user
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/failover-requests/"
@@ -53,3 +54,43 @@ def test_the_cli_declares_a_drill(shop, settings, capsys):
         call_command(
             "request", "declare", "shop", "failover", "--reason", "x", "--drill", "--as", "declarer"
         )
+
+
+def test_the_service_says_how_fast_each_team_decided_in_its_last_drill(shop, as_user):
+    from datetime import timedelta
+
+    from approvals.models import Decision
+    from approvals.services import record_decision
+    from failover.models import FailoverRequest as Request
+
+    assert as_user("declarer").get("/api/v1/services/shop/").json()["last_drill"] is None
+    drill = as_user("declarer").post(URL, DRILL, format="json").json()
+    request = Request.objects.get(pk=drill["id"])
+    for who, kind, role in (
+        ("avail", "approve", "availability"),
+        ("identity", "approve", "identity"),
+    ):
+        record_decision(
+            actor=user(who),
+            request_id=request.pk,
+            kind=kind,
+            role=role,
+            plan_hash=request.plan_hash,
+        )
+    # Moved back in time so the figures are whole minutes: 90 s and 300 s after declaring.
+    Request.objects.filter(pk=request.pk).update(created_at=request.created_at - timedelta(days=1))
+    declared = Request.objects.get(pk=request.pk).created_at
+    for role, seconds in (("availability", 90), ("identity", 300)):
+        Decision.objects.filter(request=request, role=role).update(
+            created_at=declared + timedelta(seconds=seconds)
+        )
+    body = as_user("other").get("/api/v1/services/shop/")
+    assert body.status_code == 404  # not theirs: no figures either
+    last = as_user("declarer").get("/api/v1/services/shop/").json()["last_drill"]
+    assert (last["id"], last["state"], last["finished_at"]) == (request.pk, "pending", None)
+    assert last["seconds"] == {
+        "roles": {"availability": 90.0, "identity": 300.0},
+        "quorum": None,  # incident response has not signed off
+        "applied": None,
+        "verified": None,
+    }

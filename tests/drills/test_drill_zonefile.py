@@ -8,6 +8,7 @@ import dns.zone
 import pytest
 
 from approvals.services import record_decision
+from approvals.timings import timings
 from audit.models import AuditEvent
 from audit.verify import verify_chain
 from dnsproviders.models import DnsChange, RollbackCheck
@@ -95,6 +96,10 @@ def test_a_drill_moves_its_drill_record_there_and_back_and_nothing_else(shop, zo
     directions = sorted(DnsChange.objects.filter(request=drill).values_list("direction", "status"))
     assert directions == [("failover", "verified"), ("rollback", "verified")]
     assert verify_chain().ok
+    seconds = timings([drill])[drill.pk]
+    assert set(seconds["roles"]) == {"availability", "identity", "incident_response"}
+    assert 0 <= max(seconds["roles"].values()) <= seconds["quorum"]  # executed on the last one
+    assert seconds["quorum"] <= seconds["verified"] <= seconds["applied"]
 
     # The next drill starts from what the last one left, and a real failover after it still
     # moves the governed record as before.
