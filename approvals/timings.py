@@ -43,10 +43,15 @@ def timings(requests: Iterable[FailoverRequest]) -> dict[int, dict[str, Any]]:
         if kind in COUNTING_KINDS or kind == "veto":
             first.setdefault((request_id, role), at)
     verified: dict[int, datetime] = {}
-    for request_id, at in DnsChange.objects.filter(
-        request_id__in=ids, direction="failover", verified_at__isnull=False
-    ).values_list("request_id", "verified_at"):
-        verified[request_id] = max(at, verified.get(request_id, at))
+    for request_id, last in (
+        DnsChange.objects.filter(
+            request_id__in=ids, direction="failover", verified_at__isnull=False
+        )
+        .values("request_id")
+        .annotate(last=Max("verified_at"))
+        .values_list("request_id", "last")
+    ):
+        verified[request_id] = last
     executed: dict[int, datetime] = {}
     events = AuditEvent.objects.filter(
         object_type=FailoverRequest._meta.label_lower,
