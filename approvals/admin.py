@@ -22,6 +22,7 @@ class PolicyAdmin(AuditedAdminMixin, admin.ModelAdmin):
         "approval_validity_minutes",
         "execute_on_approval",
         "break_glass_minutes",
+        "drill_every_days",
     )
     list_filter = ("require_comms_sign_off", "execute_on_approval")
     search_fields = ("service__slug", "service__name")

@@ -43,6 +43,24 @@ class Policy(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(24 * 60)],
         help_text="A break-glass grant lets its holder execute and roll back for this long",
     )
+    drill_every_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(366)],
+        help_text="Open a drill this many days after the last one and ask the chain to run it "
+        "(empty: no schedule)",
+    )
+    drill_target = models.SlugField(
+        max_length=80,
+        blank=True,
+        help_text="The target a scheduled drill rehearses (empty: the one failover target)",
+    )
+    drill_window_days = models.PositiveIntegerField(
+        default=30,
+        validators=[MinValueValidator(1), MaxValueValidator(366)],
+        help_text="A service not drilled, or a chain holder who has not acted, within this many "
+        "days is flagged on the dashboard",
+    )
 
     class Meta:
         verbose_name_plural = "policies"

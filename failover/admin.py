@@ -52,6 +52,7 @@ class PolicyInline(admin.StackedInline):
         ("required_availability", "required_identity", "require_comms_sign_off"),
         ("approval_validity_minutes", "request_ttl_minutes", "signal_window_minutes"),
         ("execute_on_approval", "break_glass_minutes"),
+        ("drill_every_days", "drill_target", "drill_window_days"),
     )
 
 

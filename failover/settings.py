@@ -447,6 +447,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=60),
         "options": {"expires": 50},
     },
+    "open-due-drills": {
+        "task": "approvals.tasks.open_due_drills",
+        "schedule": timedelta(hours=1),
+        "options": {"expires": 3000},
+    },
 }
 
 # --- Heartbeats and the dead-man switch (failover/heartbeat.py; docs/operations.md) ---
