@@ -4,6 +4,7 @@ from rest_framework.routers import DefaultRouter
 
 from failover.api.breakglass import BreakGlassViewSet, RequestBreakGlassView
 from failover.api.docs import docs_view
+from failover.api.insights import InsightsView
 from failover.api.replan import FailoverRequests
 from failover.api.report import RequestReportView
 from failover.api.stepup_challenge import StepUpChallengeView
@@ -25,6 +26,7 @@ urlpatterns = [
     path("v1/", include(router.urls)),
     path("v1/failover-requests/<int:pk>/report/", RequestReportView.as_view()),
     path("v1/failover-requests/<int:pk>/break-glass/", RequestBreakGlassView.as_view()),
+    path("v1/insights/", InsightsView.as_view(), name="api-insights"),
     path("v1/tokens/current/", CurrentTokenView.as_view(), name="api-token-current"),
     path("v1/tokens/current/step-up/", TokenStepUpView.as_view(), name="api-token-step-up"),
     path("v1/step-up/challenge/", StepUpChallengeView.as_view(), name="api-step-up-challenge"),

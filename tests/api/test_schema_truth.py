@@ -193,6 +193,11 @@ def exercise(people, settings) -> list[Call]:
     third = call(declarer, "post", R, body={**declare, "service": "third"}, expect=201)
     call(declarer, "post", ONE + "cancel/", body={"reason": "drill"}, id=third["id"], expect=200)
     call(avail, "get", "/api/v1/tokens/current/", expect=200)
+    # Insights: decision times of every request above; a window out of range.
+    call(avail, "get", "/api/v1/insights/", expect=200)
+    call(avail, "get", "/api/v1/insights/", query="?days=0", expect=400)
+    # A drill of the third service, now that its request is cancelled.
+    call(declarer, "post", R, body={**declare, "service": "third", "drill": True}, expect=201)
 
     # Throttled: the limit named.
     cache.clear()
@@ -229,6 +234,7 @@ EXERCISED = {
     ("get", "/api/v1/break-glass/{id}/"),
     ("post", "/api/v1/break-glass/{id}/reviews/"),
     ("get", "/api/v1/tokens/current/"),
+    ("get", "/api/v1/insights/"),
 }
 ERROR_STATUSES = {400, 403, 404, 409, 422, 429}
 
@@ -242,6 +248,12 @@ def closed(schema, components):
         return schema
     if "$ref" in schema:
         return closed(components[schema["$ref"].rsplit("/", 1)[-1]], components)
+    if schema.get("nullable") and len(schema.get("allOf", ())) == 1:
+        # drf-spectacular's nullable nested serializer (OAS 3.0): `allOf: [$ref]` beside
+        # `nullable`, which the validator applies to the wrapper only.
+        inner = closed(schema["allOf"][0], components)
+        rest = {k: v for k, v in schema.items() if k != "allOf"}
+        return {**inner, **rest}
     out = {key: closed(value, components) for key, value in schema.items()}
     if "properties" in out and "additionalProperties" not in out:
         out["additionalProperties"] = False
