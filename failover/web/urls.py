@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from failover.web.views import auth, breakglass, dashboard, declare, requests, services
+from failover.web.views import auth, breakglass, dashboard, declare, insights, requests, services
 from failover.web.views import report as report_views
 
 urlpatterns = [
@@ -18,6 +18,7 @@ urlpatterns = [
         services.service_runbook_markdown,
         name="service-runbook-md",
     ),
+    path("insights/", insights.insights_page, name="insights"),
     path("declare/", declare.declare, name="declare"),
     path("declare/plan/", declare.declare_plan, name="declare-plan"),
     path("requests/<int:pk>/", requests.request_page, name="request-page"),
