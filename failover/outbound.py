@@ -194,7 +194,8 @@ def request(
         conn.request(method, target, body=body, headers=headers or {})
         sock, reached = conn.sock, peer(conn)  # the response may take the socket over
         answer = conn.getresponse()
-        chunks, size = [], 0
+        chunks: list[bytes] = []
+        size = 0
         while True:
             left = deadline - time.monotonic()
             too_slow = TimeoutError(f"the answer took longer than {3 * timeout:g} s")
@@ -206,6 +207,8 @@ def request(
             except TimeoutError:
                 raise too_slow if left < timeout else TimeoutError("timed out") from None
             if not chunk:
+                if answer.length:  # closed before the Content-Length it announced: not an answer
+                    raise http.client.IncompleteRead(b"".join(chunks), answer.length)
                 break
             chunks.append(chunk)
             size += len(chunk)

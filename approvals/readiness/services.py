@@ -210,9 +210,12 @@ def resend_missing_checks(
     Returns how many runs were queued."""
     now = now or timezone.now()
     deadline = timedelta(seconds=deadline_seconds())
+    # Only the readiness run's own kinds count: identity drill evidence stored on a request
+    # (approvals.readiness.identity_drill) is not that run reporting.
+    reported = ReadinessCheck.objects.filter(kind__in=checks.KINDS).values("request_id")
     waiting = dict(
         FailoverRequest.objects.filter(
-            Q(readiness_checks__isnull=True) | Q(readiness_checks__details__not_reported=True),
+            ~Q(pk__in=reported) | Q(readiness_checks__details__not_reported=True),
             state__in=OPEN_STATES,
             created_at__lte=now - older_than,
         )
@@ -222,7 +225,7 @@ def resend_missing_checks(
     latest = latest_checks_by_request(waiting)
     count = 0
     for request_id, created_at in waiting.items():
-        by_kind = latest.get(request_id, {})
+        by_kind = {k: v for k, v in latest.get(request_id, {}).items() if k in checks.KINDS}
         if any(not row.details.get("not_reported") for row in by_kind.values()):
             continue  # a run reported since
         if not by_kind and created_at <= now - deadline:
@@ -248,9 +251,9 @@ def record_not_reported(request_id: int, seconds: float) -> list[ReadinessCheck]
 
 
 def lock_request_checks_exist(request_id: int) -> bool:
-    """Under the request's lock: has any check been stored for it?"""
+    """Under the request's lock: has any check of the readiness run been stored for it?"""
     lock_request(request_id)
-    return ReadinessCheck.objects.filter(request_id=request_id).exists()
+    return ReadinessCheck.objects.filter(request_id=request_id, kind__in=checks.KINDS).exists()
 
 
 # --- acting -------------------------------------------------------------------------------

@@ -3,12 +3,13 @@
 from celery import shared_task
 
 from approvals.readiness import services
+from approvals.readiness.identity_drill import run_request_checks
 from failover.services import READINESS_TASK
 
 
 @shared_task(name=READINESS_TASK, ignore_result=True)
 def run_readiness(request_id: int) -> int:
-    return len(services.run_readiness_checks(request_id=request_id))
+    return len(run_request_checks(request_id=request_id))
 
 
 @shared_task(ignore_result=True)

@@ -141,5 +141,12 @@ def huge(size: int):
     return answer
 
 
+def cut_short(server, conn):
+    """A 200 that announces 100 bytes and closes after 12."""
+    server.read_request(conn)
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nConnection: close\r\n\r\n")
+    conn.sendall(b'{"keys": [],')
+
+
 def ok(server, conn):
     http(200, b'{"ok": true}')(server, conn)

@@ -251,3 +251,14 @@ def test_checks_that_never_report_become_failed_results_and_a_late_run_replaces_
     svc.run_readiness_checks(request_id=declared.pk)  # the late run reports
     assert codes(declared) == []
     assert sweep() == 0
+
+
+def test_an_answer_cut_short_of_its_content_length_is_no_answer():
+    """The server closed before the body it announced was sent: reading it as complete would
+    take half a JWKS (or half of anything) for the whole."""
+    import http.client
+
+    from failover import outbound
+
+    with RawServer(garbage.cut_short) as server, pytest.raises(http.client.IncompleteRead):
+        outbound.request("GET", server.url("/jwks"), timeout=2)

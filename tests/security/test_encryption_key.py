@@ -8,6 +8,7 @@ from cryptography.fernet import Fernet
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from approvals.readiness.models import IdentityDrillClient
 from audit.models import AuditEvent
 from failover.intake.credentials import stored
 from failover.intake.models import Integration
@@ -19,6 +20,7 @@ from tests.test_settings import manage
 pytestmark = pytest.mark.django_db
 URL = "https://hooks.slack.example/services/T000/B000/not-a-real-secret-0123456789"
 PD_KEY = "pagerduty-hmac-key-0123456789abcdef"
+DRILL_SECRET = "drill-client-secret-0123456789abcdef"
 OLD, NEW = Fernet.generate_key(), Fernet.generate_key()
 
 
@@ -35,6 +37,9 @@ def stored_secrets(db):
         integration = Integration.objects.create(
             name="pd", kind="pagerduty", account=bot, secrets=[stored("pagerduty", PD_KEY)]
         )
+        drill = IdentityDrillClient(target=endpoint.service.targets.get(name="failover"))
+        drill.set_client_secret(DRILL_SECRET)
+        drill.save()
         return endpoint, integration
 
     return store
@@ -44,7 +49,12 @@ def readable(endpoint, integration) -> bool:
     endpoint.refresh_from_db()
     integration.refresh_from_db()
     try:
-        return endpoint.get_url() == URL and decrypt(integration.secrets[0]["fernet"]) == PD_KEY
+        drill = IdentityDrillClient.objects.get()
+        return (
+            endpoint.get_url() == URL
+            and decrypt(integration.secrets[0]["fernet"]) == PD_KEY
+            and drill.client_secret() == DRILL_SECRET
+        )
     except ValueError:
         return False
 
@@ -79,8 +89,11 @@ def test_an_upgrade_reads_old_secrets_and_the_command_moves_them_to_the_key(
     settings.SECRET_KEY = "a-new-secret-key-" + "x" * 40
     assert readable(endpoint, integration)
     event = AuditEvent.objects.get(action="secrets.reencrypted")
-    assert event.data == {"integrations": 1, "notification_endpoints": 1}
+    assert event.data == {
+        "integrations": 1, "notification_endpoints": 1, "identity_drill_clients": 1
+    }  # fmt: skip
     assert URL not in str(event.data) and PD_KEY not in str(event.data)
+    assert DRILL_SECRET not in str(event.data)
 
 
 def test_the_key_rotates_new_first_then_the_old_one_goes(stored_secrets, settings):

@@ -1,5 +1,6 @@
 """Re-encrypt every stored secret under the first SECRETS_ENCRYPTION_KEY (README, 'Stored
-secrets'): PagerDuty HMAC keys of integrations, notification endpoints' URLs and secrets."""
+secrets'): PagerDuty HMAC keys of integrations, notification endpoints' URLs and secrets,
+identity drill clients' secrets."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from approvals.readiness.identity_drill import reencrypt_drill_client_secrets
 from audit.actions import SECRETS_REENCRYPTED
 from audit.services import record_event
 from failover.intake.models import Integration
@@ -56,6 +58,8 @@ class Command(BaseCommand):
                     continue
                 endpoint.save(update_fields=["url_encrypted", "secret"])
                 counts["notification_endpoints"] += 1
+            counts["identity_drill_clients"], unopened = reencrypt_drill_client_secrets()
+            unreadable += [f"identity drill client {name}" for name in unopened]
             if unreadable:
                 raise CommandError(
                     "nothing was changed: no configured key opens the secrets of "
@@ -66,6 +70,7 @@ class Command(BaseCommand):
             record_event(action=SECRETS_REENCRYPTED, actor=None, data=counts)
         self.stdout.write(
             f"re-encrypted the secrets of {counts['integrations']} integration(s) and "
-            f"{counts['notification_endpoints']} notification endpoint(s) under the first key; "
+            f"{counts['notification_endpoints']} notification endpoint(s) and "
+            f"{counts['identity_drill_clients']} identity drill client(s) under the first key; "
             "the other keys can now be removed from SECRETS_ENCRYPTION_KEY"
         )
