@@ -64,6 +64,10 @@ class ReportOut(serializers.Serializer):
     identities = serializers.ListField(child=serializers.DictField())
     verification = VerificationOut()
     secret_scan = serializers.DictField()
+    rehearsal = serializers.DictField(
+        help_text="a drill's own seconds; for a real failover, the service's last completed "
+        "drill before it and whether it was within the policy's window"
+    )
     frameworks = FrameworksOut()
 
 

@@ -23,6 +23,7 @@ from approvals.models import ApiToken, BreakGlass, BreakGlassReview, Decision
 from approvals.policy import auth_path_changes
 from approvals.readiness.models import READINESS_CHECK_TYPES, ReadinessCheck, SecretAttestation
 from approvals.selectors import policy_of, profile_of
+from approvals.timings import timings
 from audit.actions import (
     BREAK_GLASS_REVIEWED,
     BREAK_GLASS_USED,
@@ -115,6 +116,7 @@ def build_report(request: FailoverRequest, *, now: datetime | None = None) -> di
         "break_glass": [_break_glass(obj, use) for use in uses],
         "identities": _identities(obj, events, decisions, checks, attestations, uses),
         "verification": verification,
+        "rehearsal": _rehearsal(obj),
     }
     report, findings = redact(report)
     report["secret_scan"] = {"findings": findings}
@@ -261,6 +263,7 @@ def _summary(obj: FailoverRequest, execution: dict | None) -> dict:
         "scope": f"customer segment {obj.segment}" if obj.segment else "all governed records",
         "reason": obj.reason,
         "incident_ref": obj.incident_ref,
+        "drill": obj.drill,
         "requester": {"id": obj.requester_id, "username": obj.requester.get_username()},
         "state": obj.state,
         "plan": obj.plan,
@@ -289,6 +292,35 @@ def _summary(obj: FailoverRequest, execution: dict | None) -> dict:
             "received_at": ts(signal.received_at),
         },
         "execution": None if execution is None else {**execution, "at": ts(execution["at"])},
+    }
+
+
+def _rehearsal(obj: FailoverRequest) -> dict:
+    """How rehearsed this was: a drill's own figures; for a real request, the service's last
+    completed drill before it, and whether it fell within the policy's window."""
+    window = policy_of(obj.service).drill_window_days or 30
+    if obj.drill:
+        return {"drill": True, "window_days": window, "seconds": timings([obj])[obj.pk]}
+    last = (
+        FailoverRequest.objects.filter(
+            service_id=obj.service_id, drill=True, state="closed", created_at__lt=obj.created_at
+        )
+        .order_by("-created_at")
+        .first()
+    )
+    if last is None:
+        return {"drill": False, "window_days": window, "last_drill": None, "within_window": False}
+    days = round((obj.created_at - last.created_at).total_seconds() / 86400, 1)
+    return {
+        "drill": False,
+        "window_days": window,
+        "last_drill": {
+            "id": last.pk,
+            "declared_at": ts(last.created_at),
+            "days_before": days,
+            "seconds": timings([last])[last.pk],
+        },
+        "within_window": days <= window,
     }
 
 

@@ -89,12 +89,38 @@ def _plan(hash_: str) -> str:
 # --- NIST CSF 2.0: recovery plan execution (RC.RP) ------------------------------------------
 
 
+def _seconds_line(seconds: dict) -> str:
+    roles = ", ".join(f"{role} {s:g} s" for role, s in seconds["roles"].items()) or "nobody"
+    steps = [
+        f"{step} {seconds[step]:g} s"
+        for step in ("quorum", "verified", "applied")
+        if seconds[step] is not None
+    ]
+    return f"decided: {roles}" + (f"; {', '.join(steps)}" if steps else "")
+
+
+def _rehearsed(report: dict) -> list[str]:
+    rehearsal = report.get("rehearsal") or {}
+    last = rehearsal.get("last_drill")
+    if rehearsal.get("drill") or not last:
+        return []
+    return [
+        f"rehearsed by drill #{last['id']} {last['days_before']:g} days before "
+        f"({_seconds_line(last['seconds'])})"
+    ]
+
+
 def rc_rp_01(report: dict) -> Outcome:
     r, execution = report["request"], _execution(report)
     if execution is None:
         return _not_executed(report)
     evidence, missing = [], []
-    if r["incident_ref"]:
+    if r.get("drill"):
+        # A rehearsal is opened by people (or a policy's schedule), not by an incident.
+        evidence.append(
+            "a drill: the recovery plan rehearsed on the drill records, no traffic moved"
+        )
+    elif r["incident_ref"]:
         evidence.append(f"declared for incident {r['incident_ref']}")
     if r["origin_signal"]:
         s = r["origin_signal"]
@@ -109,7 +135,27 @@ def rc_rp_01(report: dict) -> Outcome:
         f"executed at {execution['at']} by {execution['by'] or 'unknown'}: "
         f"{execution['reason'] or 'no reason recorded'}{seq}"
     )
+    evidence += _rehearsed(report)
     return _outcome(evidence, missing)
+
+
+def id_im_02(report: dict) -> Outcome:
+    """Exercises: a drill is one; a real failover is judged by the last drill before it."""
+    rehearsal = report.get("rehearsal") or {}
+    window = rehearsal.get("window_days", 30)
+    if rehearsal.get("drill"):
+        return MET, [
+            "this request is a drill: the authority chain, readiness checks and provider path "
+            "exercised before an outage",
+            _seconds_line(rehearsal["seconds"]),
+        ]
+    last = rehearsal.get("last_drill")
+    if last is None:
+        return GAP, ["no completed drill of this service before this failover"]
+    line = _rehearsed(report)
+    if not rehearsal.get("within_window"):
+        return GAP, [*line, f"older than the policy's {window}-day window"]
+    return MET, line
 
 
 def rc_rp_02(report: dict) -> Outcome:
@@ -549,6 +595,15 @@ CONTROLS: list[Control] = [
         "a holder of the declare authority, and its written plan was executed.",
         rc_rp_01,
         ("RC.RP-1 (seed, CSF 1.1)",),
+    ),
+    Control(
+        CSF,
+        "ID.IM-02",
+        "Improvements are identified from security tests and exercises, including those done "
+        "in coordination with suppliers and relevant third parties",
+        "The failover was rehearsed before the outage: a drill of the same chain, checks and "
+        "provider path completed within the policy's window (or this request is that drill).",
+        id_im_02,
     ),
     Control(
         CSF,

@@ -102,7 +102,8 @@ def render(report: dict) -> str:
     out = [
         "# "
         + md(
-            "Post-incident report: failover #{}, {} ({} → {})",
+            "Post-incident report: {} #{}, {} ({} → {})",
+            "drill" if r.get("drill") else "failover",
             r["id"],
             r["service"]["name"],
             r["from_target"]["name"],
@@ -127,6 +128,7 @@ def render(report: dict) -> str:
         _readiness,
         _break_glass,
         _identities,
+        _rehearsal,
         _verification,
         _frameworks,
     ):
@@ -444,6 +446,39 @@ def _identities(report: dict) -> list[str]:
     ]
     headers = ["account", "kind", "authorities on the service", "did", "API tokens", "integrations"]
     return ["## Identities that acted", "", *_table(headers, rows)]
+
+
+def _seconds(seconds: dict) -> list[list]:
+    rows = [[f"{role} decided", f"{value:g} s"] for role, value in seconds["roles"].items()]
+    return rows + [
+        [step, "—" if seconds[step] is None else f"{seconds[step]:g} s"]
+        for step in ("quorum", "verified", "applied")
+    ]
+
+
+def _rehearsal(report: dict) -> list[str]:
+    rehearsal = report.get("rehearsal")
+    if not rehearsal:
+        return []
+    lines = ["## Rehearsal", ""]
+    if rehearsal["drill"]:
+        lines += [text("This request is a drill: no traffic moved. From its declaration:"), ""]
+        return lines + _table(["step", "seconds"], _seconds(rehearsal["seconds"])) + [""]
+    last = rehearsal["last_drill"]
+    if last is None:
+        return [*lines, text("No completed drill of this service before this failover."), ""]
+    lines += [
+        md(
+            "Last completed drill: #{} declared {}, {} days before ({} the {}-day window).",
+            last["id"],
+            last["declared_at"],
+            f"{last['days_before']:g}",
+            "within" if rehearsal["within_window"] else "outside",
+            rehearsal["window_days"],
+        ),
+        "",
+    ]
+    return lines + _table(["step", "seconds"], _seconds(last["seconds"])) + [""]
 
 
 def _verification(report: dict) -> list[str]:
