@@ -105,7 +105,9 @@ def last_drills(services: Iterable[Service]) -> dict[int, dict[str, Any] | None]
     }
 
 
-def drill_status(services: Iterable[Service], now: datetime | None = None) -> dict[int, dict]:
+def drill_status(
+    services: Iterable[Service], now: datetime | None = None, chains: dict | None = None
+) -> dict[int, dict]:
     """Per service id, against its policy's `drill_window_days` (30 by default):
     {"window_days", "last_drilled_at" (the newest drill that completed), "overdue" (no drill
     completed in the window), "idle_roles": {role: [holders]} for each decision role none of
@@ -129,7 +131,7 @@ def drill_status(services: Iterable[Service], now: datetime | None = None) -> di
         request__service__in=services, created_at__gte=oldest
     ).values_list("request__service_id", "actor__username", "created_at"):
         acted.setdefault(service_id, []).append((username, at))
-    chains = authority_chains(services)
+    chains = chains if chains is not None else authority_chains(services)
     out = {}
     for s in services:
         since = now - windows[s.pk]

@@ -230,9 +230,18 @@ def _refuse_if_active(service: Service, *, drill: bool = False) -> None:
     kind = "drill" if found.drill else "failover request"
     raise Conflict(
         f"service '{service.slug}' already has an active {kind} #{found.pk} "
-        f"({found.state}); act on it or cancel it first",
+        f"({found.state}); {_way_out(found.state)}",
         request_id=found.pk,
     )
+
+
+def _way_out(state: str) -> str:
+    """What ends an active request, by its state: only an open one can be cancelled."""
+    if state in OPEN_STATES:
+        return "act on it or cancel it first"
+    if state == State.APPLIED:
+        return "roll it back or close it first"
+    return "wait until it finishes"
 
 
 def _cancel_open_drills(service: Service, real: FailoverRequest, actor: Any) -> None:

@@ -35,12 +35,3 @@ def test_docker_compose_runs_a_worker_for_every_queue():
 def test_make_run_runs_a_worker_for_every_queue():
     lines = (ROOT / "bin" / "run-local").read_text().splitlines()
     assert routed_queues() <= consumed([line for line in lines if "celery" in line])
-
-
-def test_the_drill_runs_a_worker_for_every_queue():
-    """bench/drill.py starts its own worker: one missing the readiness queue left every drilled
-    request waiting on checks that never ran."""
-    source = (ROOT / "bench" / "drill.py").read_text()
-    queues = re.findall(r'"-Q", "([^"]+)"', source)
-    assert queues, "the drill starts no worker with -Q"
-    assert routed_queues() <= set(",".join(queues).split(","))

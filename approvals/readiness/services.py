@@ -280,6 +280,9 @@ def attest_secret(
         errors["rotated_at"] = "give the rotation time with a time zone"
     elif rotated_at > timezone.now() + timedelta(minutes=5):
         errors["rotated_at"] = "the rotation time is in the future"
+    comment = (comment or "").strip()
+    if len(comment) > MAX_REASON:  # refused, never cut: the evidence is what they wrote
+        errors["comment"] = f"at most {MAX_REASON} characters (it has {len(comment)})"
     if errors:
         raise InvalidInput("the attestation is not valid", errors)
     with transaction.atomic():
@@ -288,7 +291,7 @@ def attest_secret(
             secret_name=secret_name,
             rotated_at=rotated_at,
             attested_by=actor,
-            comment=(comment or "").strip()[:MAX_REASON],
+            comment=comment,
         )
         record_event(
             action=READINESS_SECRET_ATTESTED,

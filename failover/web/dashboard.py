@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from approvals.gate import answers_for
 from approvals.selectors import decision_facts_by_request, verdicts_for
-from failover.authorities import AUTHORITIES
+from approvals.timings import drill_status
+from failover.authorities import AUTHORITIES, ROLE_NAMES
 from failover.chain import authority_chains
 from failover.models import FailoverRequest, Service
 from failover.states import ACTIVE_STATES, OPEN_STATES
@@ -73,6 +74,7 @@ def dashboard(user, service_ids: set[int]) -> dict:
         pending += [{"request": r, "action": a} for a in actions if _waits_for_you(a, r)]
 
     active_by_service = {r.service_id: r for r in active}
+    drills = drill_status(services, chains=chains)
     service_rows = [
         {
             "service": s,
@@ -80,6 +82,11 @@ def dashboard(user, service_ids: set[int]) -> dict:
             "missing": [AUTHORITIES[a] for a in chains[s.pk].missing],
             "current": next((t for t in s.targets.all() if t.active), None),
             "active_request": active_by_service.get(s.pk),
+            "drill": drills[s.pk],
+            "idle": [
+                (ROLE_NAMES.get(role, role), holders)
+                for role, holders in drills[s.pk]["idle_roles"].items()
+            ],
         }
         for s in services
     ]

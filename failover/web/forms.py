@@ -6,11 +6,37 @@ from __future__ import annotations
 from django import forms
 
 from approvals.kinds import KINDS, STEP_UP_ACTS
+from approvals.readiness.services import MAX_REASON as MAX_READINESS_TEXT
 from approvals.services import MAX_COMMENT
 from failover.rollback import DEFAULTS, LIMITS
 from failover.services import MAX_REASON
 from failover.web.actions import ACTS
 from identity.stepup import evidence_from
+
+
+def refuse_not_cut(form: forms.Form) -> None:
+    """Text longer than its limit is refused with the limit named (Django's "at most N
+    characters (it has M)"), never cut: without this a browser's `maxlength` would stop the
+    typing, or cut a paste, silently. The limit is said in the field's help instead."""
+    for field in form.fields.values():
+        limit = getattr(field, "max_length", None)
+        if limit is None or isinstance(field.widget, (forms.HiddenInput, forms.PasswordInput)):
+            continue
+        field.widget.attrs.pop("maxlength", None)
+        said = f"At most {limit} characters."
+        field.help_text = f"{field.help_text} {said}".strip() if field.help_text else said
+
+
+def too_long(value: str, limit: int) -> str | None:
+    """The refusal of text over `limit`, worded like Django's own max_length message."""
+    if len(value) <= limit:
+        return None
+    return f"Ensure this value has at most {limit} characters (it has {len(value)})."
+
+
+# Actions whose text the services keep to a shorter limit than a decision's comment (the
+# readiness evidence: a lift's reason, an attestation's comment), as the API does.
+SHORTER_TEXT = {"lift_system_veto": MAX_READINESS_TEXT, "attest": MAX_READINESS_TEXT}
 
 
 def missing_step_up(data) -> str:
@@ -42,7 +68,7 @@ class DeclareForm(forms.Form):
         help_text="What is failing and why moving traffic helps.",
     )
     incident_ref = forms.CharField(
-        label="Incident reference", max_length=200, required=False, help_text="e.g. INC-1234"
+        label="Incident reference", max_length=200, required=False, help_text="e.g. INC-1234."
     )
     notes = forms.CharField(
         label="Rollback notes",
@@ -84,6 +110,7 @@ class DeclareForm(forms.Form):
             )
             for service, targets in destinations
         ]
+        refuse_not_cut(self)
         segments = sorted({s for service, _ in destinations for s in service.customer_segments})
         self.fields["segment"].choices = [("", "All governed records")] + [
             (s, f"Only customer segment {s}") for s in segments
@@ -133,6 +160,10 @@ class ActionForm(forms.Form):
     def clean(self):
         data = super().clean()
         kind = data.get("kind")
+        limit = SHORTER_TEXT.get(kind or "")
+        refusal = limit and too_long(self.cleaned_data.get("comment") or "", limit)
+        if refusal:
+            self.add_error("comment", refusal)
         needs_reason = kind == "lift_system_veto" or (kind in KINDS and KINDS[kind].needs_comment)
         if needs_reason and not (data.get("comment") or "").strip():
             self.add_error("comment", f"give a reason for the {kind.replace('_', ' ')}")

@@ -24,6 +24,7 @@ from approvals.readiness.selectors import (
     vetoes_among,
 )
 from approvals.selectors import decision_facts, rules_of, verdict_for
+from approvals.templatetags.break_glass import break_glass_of as break_glass_for_viewer
 from failover.chain import authorities_of, authority_chain
 from failover.degrade import with_cache
 from failover.drift import registry_drift
@@ -167,6 +168,11 @@ class RequestView:
         )
 
     @cached_property
+    def break_glass(self) -> dict:
+        """What the viewer may do and see of break-glass: the link, the rollback grant, uses."""
+        return break_glass_for_viewer({"user": self.request.user}, self.obj)
+
+    @cached_property
     def fresh_until(self) -> datetime:
         """Until when what the page shows stays true if no data changes: the next moment
         something shown turns with time alone (approvals or the request expire, a readiness
@@ -227,6 +233,9 @@ class RequestView:
                 "may_execute": bool(self.gate),
                 "missing": missing_rows(self.obj, v, self.chain, self.decisions),
                 "readiness": readiness_rows(self.readiness),
+                "failing_checks": [
+                    row for row in readiness_rows(self.readiness) if not row["check"].ok
+                ],
             },
         )
 
@@ -244,6 +253,9 @@ class RequestView:
             *self.drift,
             self.executing_role or "",
             *[row["check"].pk for row in failing],
+            # Break glass comes and goes with the state (gone once applied), the grant with time.
+            self.break_glass["may_break"],
+            getattr(self.break_glass["rollback_grant"], "pk", ""),
         )
         return self._live(
             "actions",
@@ -258,6 +270,7 @@ class RequestView:
                 "failing_checks": failing,
                 "drift": self.drift,
                 "required_secrets": required_secrets(self.obj.to_target),
+                "bg": self.break_glass,
             },
             version=version,
         )
@@ -290,5 +303,7 @@ class RequestView:
                 ],
                 "criteria_notes": criteria.get("notes", ""),
                 "timeline": timeline(obj),
+                "readiness": readiness_rows(self.readiness),
+                "bg": self.break_glass,
             },
         )

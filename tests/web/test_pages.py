@@ -114,7 +114,7 @@ def test_dashboard_lists_active_requests_services_and_what_waits_for_you(signed_
     active = page.index("Active failovers")
     services = page.index('id="services-heading"')
     pending = page.index('id="pending-heading"')
-    assert active < services < pending
+    assert pending < active < services  # "Waiting for you" first (issue 17)
     assert f"#{request.pk} Checkout: primary → failover" in page
     assert 'class="veto"><strong>Veto:</strong> vetoed by identity: token exchange' in page
     assert "availability approval</strong> (0 of 1) — can give it: avail" in page

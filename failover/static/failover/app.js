@@ -96,5 +96,91 @@
   });
   document.addEventListener("click", function (event) {
     if (event.target.matches("[data-print]")) { window.print(); }
+    if (event.target.matches("[data-dismiss]")) { dismiss(event.target.closest(".message")); }
+  });
+
+  // The report's sections start closed (a phone sees one line each): a wide screen opens
+  // them all, and so does printing, which would otherwise print only their titles.
+  function openSections() {
+    document.querySelectorAll("details.rp-section").forEach(function (d) { d.open = true; });
+  }
+  window.addEventListener("beforeprint", openSections);
+  document.addEventListener("DOMContentLoaded", function () {
+    if (window.matchMedia && window.matchMedia("(min-width: 48rem)").matches) { openSections(); }
+  });
+
+  // Flash messages ("Failover #4 declared.") describe the act just done: each can be
+  // dismissed, and all go once a live update shows the request in another state, so an old
+  // "declared" never stays the biggest thing on a page that now says "Applied".
+  function dismiss(message) {
+    if (!message) { return; }
+    var box = message.parentNode;
+    message.remove();
+    if (box && box.classList.contains("messages") && !box.querySelector(".message")) { box.remove(); }
+  }
+  function stateNow() {
+    var line = document.querySelector("#request-status .state-line");
+    return line ? line.textContent.replace(/\s+/g, " ").trim() : null;
+  }
+  var shownState = null;
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[data-dismiss]").forEach(function (b) { b.hidden = false; });
+    shownState = stateNow();
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    var state = stateNow();
+    if (state === null || state === shownState) { return; }
+    shownState = state;
+    document.querySelectorAll(".messages .message").forEach(dismiss);
+  });
+
+  // Live updates. A page that polls (hx-trigger "every ...") says when it last heard from the
+  // server, and says so loudly once it has not for STALE_MS (offline, server down, a poll
+  // hanging): what is on screen may then be out of date. Polling goes on meanwhile, so the
+  // first answer after the server is back clears it by itself.
+  var STALE_MS = 4000;  // polls go every 2 s: two missed in a row, said within 5 s
+  var lastOk = Date.now();
+  var graceUntil = 0;
+  var stale = false;
+  function polls(elt) {
+    var trigger = elt && elt.getAttribute && elt.getAttribute("hx-trigger");
+    return !!trigger && trigger.indexOf("every") === 0;
+  }
+  function utc(ms) { return new Date(ms).toISOString().slice(11, 19) + " UTC"; }
+  function statusLine() { return document.querySelector("[data-live-status]"); }
+  function showLive() {
+    var line = statusLine();
+    if (!line) { return; }
+    if (stale) {
+      line.className = "live-status stale";
+      line.setAttribute("role", "alert");
+      line.textContent = "Live updates stopped: " +
+        (navigator.onLine === false ? "this device is offline" : "the server is not answering") +
+        ". Last updated " + utc(lastOk) + "; what you see may be out of date. Retrying " +
+        "every 2 s.";
+    } else {
+      line.className = "muted live-status";
+      line.removeAttribute("role");
+      line.textContent = "Live: updated " + utc(lastOk);
+    }
+  }
+  document.addEventListener("htmx:afterRequest", function (event) {
+    if (!polls(event.detail.elt) || !event.detail.successful) { return; }
+    lastOk = Date.now();
+    stale = false;
+    showLive();
+  });
+  document.addEventListener("visibilitychange", function () {
+    // A hidden tab's timers are slowed: its first poll back is not a missed one.
+    if (document.visibilityState === "visible") { graceUntil = Date.now() + 3000; }
+  });
+  document.addEventListener("DOMContentLoaded", function () {
+    if (!document.querySelector("[hx-trigger^='every']") || !statusLine()) { return; }
+    showLive();
+    setInterval(function () {
+      var late = Date.now() - lastOk > STALE_MS && Date.now() > graceUntil &&
+        document.visibilityState !== "hidden";
+      if (late !== stale) { stale = late; showLive(); }
+    }, 1000);
   });
 })();

@@ -4,6 +4,8 @@ as messages on the same form."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib import messages
 from django.http import Http404
@@ -25,7 +27,7 @@ from failover.plans import plan_rows
 from failover.states import OPEN_STATES
 from failover.web.access import login_required, request_or_404, visible_service_ids
 from failover.web.errors import status_for
-from failover.web.forms import missing_step_up
+from failover.web.forms import missing_step_up, refuse_not_cut
 from failover.web.present import missing_rows
 from failover.web.stepup import StepUpError, confirm_act
 from failover.web.views.common import page
@@ -74,6 +76,7 @@ class BreakGlassForm(forms.Form):
         self.fields["veto_justification"].error_messages["required"] = (
             "a veto stands: say why you override it, naming it"
         )
+        refuse_not_cut(self)
 
 
 class ReviewForm(forms.Form):
@@ -84,6 +87,10 @@ class ReviewForm(forms.Form):
         help_text="Was breaking the glass justified? What should change so it is not needed?",
         error_messages={"required": "say what you found"},
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        refuse_not_cut(self)
 
 
 def _blocks(obj: FailoverRequest, verdict) -> list[dict]:

@@ -5,7 +5,7 @@ from django.shortcuts import redirect, render
 
 from approvals.execution import execute_request
 from failover.errors import InvalidInput, ServiceError
-from failover.models import Service
+from failover.models import FailoverRequest, Service
 from failover.services import declare_request
 from failover.web.access import declarable_service_ids, login_required
 from failover.web.errors import status_for
@@ -50,7 +50,10 @@ def declare(request):
             status = 400
             messages.error(request, "The failover was not declared: check the fields marked.")
         else:
-            result = _declare(request, form, execute=request.POST.get("intent") == "execute")
+            intent = request.POST.get("intent")
+            result = _declare(
+                request, form, execute=intent == "execute", drill=intent == "rehearse"
+            )
             if not isinstance(result, int):
                 return result
             status = result
@@ -64,13 +67,16 @@ def declare(request):
         "has_destinations": any(targets for _, targets in destinations),
         "preview": _preview_for(form, destination, segment),
         "conflict_id": conflict_id,
+        "conflict_state": _state_of(conflict_id) if conflict_id else None,
         "password_errors": form.errors.get("password", []),
     }
     return page(request, "web/declare.html", context, nav="declare", status=status)
 
 
-def _declare(request, form: DeclareForm, *, execute: bool):
-    """Declare (and, if asked, execute at once); a redirect on success, else a status."""
+def _declare(request, form: DeclareForm, *, execute: bool, drill: bool = False):
+    """Declare (and, if asked, execute at once) or rehearse (`drill`: the same request on the
+    drill records, never executed at once); a redirect on success, else a status."""
+    what = "drill" if drill else "failover"
     service, target = form.service_and_target()
     proof = None
     if execute:
@@ -93,15 +99,21 @@ def _declare(request, form: DeclareForm, *, execute: bool):
             rollback_criteria=form.criteria(),
             segment=data["segment"],
             channel="web",
+            drill=drill,
         )
     except InvalidInput as exc:
         form.add_service_errors(exc.fields)
-        messages.error(request, f"The failover was not declared: {exc.message}.")
+        messages.error(request, f"The {what} was not declared: {exc.message}.")
         return status_for(exc)
     except ServiceError as exc:
         form.conflict_request_id = exc.extra.get("request_id")
-        messages.error(request, f"The failover was not declared: {exc.message}.")
+        messages.error(request, f"The {what} was not declared: {_conflict_words(exc)}.")
         return status_for(exc)
+    if drill:
+        messages.success(
+            request, f"Drill #{declared.pk} declared: the chain decides as for a real failover."
+        )
+        return redirect("request-page", declared.pk)
     messages.success(request, f"Failover #{declared.pk} declared.")
     if execute:
         try:
@@ -112,6 +124,28 @@ def _declare(request, form: DeclareForm, *, execute: bool):
         else:
             messages.success(request, "Executing now: the DNS change is on its way.")
     return redirect("request-page", declared.pk)
+
+
+def _state_of(request_id: int) -> str | None:
+    return FailoverRequest.objects.filter(pk=request_id).values_list("state", flat=True).first()
+
+
+def _conflict_words(exc: ServiceError) -> str:
+    """An applied request cannot be cancelled, only rolled back: say so, not "cancel it first"
+    (the services layer's message is one for every active state)."""
+    found = exc.extra.get("request_id")
+    state = _state_of(found) if found else None
+    if state in AFTER_CANCEL:
+        return f"failover #{found} is {state.replace('_', ' ')}: {AFTER_CANCEL[state]}"
+    return exc.message
+
+
+# Active states a request can no longer be cancelled in, and what to do instead.
+AFTER_CANCEL = {
+    "executing": "wait until it is applied, then roll it back if traffic should go back",
+    "applied": "roll it back first (from its page), then declare again",
+    "rolling_back": "wait until the rollback finishes",
+}
 
 
 @login_required
