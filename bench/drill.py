@@ -1,6 +1,7 @@
 """Drill: the dual-approval failover played in a browser, as the people would play it.
 
-    .venv/bin/python bench/drill.py [--desktop] [--veto] [--timeout 240] [--workdir DIR]
+    .venv/bin/python bench/drill.py [--desktop] [--veto] [--rehearse] [--timeout 240]
+                                    [--workdir DIR]
 
 Starts what `make run` starts (bench/make_run.py: web, worker, beat, the demo's TLS targets
 and identity provider, devidp) in a directory of its own, waits until /readyz vouches for beat
@@ -10,7 +11,9 @@ person, phone width by default): `ic` declares a `checkout` failover; `avail` ap
 executes on that last sign-off, once the readiness checks have passed against the demo
 targets, and the drill waits until `ic`'s page, never reloaded, shows it applied. Each person
 starts on the request page, as a notification link would open it. Prints clicks, typed fields
-and seconds per human step: the governance cost the humans pay.
+and seconds per human step: the governance cost the humans pay. With --rehearse `ic` chooses
+"Rehearse (drill)": the same people and steps, on checkout's drill record, which the drill puts
+back before it closes (the page, never reloaded, shows Closed).
 
 A step that cannot complete ends the drill with exit code 1 and a message naming the step and
 what the page showed. Every wait takes its share of --timeout, so the drill ends within it plus
@@ -44,6 +47,7 @@ from bench.make_run import MakeRun, NotReady  # noqa: E402
 from tests.harness.browser import DESKTOP, PASSWORD, PHONE, available, launch  # noqa: E402
 
 APPLIED = "Applied"
+CLOSED = "Closed"  # a drill: its drill records put back
 STEP_SECONDS = 30  # one person's step; the Applied wait gets twice that
 READY_SECONDS = 90  # `make run` from nothing to /readyz "ok" (migrations included)
 
@@ -172,7 +176,9 @@ class Steps:
         )
 
 
-def drill(steps: Steps, server: MakeRun, *, viewport: dict, veto: bool) -> None:
+def drill(
+    steps: Steps, server: MakeRun, *, viewport: dict, veto: bool, rehearse: bool = False
+) -> None:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -195,10 +201,12 @@ def drill(steps: Steps, server: MakeRun, *, viewport: dict, veto: bool) -> None:
             ic.page.locator("#plan-preview ul.diff").wait_for()  # the plan, before submitting
             ic.fill(ic.page.get_by_label("Reason"), "eu-west-1 load balancers failing")
             ic.fill(ic.page.get_by_label("Incident reference"), "INC-DRILL")
-            ic.click(ic.page.get_by_role("button", name="Declare failover"))
+            button = "Rehearse (drill)" if rehearse else "Declare failover"
+            ic.click(ic.page.get_by_role("button", name=button))
             ic.page.wait_for_url(re.compile(r"/requests/\d+/$"))
 
-        steps.run(ic, "declare checkout → failover", declare)
+        what = "rehearse" if rehearse else "declare"
+        steps.run(ic, f"{what} checkout → failover", declare)
         request_url = ic.page.url
         for person in (avail, identity, ir):
             # Where a notification link lands; not a step of theirs.
@@ -241,11 +249,13 @@ def drill(steps: Steps, server: MakeRun, *, viewport: dict, veto: bool) -> None:
             lambda: ir.act(sign_off, "Confirm sign-off", password=True),
         )
         # Executing waits for the readiness checks (the demo targets answer them) and the DNS
-        # change; ic's page, never reloaded, must say so by itself.
+        # change; ic's page, never reloaded, must say so by itself. A rehearsal then puts the
+        # drill records back and closes.
+        end = CLOSED if rehearse else APPLIED
         steps.run(
             ic,
-            "applied, seen on ic's open page",
-            lambda: ic.page.locator("#request-status .badge", has_text=APPLIED).wait_for(),
+            f"{end.lower()}, seen on ic's open page",
+            lambda: ic.page.locator("#request-status .badge", has_text=end).wait_for(),
             limit=2 * STEP_SECONDS,
             row="system",
         )
@@ -283,7 +293,7 @@ def play(workdir: Path, args: argparse.Namespace) -> tuple[Steps, str]:
         if server.waited >= 1:
             steps.timings["waited for another drill"] = server.waited
         viewport = DESKTOP if args.desktop else PHONE
-        drill(steps, server, viewport=viewport, veto=args.veto)
+        drill(steps, server, viewport=viewport, veto=args.veto, rehearse=args.rehearse)
     except NotReady as exc:
         raise DrillFailed(f"step 'make run': {exc}") from exc
     except DrillFailed as exc:
@@ -301,6 +311,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--desktop", action="store_true", help="1280 px wide instead of 375")
     parser.add_argument("--veto", action="store_true", help="identity vetoes, then lifts it")
+    parser.add_argument(
+        "--rehearse",
+        action="store_true",
+        help="declare it as a drill (Rehearse): the drill records move and come back",
+    )
     parser.add_argument(
         "--timeout", type=float, default=240, help="seconds the drill may take (240)"
     )
@@ -325,9 +340,9 @@ def main() -> None:
     print(f"\nDual-approval drill at {viewport['width']} px against {url}\n")
     steps.print()
     took = ", ".join(f"{what} in {seconds:.1f} s" for what, seconds in steps.timings.items())
+    end = CLOSED if args.rehearse else APPLIED
     print(
-        f"\n{APPLIED} on ic's page; the drill took {time.monotonic() - started:.1f} s in all "
-        f"({took})."
+        f"\n{end} on ic's page; the drill took {time.monotonic() - started:.1f} s in all ({took})."
     )
 
 

@@ -1,7 +1,8 @@
 """bench/drill.py, the README's drill, played to the end: it stopped reaching "Applied" once
 the readiness gate came in (its server served no demo targets) and nothing noticed, since
 nothing ran it. Here it runs as a person would run it, as a subprocess against what `make run`
-starts (bench/make_run.py), at phone width, plain and with a veto lifted: about 35 s each on
+starts (bench/make_run.py), at phone width: a real failover, and a rehearsal (a drill, issue
+17) with a veto lifted, which ends with its drill records put back: about 35 s each on
 an idle 2-core machine (60 s when loaded), two thirds of it `make run` starting from nothing
 (migrations, the demo, five processes)."""
 
@@ -58,20 +59,24 @@ def table(stdout: str) -> list[tuple[str, str, int, int, float]]:
     ]
 
 
-@pytest.mark.parametrize("veto", [False, True], ids=["phone", "phone-veto"])
+@pytest.mark.parametrize("veto", [False, True], ids=["phone", "phone-rehearsal-veto"])
 def test_the_drill_reaches_applied(tmp_path: Path, veto: bool) -> None:
-    result = play(tmp_path, *(["--veto"] if veto else []))
+    """The second run rehearses: Rehearse on the declare page, the same people, and the page
+    shows Closed once the drill records are back."""
+    result = play(tmp_path, *(["--veto", "--rehearse"] if veto else []))
 
     assert result.returncode == 0, f"the drill failed:\n{result.stderr[-4000:]}"
     rows = table(result.stdout)
     assert [r[1] for r in rows[:4]] == ["sign in"] * 4, result.stdout
     human = [(person, step) for person, step, *_ in rows[4:-1]]
-    expected = HUMAN_STEPS[:2] + (VETO_STEPS if veto else []) + HUMAN_STEPS[2:]
+    first = [("ic", "rehearse checkout → failover")] if veto else HUMAN_STEPS[:1]
+    expected = first + HUMAN_STEPS[1:2] + (VETO_STEPS if veto else []) + HUMAN_STEPS[2:]
     assert human == expected, result.stdout
     assert all(clicks >= 1 for _, _, clicks, _, _ in rows[4:-1]), result.stdout
-    assert rows[-1][:2] == ("system", "applied, seen on ic's open page"), result.stdout
+    end = "closed" if veto else "applied"
+    assert rows[-1][:2] == ("system", f"{end}, seen on ic's open page"), result.stdout
     summary = re.search(r"After sign-in, (\d+) human steps: (\d+) clicks", result.stdout)
     assert summary, result.stdout
     assert int(summary[1]) == len(expected)
     assert int(summary[2]) <= MOST_CLICKS[veto], result.stdout
-    assert "Applied on ic's page" in result.stdout
+    assert f"{end.title()} on ic's page" in result.stdout
