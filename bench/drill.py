@@ -131,6 +131,7 @@ class Steps:
         self.rows: list[tuple[str, str, int, int, float]] = []
         self.current = "starting"
         self.timings: dict[str, float] = {}
+        self.measured = ""  # a rehearsal: what the service page says of it
 
     def run(
         self,
@@ -259,6 +260,11 @@ def drill(
             limit=2 * STEP_SECONDS,
             row="system",
         )
+        if rehearse:
+            # How fast each team decided, as the service page shows it (approvals/timings.py).
+            ic.page.goto("/services/checkout/")
+            section = ic.page.locator("section[aria-labelledby=drills-heading] dl.facts")
+            steps.measured = section.inner_text(timeout=5000)
         browser.close()
 
 
@@ -341,6 +347,10 @@ def main() -> None:
     steps.print()
     took = ", ".join(f"{what} in {seconds:.1f} s" for what, seconds in steps.timings.items())
     end = CLOSED if args.rehearse else APPLIED
+    if steps.measured:
+        lines = [line for line in steps.measured.splitlines() if line.strip()]
+        pairs = [f"{a}: {b}" for a, b in zip(lines[::2], lines[1::2], strict=False)]
+        print("\nThe service page on this drill (from its declaration):\n  " + "\n  ".join(pairs))
     print(
         f"\n{end} on ic's page; the drill took {time.monotonic() - started:.1f} s in all ({took})."
     )

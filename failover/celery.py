@@ -3,6 +3,10 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from kombu.transport import TRANSPORT_ALIASES
+
+# The embedded broker writes each message whole before a consumer can see it (failover/fsbroker.py).
+TRANSPORT_ALIASES["filesystem"] = "failover.fsbroker:Transport"
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "failover.settings")
 

@@ -7,6 +7,7 @@ from django.utils import timezone
 from approvals import policy as engine
 from approvals.selectors import policy_of, rules_of
 from approvals.timings import drill_status, last_drills
+from failover.authorities import ROLE_NAMES
 from failover.chain import authorities_of, authority_chain
 from failover.web.access import login_required, service_or_404
 from failover.web.live import live_response, render_live
@@ -64,6 +65,7 @@ def service_page(request, slug):
     chain = authority_chain(service)
     names = display_names(h for e in chain.entries for h in e.holders)
     mine = authorities_of(request.user, service)
+    last = last_drills([service])[service.pk]
     context = {
         "service": service,
         "policy": policy_of(service),
@@ -75,7 +77,11 @@ def service_page(request, slug):
         "requests": service.requests.select_related("from_target", "to_target")[:10],
         "yours": [row["label"] for row in chain_rows(chain, {}) if row["authority"] in mine],
         "may_declare": "declare" in mine,
-        "last_drill": last_drills([service])[service.pk],
+        "last_drill": last,
+        "drill_roles": [
+            (ROLE_NAMES.get(role, role), seconds)
+            for role, seconds in (last["seconds"]["roles"].items() if last else ())
+        ],
         "drill_status": drill_status([service], chains={service.pk: chain})[service.pk],
     }
     return page(request, "web/service.html", context)
