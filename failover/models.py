@@ -131,7 +131,14 @@ class GovernedRecord(models.Model):
             models.UniqueConstraint(
                 fields=["provider_account", "zone", "name", "rtype", "set_identifier"],
                 name="record_unique_rrset",
-            )
+            ),
+            # Drill records (failover/plans.py `drill_name`) carry no traffic by definition:
+            # no door may make one a governed record, or a drill would move it.
+            models.CheckConstraint(
+                condition=~Q(name__istartswith="failover-drill."),
+                name="record_not_a_drill_record",
+                violation_error_message="failover-drill.* names are the drills' own records",
+            ),
         ]
 
     def __str__(self) -> str:

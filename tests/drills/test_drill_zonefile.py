@@ -163,3 +163,25 @@ def test_a_drill_already_moving_its_records_finishes_beside_a_real_request(shop,
     assert (drill.state, real.state) == ("closed", "applied")
     assert zone_value(zone_dir, GOVERNED) == ["203.0.113.1"]
     assert zone_value(zone_dir, DRILL) == []
+
+
+def test_no_governed_record_can_be_a_drill_record(shop, zone_dir):
+    """Drill records carry no traffic: a governed record under a drill record's name (this
+    service's or another's) would be moved by drills, so the database refuses one, whichever
+    door (admin, API, a migration) tries."""
+    from django.core.exceptions import ValidationError
+    from django.db import IntegrityError, transaction
+
+    from failover.models import GovernedRecord
+
+    record = GovernedRecord(
+        service=make_service("other"),
+        provider_account=shop.records.get().provider_account,
+        zone="example.test.",
+        name="Failover-Drill.shop.example.test.",
+        rtype="A",
+    )
+    with pytest.raises(ValidationError, match="the drills' own records"):
+        record.full_clean()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        record.save()
