@@ -177,29 +177,34 @@ def durations(now: datetime) -> Iterator[Metric]:
         direction=failover,
         verified_at__isnull=False,
     )
-    stages: dict[str, tuple[QuerySet[Any], str, str, str]] = {
-        "quorum": (requests, "approved_at", "created_at", "service__slug"),
-        "applied": (requests, "applied_at", "created_at", "service__slug"),
+    stages: dict[str, tuple[QuerySet[Any], str, str, str, str]] = {
+        "quorum": (requests, "approved_at", "created_at", "service__slug", "drill"),
+        "applied": (requests, "applied_at", "created_at", "service__slug", "drill"),
         "verified": (
             last_changes,
             "verified_at",
             "request__created_at",
             "request__service__slug",
+            "request__drill",
         ),
     }
-    for stage, (rows, reached, declared, service_field) in stages.items():
+    for stage, (rows, reached, declared, service_field, drill_field) in stages.items():
         family = HistogramMetricFamily(
             f"failover_time_to_{stage}_seconds",
             f"Seconds from declaring a request to its {stage}, requests declared in the last "
-            f"{WINDOW.days} days; past the {MAX_SERVICES} services with the most, their sum "
-            f"as service={OTHERS!r}",
-            labels=["service"],
+            f'{WINDOW.days} days, drills (drill="true") apart from incidents; past the '
+            f"{MAX_SERVICES} services with the most, their sum as service={OTHERS!r}",
+            labels=["service", "drill"],
         )
-        by_service = stage_counts(rows, reached, declared, service_field)
-        for service, counts in sorted(bounded(by_service, lambda c: c["count"]).items()):
-            buckets = [(str(float(bound)), counts[f"le{bound}"]) for bound in BUCKETS]
-            buckets.append(("+Inf", counts["count"]))
-            family.add_metric([service], buckets, sum_value=counts["seconds"])
+        for drill in (False, True):
+            kind = rows.filter(**{drill_field: drill})
+            by_service = stage_counts(kind, reached, declared, service_field)
+            for service, counts in sorted(bounded(by_service, lambda c: c["count"]).items()):
+                buckets = [(str(float(bound)), counts[f"le{bound}"]) for bound in BUCKETS]
+                buckets.append(("+Inf", counts["count"]))
+                family.add_metric(
+                    [service, str(drill).lower()], buckets, sum_value=counts["seconds"]
+                )
         yield family
 
 

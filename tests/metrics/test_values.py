@@ -41,7 +41,10 @@ def approve_all(request):
 def test_a_request_moves_the_counts_and_histograms(client, metrics_on, shop):
     before = scrape(client)
     assert value(before, "failover_requests", service="shop", state="pending") is None
-    assert value(before, "failover_time_to_quorum_seconds_count", service="shop") is None
+    assert (
+        value(before, "failover_time_to_quorum_seconds_count", service="shop", drill="false")
+        is None
+    )
 
     request = declare_request(actor=user("declarer"), service=shop, target="failover", reason="x")
     found = scrape(client)
@@ -53,8 +56,11 @@ def test_a_request_moves_the_counts_and_histograms(client, metrics_on, shop):
     found = scrape(client)
     assert value(found, "failover_requests", service="shop", state="executing") == 1
     assert value(found, "failover_requests", service="shop", state="pending") is None
-    assert value(found, "failover_time_to_quorum_seconds_count", service="shop") == 1
-    assert value(found, "failover_time_to_applied_seconds_count", service="shop") is None
+    assert value(found, "failover_time_to_quorum_seconds_count", service="shop", drill="false") == 1
+    assert (
+        value(found, "failover_time_to_applied_seconds_count", service="shop", drill="false")
+        is None
+    )
     assert value(found, "failover_decisions", kind="approve") == 2
     assert value(found, "failover_decisions", kind="sign_off") == 1
     assert (
@@ -69,9 +75,19 @@ def test_a_request_moves_the_counts_and_histograms(client, metrics_on, shop):
     found = scrape(client)
     assert value(found, "failover_requests", service="shop", state="applied") == 1
     for stage in ("quorum", "applied", "verified"):
-        assert value(found, f"failover_time_to_{stage}_seconds_count", service="shop") == 1
         assert (
-            value(found, f"failover_time_to_{stage}_seconds_bucket", service="shop", le="+Inf") == 1
+            value(found, f"failover_time_to_{stage}_seconds_count", service="shop", drill="false")
+            == 1
+        )
+        assert (
+            value(
+                found,
+                f"failover_time_to_{stage}_seconds_bucket",
+                service="shop",
+                drill="false",
+                le="+Inf",
+            )
+            == 1
         )
     assert (
         value(
@@ -97,9 +113,11 @@ def test_the_histogram_buckets_place_each_duration(client, metrics_on, shop):
     )
     found = scrape(client)
     bucket = "failover_time_to_quorum_seconds_bucket"
-    assert value(found, bucket, service="shop", le="60.0") == 0
-    assert value(found, bucket, service="shop", le="300.0") == 1
-    assert value(found, "failover_time_to_quorum_seconds_sum", service="shop") == pytest.approx(90)
+    assert value(found, bucket, service="shop", drill="false", le="60.0") == 0
+    assert value(found, bucket, service="shop", drill="false", le="300.0") == 1
+    assert value(
+        found, "failover_time_to_quorum_seconds_sum", service="shop", drill="false"
+    ) == pytest.approx(90)
     # Declared before the window: not counted.
     FailoverRequest.objects.filter(pk=request.pk).update(created_at=declared - timedelta(days=31))
     assert value(scrape(client), bucket, service="shop", le="+Inf") is None
@@ -161,9 +179,15 @@ def test_past_max_services_the_rest_are_summed_as_others(client, metrics_on, sho
         FailoverRequest.objects.filter(pk=request.pk).update(state="closed")
     monkeypatch.setattr(metrics, "MAX_SERVICES", 1)
     found = scrape(client)
-    assert value(found, "failover_time_to_quorum_seconds_count", service="shop") == 2
-    assert value(found, "failover_time_to_quorum_seconds_count", service="(others)") == 1
-    assert value(found, "failover_time_to_quorum_seconds_count", service="other-shop") is None
+    assert value(found, "failover_time_to_quorum_seconds_count", service="shop", drill="false") == 2
+    assert (
+        value(found, "failover_time_to_quorum_seconds_count", service="(others)", drill="false")
+        == 1
+    )
+    assert (
+        value(found, "failover_time_to_quorum_seconds_count", service="other-shop", drill="false")
+        is None
+    )
     assert value(found, "failover_requests", service="(others)", state="closed") == 1
 
 
@@ -174,3 +198,17 @@ def test_an_old_request_counts_while_active_only(client, metrics_on, shop):
     assert value(scrape(client), "failover_requests", service="shop", state="pending") == 1
     FailoverRequest.objects.filter(pk=request.pk).update(state="cancelled")
     assert value(scrape(client), "failover_requests", service="shop", state="cancelled") is None
+
+
+def test_a_drill_is_timed_apart_from_incidents(client, metrics_on, shop, zone_dir):
+    """Rehearsals must not flatter (or spoil) the incident figures: drill="true"."""
+    drill = declare_request(
+        actor=user("declarer"), service=shop, target="failover", reason="x", drill=True
+    )
+    approve_all(drill)
+    run_worker(drill)
+    found = scrape(client)
+    for stage in ("quorum", "applied", "verified"):
+        name = f"failover_time_to_{stage}_seconds_count"
+        assert value(found, name, service="shop", drill="true") == 1
+        assert value(found, name, service="shop", drill="false") is None
