@@ -84,3 +84,11 @@ def test_no_drill_or_an_old_one_is_a_gap(shop, zone_dir):
     assert (
         outcome["status"] == "gap" and "older than the policy's 30-day window" in outcome["lines"]
     )
+
+
+def test_the_report_page_shows_the_rehearsal(shop, zone_dir, client):
+    drill = completed(declare(shop, drill=True))
+    client.force_login(user("declarer"))
+    page = client.get(f"/requests/{drill.pk}/report/").content.decode()
+    assert f"Post-incident report: drill #{drill.pk}" in page
+    assert "This request is a drill: no traffic moved" in page and "Availability decided" in page
