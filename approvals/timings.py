@@ -4,10 +4,11 @@ rehearsal's figures can be read beside an incident's (issue 17).
 
 - a role's seconds: its first decision that counts (approval or sign-off, not voided), or a
   veto made in that role: either way the team answered;
-- quorum: when the request became approved (`approved_at`); a request executed on the last
-  approval skips the approved state, so its execution is its quorum;
+- quorum: when the request became approved (`approved_at`); a request executed without
+  passing that state (a breach, break-glass) has its execution as its quorum;
 - applied: when every change of the failover was verified and the request became applied;
-- verified: the last of its DNS changes' verifications (the provider read back the new values).
+- verified: the last of its failover DNS changes' verifications (the provider read back the
+  new values), once every one is verified.
 """
 
 from __future__ import annotations
@@ -21,8 +22,6 @@ from django.utils import timezone
 
 from approvals.kinds import COUNTING_KINDS
 from approvals.models import Decision
-from audit.actions import REQUEST_STATE_CHANGED
-from audit.models import AuditEvent
 from dnsproviders.models import DnsChange
 from failover.authorities import ROLE_AUTHORITY
 from failover.chain import authority_chains
@@ -34,48 +33,46 @@ def _seconds(start: datetime, end: datetime | None) -> float | None:
     return None if end is None else round((end - start).total_seconds(), 1)
 
 
+def timings_of(
+    request: FailoverRequest, decisions: Iterable[Decision], changes: Iterable[DnsChange]
+) -> dict[str, Any]:
+    """{"roles": {role: seconds}, "quorum", "applied", "verified"} (None: not reached) of one
+    request, from its decisions and DNS changes (the API's detail has them prefetched)."""
+    first: dict[str, datetime] = {}
+    for d in sorted(decisions, key=lambda d: d.created_at):
+        if d.role and d.voided_at is None and (d.kind in COUNTING_KINDS or d.kind == "veto"):
+            first.setdefault(d.role, d.created_at)
+    forward = [c for c in changes if c.direction == DnsChange.Direction.FAILOVER]
+    verified = [c.verified_at for c in forward if c.verified_at is not None]
+    # Executed without passing "approved" (on the last approval, under a breach, break-glass):
+    # its first DNS change, written in the transaction that executed it, is its quorum.
+    quorum = request.approved_at or min((c.created_at for c in forward), default=None)
+    start = request.created_at
+    return {
+        "roles": {role: _seconds(start, at) for role, at in sorted(first.items())},
+        "quorum": _seconds(start, quorum),
+        "applied": _seconds(start, request.applied_at),
+        "verified": _seconds(
+            start, max(verified) if forward and len(verified) == len(forward) else None
+        ),
+    }
+
+
 def timings(requests: Iterable[FailoverRequest]) -> dict[int, dict[str, Any]]:
-    """Per request id: {"roles": {role: seconds}, "quorum", "applied", "verified"} (None:
-    not reached), in four queries whatever the number of requests."""
+    """`timings_of` each request, in two queries whatever their number."""
     requests = list(requests)
     ids = [r.pk for r in requests]
-    first: dict[tuple[int, str], datetime] = {}
-    decisions = Decision.objects.filter(request_id__in=ids, voided_at__isnull=True).exclude(role="")
-    for request_id, role, kind, at in decisions.values_list(
-        "request_id", "role", "kind", "created_at"
-    ).order_by("created_at"):
-        if kind in COUNTING_KINDS or kind == "veto":
-            first.setdefault((request_id, role), at)
-    verified: dict[int, datetime] = {}
-    for request_id, last in (
-        DnsChange.objects.filter(
-            request_id__in=ids, direction="failover", verified_at__isnull=False
-        )
-        .values("request_id")
-        .annotate(last=Max("verified_at"))
-        .values_list("request_id", "last")
+    decisions: dict[int, list[Decision]] = {pk: [] for pk in ids}
+    for d in Decision.objects.filter(request_id__in=ids).only(
+        "request_id", "role", "kind", "created_at", "voided_at"
     ):
-        verified[request_id] = last
-    executed: dict[int, datetime] = {}
-    events = AuditEvent.objects.filter(
-        object_type=FailoverRequest._meta.label_lower,
-        object_id__in=[str(pk) for pk in ids],
-        action=REQUEST_STATE_CHANGED,
-        data__to="executing",
-    ).values_list("object_id", "created_at")
-    for object_id, at in events:
-        executed.setdefault(int(object_id), at)
-    out = {}
-    for r in requests:
-        roles = {role: _seconds(r.created_at, at) for (pk, role), at in first.items() if pk == r.pk}
-        quorum = r.approved_at or executed.get(r.pk)
-        out[r.pk] = {
-            "roles": dict(sorted(roles.items())),
-            "quorum": _seconds(r.created_at, quorum),
-            "applied": _seconds(r.created_at, r.applied_at),
-            "verified": _seconds(r.created_at, verified.get(r.pk)),
-        }
-    return out
+        decisions[d.request_id].append(d)
+    changes: dict[int, list[DnsChange]] = {pk: [] for pk in ids}
+    for c in DnsChange.objects.filter(request_id__in=ids).only(
+        "request_id", "direction", "created_at", "verified_at"
+    ):
+        changes[c.request_id].append(c)
+    return {r.pk: timings_of(r, decisions[r.pk], changes[r.pk]) for r in requests}
 
 
 def last_drills(services: Iterable[Service]) -> dict[int, dict[str, Any] | None]:

@@ -14,6 +14,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from approvals.models import Decision
+from approvals.timings import timings_of
 from failover.authorities import ROLE_AUTHORITY
 from failover.models import GovernanceMode, Metric
 from failover.rollback import LIMITS
@@ -380,6 +381,15 @@ class FailoverRequestOut(serializers.Serializer):
     applied_at = serializers.DateTimeField(allow_null=True)
     rollback_proposed_at = serializers.DateTimeField(allow_null=True)
     ended_at = serializers.DateTimeField(allow_null=True)
+    timings = serializers.SerializerMethodField(
+        help_text="seconds from the declaration to each role's first decision, to quorum, "
+        "applied and verified (drills and real requests alike)"
+    )
+
+    @extend_schema_field(TimingsOut)
+    def get_timings(self, obj) -> dict:
+        # From the decisions and changes the view prefetched: no query of its own.
+        return timings_of(obj, obj.decisions.all(), obj.changes.all())
 
     @extend_schema_field(BlockOut(many=True))
     def get_blocked_by(self, obj) -> list:

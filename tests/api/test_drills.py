@@ -94,3 +94,30 @@ def test_the_service_says_how_fast_each_team_decided_in_its_last_drill(shop, as_
         "applied": None,
         "verified": None,
     }
+
+
+def test_every_request_answers_its_timings(shop, as_user, zone_dir):
+    from approvals.models import Policy
+    from approvals.services import record_decision
+    from tests.factories import run_worker
+
+    Policy.objects.filter(service=shop).update(execute_on_approval=True)
+    body = as_user("declarer").post(URL, DRILL, format="json").json()
+    assert body["timings"] == {"roles": {}, "quorum": None, "applied": None, "verified": None}
+    request = FailoverRequest.objects.get(pk=body["id"])
+    for who, kind, role in (
+        ("avail", "approve", "availability"),
+        ("identity", "approve", "identity"),
+        ("ir", "sign_off", "incident_response"),
+    ):
+        record_decision(
+            actor=user(who),
+            request_id=request.pk,
+            kind=kind,
+            role=role,
+            plan_hash=request.plan_hash,
+        )
+    run_worker(request)
+    seconds = as_user("declarer").get(f"{URL}{request.pk}/").json()["timings"]
+    assert set(seconds["roles"]) == {"availability", "identity", "incident_response"}
+    assert seconds["quorum"] <= seconds["verified"] <= seconds["applied"]
