@@ -80,3 +80,26 @@ def test_the_drill_reaches_applied(tmp_path: Path, veto: bool) -> None:
     assert int(summary[1]) == len(expected)
     assert int(summary[2]) <= MOST_CLICKS[veto], result.stdout
     assert f"{end.title()} on ic's page" in result.stdout
+    banner_came_last(tmp_path)
+
+
+# What `make run`'s processes print while they start: none of it may come after the banner.
+START_UP = (
+    "Starting development server",
+    "Performing system checks",
+    "Watching for file changes",
+    "demo targets listening",
+    "celery@",
+    "beat: Starting",
+    "Listening at",
+)
+
+
+def banner_came_last(workdir: Path) -> None:
+    """The URL and the logins are the last thing `make run` prints as it starts (issue 17):
+    after them come only the requests people make. Read from the drill's `make run` log."""
+    log = (workdir / "make-run.log").read_text(errors="replace")
+    banner = log.index("Failover approvals is running:")
+    assert "Demo logins" in log[banner:]
+    late = [line for line in log[banner:].splitlines() if any(s in line for s in START_UP)]
+    assert late == [], late
