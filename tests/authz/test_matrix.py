@@ -398,6 +398,12 @@ def _lists_matrix(field: str):
     return leaks
 
 
+def _insights_matrix(response, w) -> bool:
+    body = response.json()
+    rows = [*body["requests"], *body["summary"], *body["services"]]
+    return any(str(x["service"]).startswith(world.SLUG) for x in rows)
+
+
 NEW_SERVICE = {
     "slug": "payments",
     "name": "Payments",
@@ -539,6 +545,11 @@ ROUTES: dict[tuple[str, str], Route] = {
         "audit", "auditor", "pending",
         lambda c, w: c.get(f"/api/v1/audit-verifications/{_verification()}/"), 200,
         other_service=403,
+    ),
+    # Decision times: of the services the token may see only.
+    ("api/v1/insights/", "GET"): Route(
+        "read", "h_declare", "pending", lambda c, w: c.get("/api/v1/insights/"), 200,
+        other_service=200, leaks=_insights_matrix,
     ),
     # About the calling token itself: any token, whatever its actions (ANY).
     ("api/v1/tokens/current/", "GET"): Route(
