@@ -115,6 +115,26 @@ def make_service(
     return service
 
 
+def approve_all(request, *, with_ir: bool = True) -> None:
+    """The decisions a factory service's chain needs, each by its persona, on the request's
+    current plan: availability and identity approvals, and (`with_ir`) the incident-response
+    sign-off an auth-changing target asks for."""
+    from approvals.services import record_decision
+
+    for who, kind, role in [
+        ("avail", "approve", "availability"),
+        ("identity", "approve", "identity"),
+        ("ir", "sign_off", "incident_response"),
+    ][: 3 if with_ir else 2]:
+        record_decision(
+            actor=user(who),
+            request_id=request.pk,
+            kind=kind,
+            role=role,
+            plan_hash=request.plan_hash,
+        )
+
+
 def run_worker(request) -> None:
     """Drive every DNS change of the request to an outcome, calling the executor's steps as a
     worker would."""

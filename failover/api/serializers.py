@@ -16,7 +16,7 @@ from rest_framework import serializers
 from approvals.models import Decision
 from approvals.timings import timings_of
 from failover.authorities import ROLE_AUTHORITY
-from failover.models import GovernanceMode, Metric
+from failover.models import FailoverRequest, GovernanceMode, Metric
 from failover.rollback import LIMITS
 
 
@@ -387,7 +387,7 @@ class FailoverRequestOut(serializers.Serializer):
     )
 
     @extend_schema_field(TimingsOut)
-    def get_timings(self, obj) -> dict:
+    def get_timings(self, obj: FailoverRequest) -> dict:
         # From the decisions and changes the view prefetched: no query of its own.
         return timings_of(obj, obj.decisions.all(), obj.changes.all())
 

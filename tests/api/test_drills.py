@@ -5,7 +5,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from failover.models import FailoverRequest
-from tests.factories import user
+from tests.factories import approve_all
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/failover-requests/"
@@ -60,23 +60,12 @@ def test_the_service_says_how_fast_each_team_decided_in_its_last_drill(shop, as_
     from datetime import timedelta
 
     from approvals.models import Decision
-    from approvals.services import record_decision
     from failover.models import FailoverRequest as Request
 
     assert as_user("declarer").get("/api/v1/services/shop/").json()["last_drill"] is None
     drill = as_user("declarer").post(URL, DRILL, format="json").json()
     request = Request.objects.get(pk=drill["id"])
-    for who, kind, role in (
-        ("avail", "approve", "availability"),
-        ("identity", "approve", "identity"),
-    ):
-        record_decision(
-            actor=user(who),
-            request_id=request.pk,
-            kind=kind,
-            role=role,
-            plan_hash=request.plan_hash,
-        )
+    approve_all(request, with_ir=False)
     # Moved back in time so the figures are whole minutes: 90 s and 300 s after declaring.
     Request.objects.filter(pk=request.pk).update(created_at=request.created_at - timedelta(days=1))
     declared = Request.objects.get(pk=request.pk).created_at
@@ -98,25 +87,13 @@ def test_the_service_says_how_fast_each_team_decided_in_its_last_drill(shop, as_
 
 def test_every_request_answers_its_timings(shop, as_user, zone_dir):
     from approvals.models import Policy
-    from approvals.services import record_decision
     from tests.factories import run_worker
 
     Policy.objects.filter(service=shop).update(execute_on_approval=True)
     body = as_user("declarer").post(URL, DRILL, format="json").json()
     assert body["timings"] == {"roles": {}, "quorum": None, "applied": None, "verified": None}
     request = FailoverRequest.objects.get(pk=body["id"])
-    for who, kind, role in (
-        ("avail", "approve", "availability"),
-        ("identity", "approve", "identity"),
-        ("ir", "sign_off", "incident_response"),
-    ):
-        record_decision(
-            actor=user(who),
-            request_id=request.pk,
-            kind=kind,
-            role=role,
-            plan_hash=request.plan_hash,
-        )
+    approve_all(request)
     run_worker(request)
     seconds = as_user("declarer").get(f"{URL}{request.pk}/").json()["timings"]
     assert set(seconds["roles"]) == {"availability", "identity", "incident_response"}

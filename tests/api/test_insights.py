@@ -8,7 +8,7 @@ from approvals.models import Decision
 from approvals.services import record_decision
 from failover.models import FailoverRequest
 from failover.services import declare_request
-from tests.factories import run_worker, user
+from tests.factories import approve_all, run_worker, user
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/insights/"
@@ -71,14 +71,7 @@ def test_a_completed_drill_is_what_counts_as_drilled(shop, as_user, zone_dir):
     drill = declare_request(
         actor=user("declarer"), service=shop, target="failover", reason="x", drill=True
     )
-    for who, kind, role in (
-        ("avail", "approve", "availability"),
-        ("identity", "approve", "identity"),
-        ("ir", "sign_off", "incident_response"),
-    ):
-        record_decision(
-            actor=user(who), request_id=drill.pk, kind=kind, role=role, plan_hash=drill.plan_hash
-        )
+    approve_all(drill)
     run_worker(drill)
     status = as_user("declarer").get(URL).json()["services"][0]
     assert status["overdue"] is False and status["idle_roles"] == {}

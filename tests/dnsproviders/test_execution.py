@@ -21,7 +21,7 @@ from dnsproviders.sweeper import sweep
 from failover.errors import Blocked, NotAuthorised, WrongState
 from failover.models import FailoverRequest, Target
 from failover.services import declare_request, record_signal, resolve_signal
-from tests.factories import make_service, run_worker, user
+from tests.factories import approve_all, make_service, run_worker, user
 
 pytestmark = pytest.mark.django_db
 
@@ -43,21 +43,6 @@ def serial(zone_dir: Path) -> int:
 
 def declare(service, who="declarer", **kw):
     return declare_request(actor=user(who), service=service, target="failover", reason="down", **kw)
-
-
-def approve_all(request, *, with_ir=True):
-    for who, kind, role in [
-        ("avail", "approve", "availability"),
-        ("identity", "approve", "identity"),
-        ("ir", "sign_off", "incident_response"),
-    ][: 3 if with_ir else 2]:
-        record_decision(
-            actor=user(who),
-            request_id=request.pk,
-            kind=kind,
-            role=role,
-            plan_hash=request.plan_hash,
-        )
 
 
 def refreshed(request) -> FailoverRequest:

@@ -9,8 +9,8 @@ from failover.models import FailoverRequest
 from failover.report.evidence import build_report
 from failover.report.markdown import render
 from failover.services import declare_request
-from tests.drills.test_drill_zonefile import approve_all, declare
-from tests.factories import make_service, run_worker, user
+from tests.drills.test_drill_zonefile import declare
+from tests.factories import approve_all, make_service, run_worker, user
 
 pytestmark = pytest.mark.django_db
 

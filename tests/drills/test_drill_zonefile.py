@@ -7,7 +7,6 @@ from pathlib import Path
 import dns.zone
 import pytest
 
-from approvals.services import record_decision
 from approvals.timings import timings
 from audit.models import AuditEvent
 from audit.verify import verify_chain
@@ -16,7 +15,7 @@ from failover.errors import Conflict
 from failover.models import FailoverRequest, Target
 from failover.plans import drill_name
 from failover.services import declare_request
-from tests.factories import make_service, run_worker, user
+from tests.factories import approve_all, make_service, run_worker, user
 
 pytestmark = pytest.mark.django_db
 
@@ -36,21 +35,6 @@ def declare(service, *, drill: bool, who="declarer") -> FailoverRequest:
     return declare_request(
         actor=user(who), service=service, target="failover", reason="rehearsal", drill=drill
     )
-
-
-def approve_all(request) -> None:
-    for who, kind, role in [
-        ("avail", "approve", "availability"),
-        ("identity", "approve", "identity"),
-        ("ir", "sign_off", "incident_response"),
-    ]:
-        record_decision(
-            actor=user(who),
-            request_id=request.pk,
-            kind=kind,
-            role=role,
-            plan_hash=request.plan_hash,
-        )
 
 
 def states(request) -> list[str]:

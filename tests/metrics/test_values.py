@@ -6,13 +6,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from approvals.services import record_decision
 from dnsproviders.models import DnsChange
 from dnsproviders.ratelimit import acquire
 from failover.intake.models import Delivery, Integration
 from failover.models import FailoverRequest
 from failover.services import declare_request
-from tests.factories import make_service, run_worker, user
+from tests.factories import approve_all, make_service, run_worker, user
 from tests.metrics.scrape import scrape, value
 
 pytestmark = pytest.mark.django_db
@@ -21,21 +20,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def shop(db):
     return make_service("shop", policy={"execute_on_approval": True})
-
-
-def approve_all(request):
-    for who, kind, role in [
-        ("avail", "approve", "availability"),
-        ("identity", "approve", "identity"),
-        ("ir", "sign_off", "incident_response"),
-    ]:
-        record_decision(
-            actor=user(who),
-            request_id=request.pk,
-            kind=kind,
-            role=role,
-            plan_hash=request.plan_hash,
-        )
 
 
 def test_a_request_moves_the_counts_and_histograms(client, metrics_on, shop):

@@ -17,20 +17,9 @@ from approvals.services import MAX_COMMENT
 from failover.models import FailoverRequest
 from failover.services import MAX_REASON
 from tests.web.first_screen_world import applied, declared_and_checked
+from tests.web.test_pages import DECLARE
 
 pytestmark = pytest.mark.django_db
-
-DECLARE = {
-    "destination": "checkout/failover",
-    "segment": "",
-    "reason": "eu-west-1 is down",
-    "incident_ref": "INC-7",
-    "min_minutes_on_target": "30",
-    "primary_healthy_minutes": "15",
-    "decide_within_minutes": "240",
-    "notes": "",
-    "intent": "declare",
-}
 
 
 @pytest.fixture(autouse=True)
