@@ -2,6 +2,7 @@ import contextlib
 import json
 import signal
 import threading
+from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -20,8 +21,13 @@ class Command(BaseCommand):
             action="store_true",
             help="print READINESS_CA_BUNDLES (JSON) for the demo CA and exit",
         )
+        parser.add_argument(
+            "--ready-file",
+            help="once listening (and said so), write the ports to this file: bin/run-local "
+            "waits for it before printing its banner",
+        )
 
-    def handle(self, *args, bundles=False, **options):
+    def handle(self, *args, bundles=False, ready_file=None, **options):
         if bundles:
             self.stdout.write(json.dumps(targets.bundles()))
             return
@@ -31,6 +37,9 @@ class Command(BaseCommand):
             raise CommandError(f"cannot listen for the demo targets: {exc}") from exc
         ports = ", ".join(str(s.port) for s in servers)
         self.stdout.write(f"demo targets listening on 127.0.0.1 ports {ports}")
+        self.stdout.flush()
+        if ready_file:
+            Path(ready_file).write_text(ports)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         with contextlib.suppress(KeyboardInterrupt):
