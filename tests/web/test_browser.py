@@ -153,7 +153,17 @@ def test_dual_approval_failover_end_to_end(demo, browsers, live_server, worker, 
 
     # Every open page shows it applied, without a reload.
     for person in (ic, avail, identity, ir, executor_person):
-        expect(person.page.locator(status)).to_have_text("Applied", timeout=30_000)
+        try:
+            expect(person.page.locator(status)).to_have_text("Applied", timeout=30_000)
+        except AssertionError as exc:
+            # Seen about once in five CI runs: one page stuck on the state before the lift.
+            # Say whose, what its live line and poller said, and what the browser logged.
+            poller = person.page.locator("#request-live").get_attribute("hx-get")
+            line = person.page.locator("[data-live-status]").text_content()
+            raise AssertionError(
+                f"{person.username}'s page did not show Applied: live line {line!r}, "
+                f"poller {poller!r}, console {person.console_errors!r}"
+            ) from exc
     expect(ic.page.locator("#request-record")).to_contain_text("Verified")
     assert "203.0.113.10" in (zone_dir / "example.test.zone").read_text()
     # The executor may now roll back; nobody else is offered anything.

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.urls import reverse
+from django.views.decorators.cache import never_cache
 
 from approvals.breakglass import open_reviews_for
 from failover.web import dashboard as data
@@ -33,6 +34,7 @@ def dashboard(request):
     )
 
 
+@never_cache  # a poll answered from a cache would freeze the page
 @login_required
 def dashboard_live(request):
     return live_response(request, **_live_kwargs(request))

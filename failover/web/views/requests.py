@@ -5,6 +5,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.safestring import mark_safe
+from django.views.decorators.cache import never_cache
 
 from approvals.execution import execute_request, rollback_request
 from approvals.kinds import KINDS, STEP_UP_ACTS
@@ -54,21 +55,25 @@ def request_page(request, pk: int):
     return page(request, "web/request.html", context, status=status)
 
 
+@never_cache  # a poll answered from a cache would freeze the page
 @login_required
 def request_live(request: HttpRequest, pk: int) -> HttpResponse:
     return answer_page_poll(request, pk)
 
 
+@never_cache  # a poll answered from a cache would freeze the page
 @login_required
 def request_status(request, pk: int):
     return answer_poll(request, pk, "status")
 
 
+@never_cache  # a poll answered from a cache would freeze the page
 @login_required
 def request_actions(request, pk: int):
     return answer_poll(request, pk, "actions")
 
 
+@never_cache  # a poll answered from a cache would freeze the page
 @login_required
 def request_record(request, pk: int):
     return answer_poll(request, pk, "record")
