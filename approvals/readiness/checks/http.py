@@ -12,11 +12,22 @@ import json
 import ssl
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from failover import outbound
 
 MAX_BYTES = 1_000_000
 SAMPLE = 200  # bytes of a bad answer kept as evidence
+
+
+def origin(url: str) -> str:
+    """scheme://host:port of a URL, lower-cased, with the default port spelt out."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or {"https": 443, "http": 80}.get(parts.scheme.lower(), 0)
+    except ValueError:
+        return ""
+    return f"{parts.scheme.lower()}://{(parts.hostname or '').lower()}:{port}"
 
 
 def sample(data: bytes | str) -> str:

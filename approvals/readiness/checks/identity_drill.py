@@ -36,6 +36,7 @@ from approvals.readiness.checks.base import (
     client_context,
     split_address,
 )
+from approvals.readiness.checks.http import origin
 from failover import outbound
 
 SIGN_IN = "identity_sign_in"
@@ -74,16 +75,6 @@ class _Failed(Exception):
 
 
 # --- shared helpers -------------------------------------------------------------------------
-
-
-def origin(url: str) -> str:
-    """scheme://host:port of a URL, lower-cased, with the default port spelt out."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port or {"https": 443, "http": 80}.get(parts.scheme.lower(), 0)
-    except ValueError:
-        return ""
-    return f"{parts.scheme.lower()}://{(parts.hostname or '').lower()}:{port}"
 
 
 def secret_forms(secret: str, client_id: str = "") -> list[str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Sequence
-from urllib.parse import urlsplit
 
 from approvals.readiness.checks import http
 from approvals.readiness.checks.base import (
@@ -13,22 +12,13 @@ from approvals.readiness.checks.base import (
     CheckResult,
     client_context,
 )
+from approvals.readiness.checks.http import origin
 
 WELL_KNOWN = "/.well-known/openid-configuration"
 
 
 def discovery_url(issuer: str) -> str:
     return issuer.rstrip("/") + WELL_KNOWN
-
-
-def origin(url: str) -> str:
-    """scheme://host:port of a URL, lower-cased, with the default port spelt out."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port or {"https": 443, "http": 80}.get(parts.scheme.lower(), 0)
-    except ValueError:
-        return ""
-    return f"{parts.scheme.lower()}://{(parts.hostname or '').lower()}:{port}"
 
 
 def check_identity_provider(
