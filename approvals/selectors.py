@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import replace
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -125,6 +126,73 @@ def verdicts_for(
     """Verdicts of many requests in a fixed number of queries (for lists). Load the requests
     with select_related("service__policy", "from_target", "to_target"). `readiness`: the
     latest readiness checks by request, when the caller has read them already."""
+    now = now or timezone.now()
+    return {
+        pk: facts.verdict(now)
+        for pk, facts in facts_for(requests, readiness=readiness, now=now).items()
+    }
+
+
+@dataclass
+class Facts:
+    """What the rules engine weighs for one request, gathered once: a write that changes the
+    request's state (approved, executing) asks again from the same facts, and a decision it
+    records joins them (`add`), without reading any of it twice."""
+
+    request: FailoverRequest
+    decisions: list[engine.DecisionFacts]
+    thresholds: list[engine.ThresholdFacts]
+    signals: list[engine.SignalFacts]
+    chain_missing: tuple[str, ...]
+    system_blocks: list[engine.SystemBlockFacts]
+    # The latest readiness check of each kind, when they were read for the system blocks.
+    readiness: dict | None = None
+
+    def verdict(self, now: datetime | None = None) -> engine.Verdict:
+        r = self.request
+        return engine.evaluate(
+            request=engine.RequestFacts(
+                requester_id=r.requester_id,
+                state=r.state,
+                plan_hash=r.plan_hash,
+                current=profile_of(r.from_target),
+                target=profile_of(r.to_target),
+            ),
+            decisions=self.decisions,
+            rules=rules_of(r.service),
+            thresholds=self.thresholds,
+            signals=self.signals,
+            chain_missing=self.chain_missing,
+            system_blocks=self.system_blocks,
+            now=now or timezone.now(),
+        )
+
+    def add(self, decision: Decision) -> None:
+        """A decision just recorded by a person holding its role's authority (the caller
+        checked both)."""
+        self.decisions.append(
+            engine.DecisionFacts(
+                decision.pk,
+                decision.actor_id,
+                decision.actor.username,
+                decision.kind,
+                decision.role,
+                decision.plan_hash,
+                decision.created_at,
+                decision.comment,
+                decision.lifts_id,
+                decision.voided_reason,
+            )
+        )
+
+
+def facts_for(
+    requests: Iterable[FailoverRequest],
+    *,
+    readiness: dict[int, dict] | None = None,
+    now: datetime | None = None,
+) -> dict[int, Facts]:
+    """Each request's facts in a fixed number of queries, whatever the number of requests."""
     requests = list(requests)
     if not requests:
         return {}
@@ -145,34 +213,30 @@ def verdicts_for(
         )
     longest = max((rules_of(s).signal_window for s in preapproving.values()), default=timedelta())
     signals: dict[int, list] = defaultdict(list)
-    for s in Signal.objects.filter(
+    for sig in Signal.objects.filter(
         service__in=services,
         service__governance_mode=engine.PREAPPROVED_THRESHOLDS,
         status="firing",
         received_at__gte=now - longest,
     ):
-        signals[s.service_id].append(
-            engine.SignalFacts(s.pk, s.metric, s.value, s.status, s.received_at)
+        signals[sig.service_id].append(
+            engine.SignalFacts(sig.pk, sig.metric, sig.value, sig.status, sig.received_at)
         )
     decisions = with_authority_now(requests, decisions)
     missing = missing_authorities(services.values())
+    if readiness is None and settings.READINESS_SYSTEM_VETO:
+        weighed = [r.pk for r in requests if r.state in (*engine.OPEN_STATES, "executing")]
+        readiness = latest_checks_by_request(weighed) if weighed else None
     system = system_blocks_by_request(requests, readiness)
     return {
-        r.pk: engine.evaluate(
-            request=engine.RequestFacts(
-                requester_id=r.requester_id,
-                state=r.state,
-                plan_hash=r.plan_hash,
-                current=profile_of(r.from_target),
-                target=profile_of(r.to_target),
-            ),
-            decisions=decisions[r.pk],
-            rules=rules_of(r.service),
+        r.pk: Facts(
+            request=r,
+            decisions=list(decisions[r.pk]),
             thresholds=thresholds[r.service_id],
             signals=signals[r.service_id],
             chain_missing=missing[r.service_id],
-            system_blocks=system.get(r.pk, ()),
-            now=now,
+            system_blocks=list(system.get(r.pk, ())),
+            readiness=readiness.get(r.pk, {}) if readiness is not None else None,
         )
         for r in requests
     }

@@ -7,14 +7,18 @@ at once are serialised by the row lock, so the request becomes approved exactly 
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from django.db import transaction
+from django.db.models import Prefetch, prefetch_related_objects
 from django.utils import timezone
 
 from approvals.execution import start_execution
 from approvals.gate import may_go_out
 from approvals.kinds import COUNTING_KINDS, KINDS
 from approvals.models import Decision
-from approvals.selectors import decision_facts, is_service_account, policy_of, verdict_for
+from approvals.policy import Verdict
+from approvals.selectors import Facts, facts_for, is_service_account, policy_of, verdict_for
 from audit.actions import DECISION_VOIDED, decision_action
 from audit.services import record_event
 from failover.authorities import ROLE_AUTHORITY
@@ -33,6 +37,10 @@ from failover.services import lock_request, transition
 from failover.states import OPEN_STATES, State
 
 MAX_COMMENT = 5000
+# A request's decisions with their deciders, in the order the rules engine reads them.
+WITH_DECIDERS = Prefetch(
+    "decisions", Decision.objects.select_related("actor").order_by("created_at", "id")
+)
 CHANNELS = tuple(Decision.Channel.values)
 
 
@@ -87,25 +95,43 @@ def record_decision(
             f"a service account cannot {KINDS[kind].verb}: a human act needs a human; "
             "a person must sign in",
         )
+    # The decisions with their deciders, read once under the lock: the checks below, the
+    # verdict and a caller presenting the request inside this transaction all use them.
+    prefetch_related_objects([request], WITH_DECIDERS)
+    facts = None
     if kind == Decision.Kind.VETO:
         decision = _veto(actor, request, comment, channel)
     elif kind == Decision.Kind.LIFT_VETO:
         decision = _lift_veto(actor, request, comment, channel, veto_id)
     else:
-        decision = _approve_sign_off_or_reject(
+        decision, facts = _approve_sign_off_or_reject(
             actor, request, kind, role, plan_hash, comment, channel
         )
-    # Only the last approval or sign-off, confirmed knowing it executes, moves traffic; a veto,
-    # a lift or a rejection never does (invariant 13).
     if step_up is not None:
         decision.step_up = step_up
         decision.save(update_fields=["step_up"])
-    settle(request, actor, execute=KINDS[kind].counts)
+    if facts is None and request.state in OPEN_STATES:
+        facts = facts_for([request])[request.pk]
+    # Only the last approval or sign-off, confirmed knowing it executes, moves traffic; a veto,
+    # a lift or a rejection never does (invariant 13). The verdict the request was settled
+    # with is the one it stands with: a caller presenting it reuses `request.verdict`.
+    settled = cast(Any, request)  # carries what it was settled with, as the API's rows do
+    settled.verdict = settle(request, actor, execute=KINDS[kind].counts, facts=facts)
+    settled.latest_checks = facts.readiness if facts else None  # None: not read
     return decision
+
+
+def _standing_vetoes(request: FailoverRequest) -> list[Decision]:
+    decisions = request.decisions.all()  # prefetched with their deciders
+    lifted = {d.lifts_id for d in decisions if d.lifts_id is not None}
+    return [d for d in decisions if d.kind == Decision.Kind.VETO and d.pk not in lifted]
 
 
 def _create(actor, request: FailoverRequest, **fields) -> Decision:
     decision = Decision.objects.create(actor=actor, request=request, **fields)
+    # Joins the decisions read under the lock (a list of ours: the prefetch's result), so
+    # the verdict and the answer see it without reading them again.
+    cast(Any, request.decisions.all())._result_cache.append(decision)
     record_event(
         action=decision_action(decision.kind),
         obj=request,
@@ -144,10 +170,11 @@ def _approve_sign_off_or_reject(actor, request, kind, role, plan_hash, comment, 
             channel=channel,
         )
         transition(request, State.REJECTED, actor=actor, reason=f"rejected as {role}: {comment}")
-        return decision
+        return decision, None
 
-    verdict = verdict_for(request)
-    counted_role = verdict.role_of(actor.pk, decision_facts(request))
+    facts = facts_for([request])[request.pk]
+    verdict = facts.verdict()
+    counted_role = verdict.role_of(actor.pk, facts.decisions)
     if counted_role == role:
         raise AlreadyDecided(f"you have already given the {role} {kind.replace('_', '-')}")
     if counted_role is not None:
@@ -159,9 +186,11 @@ def _approve_sign_off_or_reject(actor, request, kind, role, plan_hash, comment, 
         raise Conflict(f"this request needs no {role} {kind.replace('_', '-')}")
     if verdict.have(role) >= verdict.required[role]:
         raise AlreadyDecided(f"the {role} {kind.replace('_', '-')} is already complete")
-    return _create(
+    decision = _create(
         actor, request, kind=kind, role=role, plan_hash=plan_hash, comment=comment, channel=channel
     )
+    facts.add(decision)  # its decider holds the authority (checked above) and is a person
+    return decision, facts
 
 
 def _veto(actor, request, comment, channel):
@@ -169,10 +198,7 @@ def _veto(actor, request, comment, channel):
         raise NotAuthorised("veto", request.service.slug)
     if request.state not in OPEN_STATES:
         raise WrongState(request.state, "veto")
-    standing = Decision.objects.filter(
-        request=request, kind=Decision.Kind.VETO, actor=actor, lifted_by__isnull=True
-    )
-    if standing.exists():
+    if any(v.actor_id == actor.pk for v in _standing_vetoes(request)):
         raise AlreadyDecided("your veto on this request already stands")
     # A veto binds to no plan: it stands until lifted, whatever the plan becomes.
     return _create(
@@ -186,15 +212,12 @@ def _veto(actor, request, comment, channel):
 
 
 def _lift_veto(actor, request, comment, channel, veto_id):
-    standing = Decision.objects.filter(
-        request=request, kind=Decision.Kind.VETO, lifted_by__isnull=True
-    ).select_related("actor")
+    vetoes = _standing_vetoes(request)
     if veto_id is not None:
-        veto = standing.filter(pk=veto_id).first()
+        veto = next((v for v in vetoes if v.pk == veto_id), None)
         if veto is None:
             raise AlreadyDecided(f"there is no standing veto {veto_id} on this request")
     else:
-        vetoes = list(standing)
         own = [v for v in vetoes if v.actor_id == actor.pk]
         if own:
             veto = own[0]
@@ -227,22 +250,29 @@ def _lift_veto(actor, request, comment, channel, veto_id):
     )
 
 
-def settle(request: FailoverRequest, actor, *, execute: bool = False) -> None:
+def settle(
+    request: FailoverRequest, actor, *, execute: bool = False, facts: Facts | None = None
+) -> Verdict | None:
     """Bring the request's state in line with what the rules engine now says; with `execute`,
-    start the change when the service's policy executes on approval and the gate allows it."""
+    start the change when the service's policy executes on approval and the gate allows it.
+    Returns the verdict of the request as it now stands (None: it was no longer open), asked
+    of one gathering of its facts (`facts`, when the caller has them) whatever the state
+    becomes."""
     if request.state not in OPEN_STATES:
-        return
-    verdict = verdict_for(request)
+        return None
+    if facts is None:
+        facts = facts_for([request])[request.pk]
+    verdict = facts.verdict()
     if request.state == State.PENDING and verdict.approvals_complete:
         transition(request, State.APPROVED, actor=actor, reason="all approvals and sign-offs given")
-        verdict = verdict_for(request)
+        verdict = facts.verdict()
     elif request.state == State.APPROVED and not verdict.approvals_complete:
         transition(request, State.PENDING, actor=actor, reason="approvals no longer complete")
-        return
+        return facts.verdict()
     if not (execute and request.state == State.APPROVED):
-        return
+        return verdict
     if not policy_of(request.service).execute_on_approval:
-        return
+        return verdict
     if may_go_out(request, verdict=verdict):
         start_execution(
             request,
@@ -250,6 +280,8 @@ def settle(request: FailoverRequest, actor, *, execute: bool = False) -> None:
             reason="executed on approval, as the service's policy says",
             data={"triggered_by": actor.username if actor else "readiness checks"},
         )
+        return facts.verdict()
+    return verdict
 
 
 def expire_stale_requests(*, now=None) -> dict[str, int]:

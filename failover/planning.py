@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.db.models import Prefetch
+
 from dnsproviders.base import ProviderError
 from dnsproviders.models import ProviderAccount
 from dnsproviders.registry import provider_for
 from failover.errors import InvalidInput, ProviderUnavailable
-from failover.models import GovernedRecord, Service, Target
+from failover.models import GovernedRecord, RecordValue, Service, Target
 from failover.plans import (
     PlanError,
     build_plan,
@@ -27,7 +29,7 @@ def registry_records(service_ids: Iterable[int]) -> dict[int, list[dict]]:
     queryset = (
         GovernedRecord.objects.filter(service_id__in=list(found))
         .select_related("provider_account")
-        .prefetch_related("values__target")
+        .prefetch_related(Prefetch("values", RecordValue.objects.select_related("target")))
     )
     for record in queryset:
         values = {v.target.name: list(v.values) for v in record.values.all()}

@@ -3,10 +3,12 @@ caller may see, calls one service function and presents the result."""
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
+from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Prefetch
+from django.db import transaction
+from django.db.models import Prefetch, QuerySet, prefetch_related_objects
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -25,6 +27,8 @@ from rest_framework.pagination import CursorPagination, PageNumberPagination
 from rest_framework.response import Response
 
 from approvals.execution import execute_request, rollback_request
+from approvals.fingerprints import request_facts
+from approvals.freshness import fresh_until
 from approvals.gate import answers_for
 from approvals.models import Decision
 from approvals.readiness.selectors import latest_checks_by_request
@@ -35,6 +39,7 @@ from audit import export
 from audit.jobs import start_verification
 from audit.models import AuditEvent, Verification
 from dnsproviders.models import DnsChange
+from failover.api import presented
 from failover.api import serializers as s
 from failover.api.access import (
     audit_events_of_services,
@@ -342,10 +347,11 @@ class FailoverRequestViewSet(
             "rollback_checks",
         )
 
-    def _present(self, requests):
+    def _present(self, requests, verdicts=None, checks=None):
         requests = list(requests)
-        checks = latest_checks_by_request(r.pk for r in requests)
-        verdicts = verdicts_for(requests, readiness=checks)
+        if checks is None:
+            checks = latest_checks_by_request(r.pk for r in requests)
+        verdicts = verdicts or verdicts_for(requests, readiness=checks)
         gates = answers_for(requests, verdicts)
         for r in requests:
             r.verdict, r.gate = verdicts[r.pk], gates[r.pk]
@@ -353,8 +359,35 @@ class FailoverRequestViewSet(
         return s.FailoverRequestOut(requests, many=True).data
 
     def _one(self, pk):
+        return self._built(pk)[0]
+
+    def _built(self, pk: int | str) -> tuple[dict, datetime]:
+        """The request as presented now, and until when that stays true with no data change."""
         one = self._presentable().filter(service__in=visible_services(self.request))
-        return self._present([get_object_or_404(one, pk=pk)])[0]
+        obj = get_object_or_404(one, pk=pk)
+        return self._present([obj])[0], self._true_until(obj)
+
+    def _settled(self, obj: Any) -> tuple[dict, datetime]:
+        """A request as a write settled it: with the verdict it was settled with
+        (`obj.verdict`), the readiness and the decisions read for it then."""
+        prefetch_related_objects([obj], *self._presentable()._prefetch_related_lookups)
+        verdict, checks = getattr(obj, "verdict", None), getattr(obj, "latest_checks", None)
+        data = self._present(
+            [obj],
+            {obj.pk: verdict} if verdict is not None else None,
+            {obj.pk: checks} if checks is not None else None,
+        )[0]
+        return data, self._true_until(obj)
+
+    @staticmethod
+    def _true_until(obj: Any) -> datetime:
+        """Until when a request `_present`ed stays true if no data changes."""
+        return fresh_until(
+            obj,
+            verdict=obj.verdict,
+            readiness=obj.latest_readiness,
+            break_glass=obj.gate.break_glass,
+        )
 
     def list(self, request, *args, **kwargs):
         queryset = self.get_queryset()
@@ -371,7 +404,15 @@ class FailoverRequestViewSet(
         return self.get_paginated_response(self._present(page))
 
     def retrieve(self, request, *args, **kwargs):
-        return Response(self._one(kwargs["pk"]))
+        pk = int(kwargs["pk"])
+        return Response(
+            presented.read(
+                request,
+                pk,
+                build=lambda: self._built(pk),
+                visible=lambda: self._visible_query(pk).exists(),
+            )
+        )
 
     def create(self, request, *args, **kwargs):
         data = _valid(s.DeclareIn, request)
@@ -383,10 +424,16 @@ class FailoverRequestViewSet(
         created = declare_request(actor=request.user, service=service, channel="api", **data)
         return Response(self._one(created.pk), status=status.HTTP_201_CREATED)
 
+    def _visible_query(self, pk: int | str) -> QuerySet[FailoverRequest]:
+        return FailoverRequest.objects.filter(pk=pk, service__in=visible_services(self.request))
+
     def _visible(self, pk) -> FailoverRequest:
-        return get_object_or_404(
-            FailoverRequest.objects.filter(service__in=visible_services(self.request)), pk=pk
-        )
+        return get_object_or_404(self._visible_query(pk))
+
+    def _must_see(self, pk: int | str) -> None:
+        """404 unless the caller may see request `pk` (the row itself is not read)."""
+        if not self._visible_query(pk).exists():
+            raise exceptions.NotFound()
 
     @extend_schema(
         summary="Approve, veto, lift a veto, sign off or reject",
@@ -432,7 +479,7 @@ class FailoverRequestViewSet(
     )
     @action(detail=True, methods=["post"])
     def decisions(self, request, pk=None):
-        self._visible(pk)
+        self._must_see(pk)
         data = _valid(s.DecisionIn, request)
         if request.query_params.get("preview", "").lower() in ("1", "true"):
             data.pop("password", None), data.pop("step_up", None)
@@ -440,11 +487,22 @@ class FailoverRequestViewSet(
         proof = require_step_up(
             request, data["kind"], data, target=f"request:{pk}", plan_hash=data["plan_hash"]
         )
-        with carrying(proof):
-            record_decision(
+        with carrying(proof), transaction.atomic():
+            decision = record_decision(
                 actor=request.user, request_id=int(pk), channel="api", step_up=proof, **data
             )
-        return Response(self._one(pk), status=status.HTTP_201_CREATED)
+            # What the decision left, read under its locks: the answer reuses the verdict
+            # settled then if nothing moved by the time it is built, after the commit (the
+            # audit chain's head stays locked only as long as the decision itself).
+            settled = request_facts(int(pk))
+        answer = presented.after_write(
+            request,
+            int(pk),
+            settled,
+            reuse=lambda: self._settled(decision.request),
+            build=lambda: self._built(pk),
+        )
+        return Response(answer, status=status.HTTP_201_CREATED)
 
     @extend_schema(
         summary="Execute an executable request (needs `execute`, or alone while pre-approved)",

@@ -4,31 +4,29 @@ changes, rollback, audit timeline)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import cached_property
 from typing import cast
 
 from django.core.cache.backends.base import BaseCache
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
-from django.utils import timezone
 
+from approvals.fingerprints import request_fingerprint
+from approvals.freshness import fresh_until
 from approvals.gate import break_glass_of, executes_on, may_go_out
 from approvals.kinds import kind_for_role, past_tense
 from approvals.models import BreakGlass
-from approvals.policy import PREAPPROVED_THRESHOLDS
 from approvals.readiness.selectors import (
-    deadline_seconds,
     latest_checks,
     required_secrets,
     vetoes_among,
 )
-from approvals.selectors import decision_facts, rules_of, verdict_for
+from approvals.selectors import decision_facts, verdict_for
 from approvals.templatetags.break_glass import break_glass_of as break_glass_for_viewer
 from failover.chain import authorities_of, authority_chain
 from failover.degrade import with_cache
 from failover.drift import registry_drift
-from failover.models import Signal
 from failover.plans import plan_rows
 from failover.rollback import DEFAULTS
 from failover.states import OPEN_STATES
@@ -45,7 +43,6 @@ from failover.web.live import (
     unchanged,
     version_of,
 )
-from failover.web.poll_versions import request_fingerprint
 from failover.web.present import checklist, missing_rows, readiness_rows, timeline
 
 CRITERIA = {
@@ -53,9 +50,6 @@ CRITERIA = {
     "primary_healthy_minutes": "Primary healthy before moving back for",
     "decide_within_minutes": "Decide on rollback within",
 }
-# A render is trusted at most this long even when nothing listed in `fresh_until` comes due:
-# a net under anything time-dependent not listed there (each viewer rebuilds each part once).
-FRESH_AT_MOST = timedelta(minutes=5)
 PARTS = ("status", "actions", "record")
 FINGERPRINT_SHARED_FOR = 1  # seconds
 
@@ -174,30 +168,12 @@ class RequestView:
 
     @cached_property
     def fresh_until(self) -> datetime:
-        """Until when what the page shows stays true if no data changes: the next moment
-        something shown turns with time alone (approvals or the request expire, a readiness
-        check falls late, a signal leaves the window, a break-glass grant ends)."""
-        obj, now = self.obj, timezone.now()
-        moments = [
-            obj.expires_at,
-            self.verdict.approvals_expire_at,
-            obj.rollback_proposed_at,
-            obj.rollback_deadline_at,
-            *obj.rollback_checks.filter(evaluated_at=None).values_list("due_at", flat=True),
-        ]
-        if obj.created_at and not any(c.identity_critical for c in self.readiness.values()):
-            moments.append(obj.created_at + timedelta(seconds=deadline_seconds()))  # late then
-        use = getattr(self.gate, "break_glass", None)
-        moments.append(getattr(use, "expires_at", None))
-        if obj.service.governance_mode == PREAPPROVED_THRESHOLDS:
-            window = rules_of(obj.service).signal_window
-            moments += [
-                at + window
-                for at in Signal.objects.filter(
-                    service_id=obj.service_id, status="firing"
-                ).values_list("received_at", flat=True)
-            ]
-        return min([m for m in moments if m is not None and m > now] + [now + FRESH_AT_MOST])
+        return fresh_until(
+            self.obj,
+            verdict=self.verdict,
+            readiness=self.readiness.values(),
+            break_glass=getattr(self.gate, "break_glass", None),
+        )
 
     def _live(self, part: str, template: str, context: dict, version: str | None = None) -> dict:
         memo = None

@@ -18,6 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from approvals.execution import execute_request
+from approvals.fingerprints import request_fingerprint
 from approvals.readiness.checks.base import IDENTITY_CRITICAL, CheckResult
 from approvals.readiness.services import store_results
 from approvals.services import expire_stale_requests, record_decision
@@ -25,13 +26,12 @@ from dnsproviders.models import DnsChange
 from failover.models import FailoverRequest, RecordValue, Service
 from failover.services import declare_request, replan_request
 from failover.web.live import MEMO_PREFIX, memo_key
-from failover.web.poll_versions import request_fingerprint
 from failover.web.request_page import FINGERPRINT_SHARED_FOR, PARTS
 from tests.factories import run_worker
 
 pytestmark = pytest.mark.django_db
 
-# The session, the user, and the fingerprint (failover/web/poll_versions.py).
+# The session, the user, and the fingerprint (approvals/fingerprints.py).
 UNCHANGED_POLL_QUERIES = 3
 
 
@@ -276,7 +276,9 @@ def test_a_replan_reaches_the_approvers(viewer):
     RecordValue.objects.filter(record__service=request.service, target__name="failover").update(
         values=["203.0.113.99"]
     )
-    # An unaudited edit is not seen here (see failover/web/poll_versions.py); the re-plan is.
+    # An edit behind the product's back reaches the page (the drift is shown), then the
+    # re-plan does.
+    assert "status" in page.changed()
     replan_request(actor=person("ic"), request_id=request.pk, reason="registry moved")
     assert {"actions", "record"} <= page.changed()
 

@@ -1,5 +1,7 @@
-"""Whether anything a viewer of a request page could see has changed, asked in one query
-before any of the page is built (the page itself costs dozens of queries and the templates).
+"""Whether anything anyone could be shown of a request has changed, asked in one query before
+any of it is built (the request page costs dozens of queries and the templates, the API's
+answer a dozen queries and the verdict): the key of the page's memos (failover/web/live.py)
+and of the API's remembered answers (failover/api/presented.py).
 
 What the page shows comes from: the request row; its decisions, readiness checks, DNS
 changes, rollback checks and break-glass uses (rows, read here by count, newest id and the
@@ -8,12 +10,14 @@ newest event id: the index on (object_type, object_id, seq) answers it); the ser
 authority chain, which also says what the viewer may do (the grants on the service and the
 active members of the groups holding them, by count and sum of row ids: ids only grow, so any
 added or removed row moves one or the other); the attestations of the target's secrets; the
-service's signals; and the registry and policy it was planned against (changed only through
-audited configuration doors: the newest `config.*` event). The fingerprint is a hash of all
+service's signals; the registry it was planned against (its targets, records, values and
+thresholds, read whole: an edit behind the product's back moves it too) and its policy (in
+the row read with the request); and the newest `config.*` event, for what else the audited
+configuration doors change. The fingerprint is a hash of all
 that. Time passing changes the page too (approvals and requests expire, checks fall late):
-`RequestView.fresh_until` says until when a render stays true, and the caller re-renders past
-it. Read by request id alone, before anything else: a poll answered from it costs the session,
-the user and this query.
+`approvals/freshness.fresh_until` says until when a render stays true, and the caller
+re-renders past it. Read by request id alone, before anything else: a poll answered from it
+costs the session, the user and this query.
 """
 
 from __future__ import annotations
@@ -32,7 +36,15 @@ from approvals.readiness.models import ReadinessCheck, SecretAttestation
 from audit.actions import CONFIG_CHANGED, CONFIG_CREATED, CONFIG_DELETED
 from audit.models import AuditEvent
 from dnsproviders.models import DnsChange, RollbackCheck
-from failover.models import FailoverRequest, GovernedRecord, RecordValue, Service, Signal, Target
+from failover.models import (
+    FailoverRequest,
+    GovernedRecord,
+    RecordValue,
+    Service,
+    Signal,
+    Target,
+    Threshold,
+)
 
 
 def _rows(table: str, where: str, *changing: str, join: str = "") -> str:
@@ -43,6 +55,24 @@ def _rows(table: str, where: str, *changing: str, join: str = "") -> str:
         parts += [f"COALESCE(CAST(MAX(t.{column}) AS TEXT), '')", f"COUNT(t.{column})"]
     text = " || ':' || ".join(f"CAST({p} AS TEXT)" for p in parts)
     return f"(SELECT {text} FROM {table} t {join} WHERE {where})"
+
+
+def _contents(model: type[Model], where: str, join: str = "") -> str:
+    """Rows edited in place with no column that moves (the registry: targets, records and
+    their values, thresholds), as one text: every column of every row, in id order. Small
+    sets (a service's registry), so reading them whole costs little; an edit made behind the
+    product's back (a SQL UPDATE, a restore) moves it as much as an audited one."""
+    columns = " || '|' || ".join(
+        f"COALESCE(CAST(t.{connection.ops.quote_name(f.column)} AS TEXT), '')"
+        for f in model._meta.concrete_fields
+    )
+    if connection.vendor == "postgresql":
+        aggregate = f"STRING_AGG({columns}, ',' ORDER BY t.id)"
+    else:  # SQLite: group_concat follows the order of the subquery's rows
+        aggregate = "GROUP_CONCAT(x, ',')"
+        inner = f"SELECT {columns} AS x FROM {_table(model)} t {join} WHERE {where} ORDER BY t.id"
+        return f"(SELECT {aggregate} FROM ({inner}))"
+    return f"(SELECT {aggregate} FROM {_table(model)} t {join} WHERE {where})"
 
 
 def _table(model: type[Model]) -> str:
@@ -81,20 +111,26 @@ def _sql() -> str:
         _rows(_table(SecretAttestation), f"t.target_id = {to_target}"),
         _rows(_table(Signal), f"t.service_id = {service}", "resolved_at"),
         _rows(grants, on_service),
-        _rows(_table(UserObjectPermission), on_service),
+        # Direct grants of active people (a deactivated holder leaves the chain).
+        _rows(
+            _table(UserObjectPermission),
+            f"u.is_active AND {on_service}",
+            join=f"JOIN {_table(get_user_model())} u ON u.id = t.user_id",
+        ),
         # The chain shows the active members of the groups holding grants on the service.
         _rows(
             _table(members),
             f"u.is_active AND t.group_id IN (SELECT t.group_id FROM {grants} t WHERE {on_service})",
             join=f"JOIN {_table(get_user_model())} u ON u.id = t.user_id",
         ),
-        _rows(_table(Target), f"t.service_id = {service}"),
-        _rows(_table(GovernedRecord), f"t.service_id = {service}"),
-        _rows(
-            _table(RecordValue),
+        _contents(Target, f"t.service_id = {service}"),
+        _contents(GovernedRecord, f"t.service_id = {service}"),
+        _contents(
+            RecordValue,
             f"r.service_id = {service}",
             join=f"JOIN {_table(GovernedRecord)} r ON r.id = t.record_id",
         ),
+        _contents(Threshold, f"t.service_id = {service}"),
     ]
     return " || '|' || ".join(f"COALESCE(CAST({p} AS TEXT), '')" for p in parts)
 
@@ -148,9 +184,18 @@ def request_fingerprint(pk: int) -> str | None:
     """What the request page of request `pk` shows, as a short hash, in one query (None: no
     such request). Nothing about who asks: a memo under it is the asker's own (the grants and
     memberships in it also decide whether they may see the request at all)."""
+    return fingerprint_of(request_facts(pk))
+
+
+def request_facts(pk: int) -> tuple | None:
+    """The row the fingerprint hashes (None: no such request): two reads of it are equal
+    exactly when their fingerprints are."""
     with connection.cursor() as cursor:
         cursor.execute(_query(), [*_params(), pk])
-        row = cursor.fetchone()
-    if row is None:
+        return cursor.fetchone()
+
+
+def fingerprint_of(facts: tuple | None) -> str | None:
+    if facts is None:
         return None
-    return hashlib.sha256("\x1f".join(str(v) for v in row).encode()).hexdigest()[:16]
+    return hashlib.sha256("\x1f".join(str(v) for v in facts).encode()).hexdigest()[:16]

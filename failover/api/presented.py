@@ -1,0 +1,129 @@
+"""A request as the API presents it, remembered for the next read until its data changes or
+time alone would change it.
+
+Building the answer costs a dozen queries and the verdict; most reads during an incident ask
+for a request whose data has not moved since the last read. The key is the request page's
+data fingerprint (approvals/fingerprints.py: one query over everything the request's
+presentation is made of, read BEFORE the answer is built, so a change landing meanwhile leaves
+the answer under a fingerprint no later read matches) and the answer carries the moment time
+alone would change it (approvals/freshness.py). Nothing in the answer depends on who asks;
+whether they may see it does, so each caller (person and token) is remembered as allowed
+under the same fingerprint, which moves with every grant and group membership on the service.
+Redis down: this process's memory (failover/degrade.py), as true there as in Redis.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, cast
+
+from django.core.cache.backends.base import BaseCache
+from django.core.serializers.json import DjangoJSONEncoder
+from django.utils.crypto import constant_time_compare, salted_hmac
+from rest_framework import exceptions
+from rest_framework.request import Request
+
+from approvals.fingerprints import fingerprint_of, request_facts, request_fingerprint
+from failover.api.access import token_of
+from failover.degrade import with_cache
+
+PREFIX = "api:request:v1"
+SALT = "failover.api.presented"
+LARGEST_ID = 2**63 - 1
+
+
+def read(
+    request: Request,
+    pk: int,
+    *,
+    build: Callable[[], tuple[dict, datetime]],
+    visible: Callable[[], bool],
+) -> dict:
+    """The request `pk` as `build()` presents it (with the moment it stops being true), from
+    memory when nothing it is made of moved since. `build` raises NotFound for a caller who
+    may not see it; `visible()` answers the same when only the caller is new."""
+    if pk > LARGEST_ID:
+        raise exceptions.NotFound()
+    fingerprint = request_fingerprint(pk)
+    if fingerprint is None:
+        raise exceptions.NotFound()
+    seen_key, data_key = _keys(request, pk, fingerprint)
+    found = with_cache(lambda c: cast(BaseCache, c).get_many([seen_key, data_key]))
+    now = time.time()
+    body, until_at = _opened(data_key, found.get(data_key), now)
+    if body is not None:
+        if _opened(seen_key, found.get(seen_key), now)[0] is None:
+            if not visible():
+                raise exceptions.NotFound()
+            _remember({seen_key: b""}, until_at)
+        return json.loads(body)
+    presented, until = build()
+    keep(request, pk, fingerprint, presented, until)
+    return presented
+
+
+def keep(request: Request, pk: int, fingerprint: str, presented: dict, until: datetime) -> None:
+    """Remember `presented`, built after `fingerprint` was read, for the next readers."""
+    seen_key, data_key = _keys(request, pk, fingerprint)
+    body = json.dumps(presented, cls=DjangoJSONEncoder, separators=(",", ":")).encode()
+    _remember({data_key: body, seen_key: b""}, until.timestamp())
+
+
+def after_write(
+    request: Request,
+    pk: int,
+    settled: tuple | None,
+    *,
+    reuse: Callable[[], tuple[dict, datetime]],
+    build: Callable[[], tuple[dict, datetime]],
+) -> dict:
+    """The answer to a write that committed with the request's data at `settled` (read in
+    its transaction, after its changes: `request_facts`). When nothing moved since the
+    commit, `reuse()` presents it from what the write computed under its lock (its verdict,
+    the decisions it read); otherwise `build()` starts over. Either way the answer is built
+    after the fingerprint it is remembered under was read, so the pages and integrations
+    the act wakes up read what the writer got."""
+    facts = request_facts(pk)
+    presented, until = reuse() if facts is not None and facts == settled else build()
+    fingerprint = fingerprint_of(facts)
+    if fingerprint is not None:
+        keep(request, pk, fingerprint, presented, until)
+    return presented
+
+
+def _keys(request: Request, pk: int, fingerprint: str) -> tuple[str, str]:
+    """Whether this caller (person and token) may see it, and the answer itself."""
+    token = token_of(request)
+    return (
+        f"{PREFIX}:seen:{request.user.pk}:{token.pk if token else 0}:{fingerprint}",
+        f"{PREFIX}:data:{pk}:{fingerprint}",
+    )
+
+
+def _mac(key: str, payload: bytes, until: float) -> str:
+    # Sealed: what the cache hands back is served to callers, so an entry this code did not
+    # write (a forged verdict, garbage, another key's answer) is never taken for one.
+    message = f"{key}\x1f{until!r}\x1f".encode() + payload
+    return salted_hmac(SALT, message, algorithm="sha256").hexdigest()
+
+
+def _opened(key: str, entry: Any, now: float) -> tuple[bytes | None, float]:
+    """The payload of a sealed entry still in its time, or (None, 0)."""
+    if not (isinstance(entry, tuple) and len(entry) == 3):
+        return None, 0.0
+    payload, until, mac = entry
+    if not (isinstance(payload, bytes) and isinstance(until, float) and isinstance(mac, str)):
+        return None, 0.0
+    if until <= now or not constant_time_compare(mac, _mac(key, payload, until)):
+        return None, 0.0
+    return payload, until
+
+
+def _remember(entries: dict[str, bytes], until: float) -> None:
+    seconds = int(until - time.time()) + 1
+    if seconds > 0:
+        sealed = {key: (body, until, _mac(key, body, until)) for key, body in entries.items()}
+        with_cache(lambda c: cast(BaseCache, c).set_many(sealed, timeout=seconds))

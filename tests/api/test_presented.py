@@ -1,0 +1,279 @@
+"""GET /api/v1/failover-requests/{id}/ answered from memory (failover/api/presented.py):
+a read of an unchanged request costs the token and one query; every input of the answer
+(a decision, a veto and its lift, a grant removed, a readiness result, a signal, a DNS
+change) makes the next read the answer as built from scratch, and so does time alone (an
+approval expiring, a signal leaving its window, readiness falling late)."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Group
+from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from approvals.models import Decision, Policy
+from approvals.readiness.checks.base import CheckResult
+from approvals.readiness.services import store_results
+from approvals.services import record_decision
+from failover.degrade import local_cache
+from failover.models import FailoverRequest, Signal
+from failover.services import declare_request, record_signal
+from tests.factories import make_service, user
+
+pytestmark = pytest.mark.django_db
+
+# The token, and the fingerprint of the request's data.
+REMEMBERED_READ_QUERIES = 2
+
+
+@pytest.fixture(autouse=True)
+def empty_caches():
+    cache.clear(), local_cache.clear()
+    yield
+    cache.clear(), local_cache.clear()
+
+
+@pytest.fixture
+def pending(shop):
+    return declare_request(actor=user("declarer"), service=shop, target="failover", reason="r")
+
+
+class Reader:
+    def __init__(self, client, pk: int):
+        self.client, self.url = client, f"/api/v1/failover-requests/{pk}/"
+
+    def read(self) -> dict:
+        response = self.client.get(self.url)
+        assert response.status_code == 200, response.content
+        return response.json()
+
+    def remembered(self) -> dict:
+        """A read that must come from memory: the token and the fingerprint, nothing built."""
+        with CaptureQueriesContext(connection) as captured:
+            body = self.read()
+        assert len(captured.captured_queries) == REMEMBERED_READ_QUERIES, [
+            q["sql"][:80] for q in captured.captured_queries
+        ]
+        return body
+
+    def built(self) -> dict:
+        """The answer as built from scratch now (memory emptied)."""
+        cache.clear(), local_cache.clear()
+        return self.read()
+
+
+@pytest.fixture
+def reader(as_user, pending):
+    def open_as(username: str, request: FailoverRequest | None = None) -> Reader:
+        return Reader(as_user(username), (request or pending).pk)
+
+    return open_as
+
+
+def test_an_unchanged_read_comes_from_memory_and_is_the_same(reader):
+    avail = reader("avail")
+    first = avail.read()
+    assert avail.remembered() == first == avail.built()
+
+
+def _approve(request, who="avail", role="availability", kind="approve"):
+    record_decision(
+        actor=user(who), request_id=request.pk, kind=kind, role=role, plan_hash=request.plan_hash
+    )
+
+
+def _veto(request):
+    record_decision(actor=user("vetoer"), request_id=request.pk, kind="veto", comment="IdP down")
+
+
+def _lift(request):
+    _veto(request)
+    record_decision(actor=user("vetoer"), request_id=request.pk, kind="lift_veto", comment="ok")
+
+
+def _grant_removed(request):
+    _approve(request)
+    user("avail").groups.remove(Group.objects.get(name="shop approve_availability"))
+
+
+def _readiness(request):
+    store_results(request, request.to_target, [CheckResult("tls", False, "certificate expired")])
+
+
+def _executed(request):
+    for who, kind, role in [
+        ("avail", "approve", "availability"),
+        ("identity", "approve", "identity"),
+        ("ir", "sign_off", "incident_response"),
+    ]:
+        _approve(request, who, role, kind)
+    from approvals.execution import execute_request
+
+    execute_request(actor=user("executor"), request_id=request.pk)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [_approve, _veto, _lift, _grant_removed, _readiness, _executed],
+    ids=lambda f: f.__name__,
+)
+def test_every_change_reaches_the_next_read(reader, pending, change):
+    identity = reader("identity")  # sees the request throughout, whatever changes
+    before = identity.read()
+    identity.remembered()
+    change(pending)
+    after = identity.read()
+    assert after != before
+    assert after == identity.built()
+
+
+def test_a_signal_reaches_the_next_read_and_leaves_it_with_its_window(as_user):
+    status = make_service(
+        "status",
+        mode="preapproved_thresholds",
+        auth_change=False,
+        thresholds=(("error_rate", "gte", 5.0),),
+    )
+    request = declare_request(
+        actor=user("declarer"), service=status, target="failover", reason="5xx"
+    )
+    declarer = Reader(as_user("declarer"), request.pk)
+    assert declarer.read()["preapproved_by"] is None
+    declarer.remembered()
+    signal = record_signal(service=status, metric="error_rate", value=12.5)
+    assert declarer.read()["preapproved_by"]
+    # The signal is one second from leaving the service's window (a row changed under the
+    # application: nothing but the clock moves the answer from here).
+    window = timedelta(minutes=Policy.objects.get(service=status).signal_window_minutes)
+    Signal.objects.filter(pk=signal.pk).update(
+        received_at=timezone.now() - window + timedelta(seconds=1)
+    )
+    cache.clear(), local_cache.clear()
+    assert declarer.read()["preapproved_by"]
+    assert declarer.remembered()["preapproved_by"]
+    time.sleep(1.2)
+    assert declarer.read()["preapproved_by"] is None
+
+
+def test_an_approval_expiring_reaches_the_next_read(reader, pending):
+    _approve(pending)
+    validity = timedelta(
+        minutes=Policy.objects.get(service=pending.service).approval_validity_minutes
+    )
+    Decision.objects.filter(request=pending).update(
+        created_at=timezone.now() - validity + timedelta(seconds=1)
+    )
+    identity = reader("identity")
+    before = identity.read()
+    assert "availability" not in [m["role"] for m in before["missing"]]
+    assert identity.remembered() == before
+    time.sleep(1.2)
+    after = identity.read()
+    assert "availability" in [m["role"] for m in after["missing"]]
+    assert after == identity.built()
+
+
+def test_readiness_falling_late_reaches_the_next_read(reader, pending, settings):
+    settings.READINESS_SYSTEM_VETO = True
+    settings.READINESS_TIMEOUT, settings.READINESS_DEADLINE_TIMEOUTS = 1, 1
+    identity = reader("identity")
+    reasons = [b["reason"] for b in identity.read()["blocked_by"]]
+    assert any("not reported yet" in r and "past their deadline" not in r for r in reasons)
+    identity.remembered()
+    time.sleep(1.2)
+    reasons = [b["reason"] for b in identity.read()["blocked_by"]]
+    assert any("past their deadline" in r for r in reasons)
+
+
+def test_removed_from_the_group_the_remembered_answer_is_not_theirs(reader, pending):
+    avail = reader("avail")
+    avail.read()
+    avail.remembered()
+    user("avail").groups.remove(Group.objects.get(name="shop approve_availability"))
+    # Still in other groups of the shop? No: avail held the shop through that group only.
+    assert avail.client.get(avail.url).status_code == 404
+
+
+def test_a_token_of_another_service_never_gets_the_remembered_answer(as_user, pending, elsewhere):
+    reader = Reader(as_user("avail"), pending.pk)
+    reader.read()
+    narrow = as_user("avail", services=[elsewhere])
+    assert narrow.get(reader.url).status_code == 404
+    stranger = as_user("other")
+    assert stranger.get(reader.url).status_code == 404
+
+
+def test_a_new_reader_is_checked_before_the_remembered_answer(as_user, pending):
+    Reader(as_user("avail"), pending.pk).read()
+    outsider = as_user("nobody-here")
+    assert outsider.get(f"/api/v1/failover-requests/{pending.pk}/").status_code == 404
+    assert outsider.get("/api/v1/failover-requests/99999999999999999999999/").status_code == 404
+
+
+def test_a_decisions_answer_is_what_the_next_reader_gets(
+    as_user, pending, django_capture_on_commit_callbacks
+):
+    url = f"/api/v1/failover-requests/{pending.pk}/"
+    client = as_user("vetoer")
+    with django_capture_on_commit_callbacks(execute=True):  # the test's transaction commits
+        answer = client.post(
+            url + "decisions/", {"kind": "veto", "comment": "IdP down"}, format="json"
+        )
+    assert answer.status_code == 201, answer.content
+    assert Reader(client, pending.pk).remembered() == answer.json()
+    identity = Reader(as_user("identity"), pending.pk)
+    assert identity.read() == answer.json() == identity.built()
+
+
+def test_a_writes_answer_is_rebuilt_when_anything_moved_since_its_commit(rf, pending):
+    """`after_write` reuses what the write computed under its lock only when the request's
+    data is still what the write left; a change landing in between (a grant removed here)
+    makes it build the answer again."""
+    from approvals.fingerprints import request_facts
+    from failover.api import presented
+
+    request = rf.get("/")
+    request.user, request.auth = user("identity"), None
+    settled = request_facts(pending.pk)
+    until = timezone.now() + timedelta(minutes=1)
+    reused = presented.after_write(
+        request, pending.pk, settled, reuse=lambda: ({"from": "reuse"}, until), build=None
+    )
+    assert reused == {"from": "reuse"}
+    user("avail").groups.remove(Group.objects.get(name="shop approve_availability"))
+    rebuilt = presented.after_write(
+        request,
+        pending.pk,
+        settled,
+        reuse=lambda: ({"from": "reuse"}, until),
+        build=lambda: ({"from": "build"}, until),
+    )
+    assert rebuilt == {"from": "build"}
+
+
+def test_an_entry_it_did_not_write_is_never_served(reader, pending):
+    """What the cache hands back is sealed: a forged answer, garbage, or a real answer moved
+    to another key is built again, not served."""
+    from approvals.fingerprints import request_fingerprint
+    from failover.api.presented import PREFIX
+
+    identity = reader("identity")
+    honest = identity.read()
+    key = f"{PREFIX}:data:{pending.pk}:{request_fingerprint(pending.pk)}"
+    payload, until, mac = cache.get(key)
+    forged = payload.replace(b'"may_execute":false', b'"may_execute":true')
+    assert forged != payload
+    for entry in [
+        (forged, until, mac),
+        ("garbage", until, mac),
+        (payload, until + 3600, mac),  # kept longer than it was sealed for
+        b"not even a tuple",
+    ]:
+        cache.set(key, entry)
+        assert identity.read() == honest
+        assert cache.get(key)[0] == payload  # built again and sealed anew
