@@ -15,7 +15,7 @@ from approvals.kinds import COUNTING_KINDS
 from approvals.models import BreakGlass, Decision, Policy
 from approvals.readiness.selectors import deadline_seconds, latest_checks_by_request, vetoes_among
 from failover.authorities import ROLE_AUTHORITY
-from failover.chain import holdings, holds, missing_authorities
+from failover.chain import chain_now, holdings, holds
 from failover.models import FailoverRequest, Service, Signal, Target, Threshold
 
 
@@ -222,8 +222,11 @@ def facts_for(
         signals[sig.service_id].append(
             engine.SignalFacts(sig.pk, sig.metric, sig.value, sig.status, sig.received_at)
         )
-    decisions = with_authority_now(requests, decisions)
-    missing = missing_authorities(services.values())
+    deciders = {
+        d.actor_id for facts in decisions.values() for d in facts if d.kind in COUNTING_KINDS
+    }
+    missing, held, machines = chain_now(services.values(), deciders)
+    decisions = with_authority_now(requests, decisions, (held, machines))
     if readiness is None and settings.READINESS_SYSTEM_VETO:
         weighed = [r.pk for r in requests if r.state in (*engine.OPEN_STATES, "executing")]
         readiness = latest_checks_by_request(weighed) if weighed else None
@@ -242,13 +245,14 @@ def facts_for(
     }
 
 
-def with_authority_now(requests, decisions) -> dict[int, list[engine.DecisionFacts]]:
+def with_authority_now(requests, decisions, known=None) -> dict[int, list[engine.DecisionFacts]]:
     """Each request's approvals and sign-offs marked with whether their deciders hold the
-    role's authority on the service now and are people (one query for all the requests)."""
+    role's authority on the service now and are people (one query for all the requests, or
+    none when the caller read the holdings already: `known`)."""
     deciders = {
         d.actor_id for facts in decisions.values() for d in facts if d.kind in COUNTING_KINDS
     }
-    held, machines = holdings({r.service_id for r in requests}, deciders)
+    held, machines = known or holdings({r.service_id for r in requests}, deciders)
     marked = {}
     for r in requests:
         marked[r.pk] = [

@@ -7,6 +7,7 @@ count, so an administrator cannot approve a failover by accident of being an adm
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
@@ -128,19 +129,7 @@ def missing_authorities(services) -> dict[int, tuple[str, ...]]:
     """What each service's chain lacks: the required authorities nobody active holds, directly
     or through a group. One query, where the whole chains take three (the verdict needs only
     this)."""
-    services = list(services)
-    if not services:
-        return {}
-    pks = [str(s.pk) for s in services]
-    direct, via_groups = (
-        q.values_list("object_pk", "permission__codename")
-        for q in _counting_grants(pks, codenames=REQUIRED_AUTHORITIES)
-    )
-    held: dict[str, set[str]] = defaultdict(set)
-    for object_pk, codename in direct.union(via_groups):
-        held[object_pk].add(codename)
-    required_in_order = [a for a in AUTHORITIES if a in REQUIRED_AUTHORITIES]
-    return {s.pk: tuple(a for a in required_in_order if a not in held[str(s.pk)]) for s in services}
+    return chain_now(services, ())[0]
 
 
 def _grants(user):
@@ -233,25 +222,53 @@ def _counting_grants(pks, *, users=None, codenames=None) -> tuple[QuerySet, Quer
     return direct, via_groups
 
 
+def chain_now(
+    services: Iterable[Service], user_ids: Iterable[int | None]
+) -> tuple[dict[int, tuple[str, ...]], dict[tuple[int, int], set[str]], set[int]]:
+    """`missing_authorities` of the services and `holdings` of these users on them, in one
+    query: every grant that counts on the services now (what a verdict weighs, read once)."""
+    services = list(services)
+    pks = [str(s.pk) for s in services]
+    if not pks:
+        return {}, {}, set()
+    users = {u for u in user_ids if u is not None}
+    direct, via_groups = _counting_grants(pks)
+    rows = [
+        direct.values_list("object_pk", "user_id", "permission__codename"),
+        via_groups.values_list("object_pk", "group__user", "permission__codename"),
+    ]
+    if users:
+        rows.append(
+            ServiceAccount.objects.filter(user_id__in=users).values_list(
+                Value("", output_field=CharField()),
+                "user_id",
+                Value(MACHINE, output_field=CharField()),
+            )
+        )
+    on_service: dict[str, set[str]] = defaultdict(set)
+    held: dict[tuple[int, int], set[str]] = defaultdict(set)
+    machine_ids: set[int] = set()
+    for object_pk, user_id, codename in rows[0].union(*rows[1:]):
+        if codename == MACHINE:
+            machine_ids.add(user_id)
+            continue
+        on_service[object_pk].add(codename)
+        if user_id in users:
+            held[(int(object_pk), user_id)].add(codename)
+    required_in_order = [a for a in AUTHORITIES if a in REQUIRED_AUTHORITIES]
+    missing = {
+        s.pk: tuple(a for a in required_in_order if a not in on_service[str(s.pk)])
+        for s in services
+    }
+    return missing, held, machine_ids
+
+
 def holdings(service_ids, user_ids) -> tuple[dict[tuple[int, int], set[str]], set[int]]:
     """What each of these users holds on each of these services now, directly or through a
     group (active users only; a service account holds no human authority), and which of the
     users are service accounts. One query, whatever the numbers."""
     user_ids = {u for u in user_ids if u is not None}
-    pks = [str(s) for s in service_ids]
-    if not user_ids or not pks:
+    if not user_ids or not service_ids:
         return {}, set()
-    direct, via_groups = _counting_grants(pks, users=user_ids)
-    direct = direct.values_list("object_pk", "user_id", "permission__codename")
-    via_groups = via_groups.values_list("object_pk", "group__user", "permission__codename")
-    machines = ServiceAccount.objects.filter(user_id__in=user_ids).values_list(
-        Value("", output_field=CharField()), "user_id", Value(MACHINE, output_field=CharField())
-    )
-    held: dict[tuple[int, int], set[str]] = defaultdict(set)
-    machine_ids: set[int] = set()
-    for object_pk, user_id, codename in direct.union(via_groups, machines):
-        if codename == MACHINE:
-            machine_ids.add(user_id)
-        else:
-            held[(int(object_pk), user_id)].add(codename)
-    return held, machine_ids
+    _, held, machines = chain_now([Service(pk=pk) for pk in service_ids], user_ids)
+    return held, machines
