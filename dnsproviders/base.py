@@ -72,12 +72,28 @@ def matches(live: Mapping[tuple, list[str]], changes: Sequence[Change], side: st
     return all(live.get(record_key(c), []) == normalise_values(c["type"], c[side]) for c in changes)
 
 
+def shown(live: Mapping[tuple, list[str]]) -> dict[str, list[str]]:
+    """A reading as evidence: "name type [set id]" -> values."""
+    return {
+        f"{name} {rtype}" + (f" [{set_id}]" if set_id else ""): values
+        for (name, rtype, set_id), values in live.items()
+    }
+
+
 class Provider(ABC):
-    """One provider account. `acquire` is called before every API request (rate limit)."""
+    """One provider account. `acquire` is called before every API request (rate limit).
+    `journal`: calls an adapter made inside another on its own account (a refused batch and
+    the read that followed, say), as evidence dicts; the executor records and empties it."""
 
     def __init__(self, settings: Mapping[str, Any], *, acquire: Callable[[], None] | None = None):
         self.settings = dict(settings)
         self.acquire = acquire or (lambda: None)
+        self.journal: list[dict[str, Any]] = []
+
+    def warm(self) -> None:
+        """Build what the first call would build (clients), without calling the provider, so a
+        fresh worker's first failover does not pay for it."""
+        return None
 
     @abstractmethod
     def read(self, zone: str, changes: Sequence[Change]) -> dict[tuple, list[str]]:
@@ -86,7 +102,8 @@ class Provider(ABC):
     @abstractmethod
     def submit(self, zone: str, changes: Sequence[Change], *, comment: str) -> str:
         """Apply all changes to one zone atomically, only if every record still reads as
-        `expected`. Returns the provider's change id."""
+        `expected` (else DriftError, nothing applied): the compare-and-swap, which the executor
+        relies on without reading first. Returns the provider's change id."""
 
     def status(self, zone: str, change_id: str) -> str:
         """PENDING or INSYNC. Providers that apply synchronously are INSYNC at once."""

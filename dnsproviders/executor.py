@@ -2,9 +2,12 @@
 
 Every step re-reads its row, so a task delivered twice, retried, or re-sent by the sweeper
 after a worker died does no harm: a change is claimed by one worker at a time (conditional
-update under a lease), the live records are read before anything is submitted (a change that
-already landed is recognised, not sent again), and each transition is conditional on the
-status it expects.
+update under a lease), and each transition is conditional on the status it expects. A change's
+first attempt submits at once, the provider's atomic swap being the compare (DELETE(expected) +
+CREATE(new), or the server's prerequisites, or the zone file's check under its lock); a refusal
+is read to tell a change already in place from drift. Every later attempt (an earlier one may
+have landed unheard) reads first, so a change that already landed is recognised, not sent again.
+Each step's evidence (the provider call and the transition it led to) is one audit append.
 """
 
 from __future__ import annotations
@@ -13,10 +16,12 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import close_old_connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -30,8 +35,16 @@ from audit.actions import (
     DNS_VERIFIED,
     TARGET_ACTIVATED,
 )
-from audit.services import record_event
-from dnsproviders.base import PENDING, ProviderError, check_expected, matches
+from audit.services import Event, record_event, record_events
+from dnsproviders.base import (
+    PENDING,
+    DriftError,
+    Provider,
+    ProviderError,
+    check_expected,
+    matches,
+    shown,
+)
 from dnsproviders.models import DnsChange, ProviderAccount, RollbackCheck, ZoneLock
 from dnsproviders.registry import provider_for
 from failover.dispatch import enqueue, send_now
@@ -91,8 +104,8 @@ def _backoff(attempts: int) -> float:
     return random.uniform(0.5, 1.0) * min(10.0, 0.5 * 2**attempts)
 
 
-def _event(change: DnsChange, action: str, **data) -> None:
-    record_event(
+def _event(change: DnsChange, action: str, **data: Any) -> Event:
+    return Event(
         action=action,
         obj=change,
         actor=None,
@@ -107,39 +120,59 @@ def _event(change: DnsChange, action: str, **data) -> None:
     )
 
 
-def _call(change: DnsChange, call: str, fn, *args, **kwargs):
-    """One provider API call, recorded as evidence whatever its outcome: what was asked,
-    what came back (or the error) and how long it took."""
+def _call(
+    change: DnsChange,
+    provider: Provider,
+    call: str,
+    *args: Any,
+    pending: list[Event],
+    **kwargs: Any,
+) -> Any:
+    """One provider API call, evidence whatever its outcome: what was asked, what came back
+    (or the error) and how long it took, with any calls the adapter made inside it. The
+    events go to `pending`, appended with what the call leads to (a transition, a retry)."""
     started = time.monotonic()
     try:
-        result = fn(*args, **kwargs)
+        result = getattr(provider, call)(*args, **kwargs)
     except ProviderError as exc:
+        pending += _journal(change, provider)
+        pending.append(
+            _event(
+                change,
+                DNS_PROVIDER_CALL,
+                call=call,
+                ok=False,
+                error_code=exc.code,
+                error=exc.message,
+                ms=round((time.monotonic() - started) * 1000, 1),
+            )
+        )
+        raise
+    pending += _journal(change, provider)
+    pending.append(
         _event(
             change,
             DNS_PROVIDER_CALL,
             call=call,
-            ok=False,
-            error_code=exc.code,
-            error=exc.message,
+            ok=True,
+            result=shown(result) if call == "read" else result,
             ms=round((time.monotonic() - started) * 1000, 1),
         )
-        raise
-    if call == "read":
-        shown = {
-            f"{name} {rtype}" + (f" [{set_id}]" if set_id else ""): values
-            for (name, rtype, set_id), values in result.items()
-        }
-    else:
-        shown = result
-    _event(
-        change,
-        DNS_PROVIDER_CALL,
-        call=call,
-        ok=True,
-        result=shown,
-        ms=round((time.monotonic() - started) * 1000, 1),
     )
     return result
+
+
+def _journal(change: DnsChange, provider: Provider) -> list[Event]:
+    calls, provider.journal[:] = list(provider.journal), []
+    return [_event(change, DNS_PROVIDER_CALL, within=True, **call) for call in calls]
+
+
+def _record(pending: list[Event]) -> None:
+    """Append what is pending (and forget it, so nothing is appended twice)."""
+    if pending:
+        with transaction.atomic():
+            record_events(pending)
+        pending.clear()
 
 
 def _claim(change_id: int) -> tuple[DnsChange | None, str]:
@@ -159,10 +192,16 @@ def _claim(change_id: int) -> tuple[DnsChange | None, str]:
             return None, "held"
         # One change in flight per zone until it is in sync: Route 53 answers a change to a
         # zone whose previous change is still PENDING with PriorRequestNotComplete.
-        ZoneLock.objects.get_or_create(provider_account=change.provider_account, zone=change.zone)
-        ZoneLock.objects.select_for_update().get(
+        lock = ZoneLock.objects.select_for_update().filter(
             provider_account=change.provider_account, zone=change.zone
         )
+        if lock.values_list("pk", flat=True).first() is None:  # the zone's first change
+            ZoneLock.objects.get_or_create(
+                provider_account=change.provider_account, zone=change.zone
+            )
+            lock.values_list("pk", flat=True).get()
+        # A statement of its own, after the lock: its snapshot sees what the last holder
+        # committed (a subquery of the locking statement would not).
         in_flight = (
             DnsChange.objects.filter(provider_account=change.provider_account, zone=change.zone)
             .filter(Q(status=Status.SUBMITTED) | Q(status=Status.SUBMITTING, lease_until__gt=now))
@@ -182,60 +221,180 @@ def _claim(change_id: int) -> tuple[DnsChange | None, str]:
 Gate = Callable[[int, str, str], str | None]
 
 
-def apply_change(change_id: int, *, gate: Gate) -> str:
+_helpers: ThreadPoolExecutor | None = None
+
+
+def _gate_beside(change_id: int, gate: Gate) -> Future:
+    """Ask the gate on a helper thread (a database connection of its own) while this one
+    claims: both are round trips to the database, the gate the longer. Its answer is still
+    awaited before anything is sent."""
+    global _helpers
+    if _helpers is None:
+        _helpers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="dns-gate")
+
+    def ask() -> str | None:
+        close_old_connections()  # as at the start of any task: expired or broken, reconnect
+        row = (
+            DnsChange.objects.filter(pk=change_id)
+            .values_list("request_id", "direction", "plan_hash")
+            .first()
+        )
+        return gate(*row) if row else "the change is gone"
+
+    return _helpers.submit(ask)
+
+
+def apply_change(change_id: int, *, gate: Gate, overlap: bool = False) -> str:
     """`gate`: the governance rule asked on every delivery, right before the provider is
-    called (the task hands it over, so DNS knows nothing of approvals)."""
+    called (the task hands it over, so DNS knows nothing of approvals). `overlap`: ask it
+    beside the claim (a worker's own transaction, not a caller's, which another connection
+    could not see)."""
+    answer = _gate_beside(change_id, gate) if overlap else None
     change, how = _claim(change_id)
     if change is None:
         if how == "zone_busy":
             send_now(APPLY_TASK, change_id, countdown=random.uniform(0.5, 1.5))
         return how
-    if reason := gate(change.request_id, change.direction, change.plan_hash):
+    if answer is not None:
+        reason = answer.result()
+    else:
+        reason = gate(change.request_id, change.direction, change.plan_hash)
+    if reason:
         _fail(change, "blocked", f"not submitted: {reason}")
         return "blocked"
     provider = provider_for(change.provider_account)
+    # Only the first claim of a change can be sure nothing of it reached the provider.
+    first = how == "claimed" and change.attempts == 1
+    pending: list[Event] = []
     try:
-        live = _call(change, "read", provider.read, change.zone, change.changes)
-        if matches(live, change.changes, "new"):
-            # An earlier attempt landed before its worker could record it: do not send again.
-            _advance(
-                change,
-                Status.SUBMITTING,
-                Status.INSYNC,
-                DNS_RECOVERED,
-                insync_at=timezone.now(),
-                note="records already read as planned",
-            )
-            return _verify(change, provider)
-        check_expected(live, change.changes)
+        if not first and _in_place(change, provider, pending):
+            return _recovered(change, provider, pending)
         comment = (
             f"failover-approvals #{change.request_id} {change.direction} {change.plan_hash[:12]}"
         )
-        provider_change_id = _call(
-            change, "submit", provider.submit, change.zone, change.changes, comment=comment
-        )
+        try:
+            provider_change_id = _call(
+                change,
+                provider,
+                "submit",
+                change.zone,
+                change.changes,
+                comment=comment,
+                pending=pending,
+            )
+        except DriftError:
+            # The swap was refused: records already as planned are not drift.
+            if first and _in_place(change, provider, pending):
+                return _recovered(change, provider, pending)
+            raise
     except ProviderError as exc:
+        _record(pending)
         return _provider_error(change, exc)
+    return _submitted(change, provider, provider_change_id, pending)
+
+
+def _submitted(
+    change: DnsChange, provider: Provider, provider_change_id: str, pending: list[Event]
+) -> str:
+    """Ask for the status at once (a synchronous provider is in sync already), then record the
+    submission and what the status said in one append. A worker dying before that is as one
+    dying before it heard the submit's answer: the next attempt reads first."""
+    submitted_at = timezone.now()
+    polled: list[Event] = []
+    try:
+        status = _call(change, provider, "status", change.zone, provider_change_id, pending=polled)
+    except ProviderError as exc:
+        status = None
+        error = exc
+    now = timezone.now()
+    insync = status not in (None, PENDING)
+    fields = {"provider_change_id": provider_change_id, "submitted_at": submitted_at}
+    if status is not None:
+        fields["last_polled_at"] = now
+    if insync:
+        fields["insync_at"] = now
+    with transaction.atomic():
+        moved = DnsChange.objects.filter(pk=change.pk, status=Status.SUBMITTING).update(
+            status=Status.INSYNC if insync else Status.SUBMITTED,
+            lease_until=None,
+            updated_at=now,
+            **fields,
+        )
+        events = [
+            *pending,
+            _event(
+                change,
+                DNS_SUBMITTED,
+                status=Status.SUBMITTED,
+                recorded=bool(moved),
+                provider_change_id=provider_change_id,
+                submitted_at=submitted_at.isoformat(),
+                records=[
+                    {"name": c["name"], "type": c["type"], "from": c["expected"], "to": c["new"]}
+                    for c in change.changes
+                ],
+            ),
+            *polled,
+        ]
+        if insync:
+            events.append(
+                _event(
+                    change,
+                    DNS_INSYNC,
+                    status=Status.INSYNC,
+                    recorded=bool(moved),
+                    insync_at=now.isoformat(),
+                )
+            )
+        record_events(events)
+    if not moved:  # another attempt took it over (this one's lease ran out): that one goes on
+        return "taken_over"
+    change.status = Status.INSYNC if insync else Status.SUBMITTED
+    for key, value in fields.items():
+        setattr(change, key, value)
+    if status is None:
+        return _poll_error(change, error)
+    if not insync:
+        return _pending(change, now)
+    return _verify(change, provider)
+
+
+def _in_place(change: DnsChange, provider: Provider, pending: list) -> bool:
+    """Read the live records: True if they already read as planned; DriftError if they read
+    neither as planned nor as expected (nothing is sent then)."""
+    live = _call(change, provider, "read", change.zone, change.changes, pending=pending)
+    if matches(live, change.changes, "new"):
+        return True
+    check_expected(live, change.changes)
+    return False
+
+
+def _recovered(change: DnsChange, provider: Provider, pending: list) -> str:
+    # An earlier attempt landed before its worker could record it: do not send again.
     _advance(
         change,
         Status.SUBMITTING,
-        Status.SUBMITTED,
-        DNS_SUBMITTED,
-        provider_change_id=provider_change_id,
-        submitted_at=timezone.now(),
-        records=[
-            {"name": c["name"], "type": c["type"], "from": c["expected"], "to": c["new"]}
-            for c in change.changes
-        ],
+        Status.INSYNC,
+        DNS_RECOVERED,
+        before=pending,
+        insync_at=timezone.now(),
+        note="records already read as planned",
     )
-    # Synchronous providers are in sync at once; ask straight away rather than after a delay.
-    return poll_change(change.pk)
+    return _verify(change, provider)
 
 
 def _advance(
-    change: DnsChange, old: str, new: str, action: str, note: str = "", records=None, **fields
+    change: DnsChange,
+    old: str,
+    new: str,
+    action: str,
+    note: str = "",
+    records: list[dict] | None = None,
+    before: list[Event] | None = None,
+    **fields: Any,
 ) -> bool:
-    """Move a change from `old` to `new` (only if it is still `old`) and record it."""
+    """Move a change from `old` to `new` (only if it is still `old`) and record it, after the
+    events `before` (the call that led here), in one append."""
     with transaction.atomic():
         moved = DnsChange.objects.filter(pk=change.pk, status=old).update(
             status=new, lease_until=None, updated_at=timezone.now(), **fields
@@ -245,10 +404,22 @@ def _advance(
             data["note"] = note
         if records is not None:
             data["records"] = records
-        _event(change, action, status=new, recorded=bool(moved), **data)
+        record_events(
+            [*(before or ()), _event(change, action, status=new, recorded=bool(moved), **data)]
+        )
+    if before:
+        before.clear()
     for key, value in {"status": new, **fields}.items():
         setattr(change, key, value)
     return bool(moved)
+
+
+def warm_providers() -> None:
+    for account in ProviderAccount.objects.all():
+        try:
+            provider_for(account).warm()
+        except ProviderError:  # an unknown kind or a bad directory: its own changes will say
+            continue
 
 
 def _provider_error(change: DnsChange, exc: ProviderError) -> str:
@@ -267,12 +438,16 @@ def _provider_error(change: DnsChange, exc: ProviderError) -> str:
             error_code=exc.code,
             updated_at=timezone.now(),
         )
-        _event(
-            change,
-            DNS_RETRY,
-            attempt=change.attempts,
-            error=exc.message,
-            retry_in=round(delay, 2),
+        record_events(
+            [
+                _event(
+                    change,
+                    DNS_RETRY,
+                    attempt=change.attempts,
+                    error=exc.message,
+                    retry_in=round(delay, 2),
+                )
+            ]
         )
     send_now(APPLY_TASK, change.pk, countdown=delay)
     return "retry"
@@ -293,7 +468,7 @@ def _fail(change: DnsChange, code: str, message: str) -> None:
             )
         )
         if moved:
-            _event(change, DNS_FAILED, error_code=code, error=message)
+            record_events([_event(change, DNS_FAILED, error_code=code, error=message)])
     finish(change.request_id, change.direction)
 
 
@@ -306,20 +481,42 @@ def poll_change(change_id: int) -> str:
         return _verify(change, provider)
     if change.status != Status.SUBMITTED:
         return change.status
+    return _poll(change, provider)
+
+
+def _poll(change: DnsChange, provider: Provider) -> str:
+    pending: list[Event] = []
     try:
-        status = _call(change, "status", provider.status, change.zone, change.provider_change_id)
+        status = _call(
+            change, provider, "status", change.zone, change.provider_change_id, pending=pending
+        )
     except ProviderError as exc:
+        _record(pending)
         return _poll_error(change, exc)
     now = timezone.now()
-    DnsChange.objects.filter(pk=change.pk).update(last_polled_at=now)
     if status == PENDING:
-        if change.submitted_at and now - change.submitted_at > POLL_DEADLINE:
-            _fail(change, "not_insync", "the provider did not report INSYNC within 30 minutes")
-            return "failed"
-        send_now(POLL_TASK, change.pk, countdown=_poll_delay(change, now))
-        return "pending"
-    _advance(change, Status.SUBMITTED, Status.INSYNC, DNS_INSYNC, insync_at=now)
+        with transaction.atomic():
+            DnsChange.objects.filter(pk=change.pk).update(last_polled_at=now)
+            _record(pending)
+        return _pending(change, now)
+    _advance(
+        change,
+        Status.SUBMITTED,
+        Status.INSYNC,
+        DNS_INSYNC,
+        before=pending,
+        insync_at=now,
+        last_polled_at=now,
+    )
     return _verify(change, provider)
+
+
+def _pending(change: DnsChange, now: datetime) -> str:
+    if change.submitted_at and now - change.submitted_at > POLL_DEADLINE:
+        _fail(change, "not_insync", "the provider did not report INSYNC within 30 minutes")
+        return "failed"
+    send_now(POLL_TASK, change.pk, countdown=_poll_delay(change, now))
+    return "pending"
 
 
 def _poll_error(change: DnsChange, exc: ProviderError) -> str:
@@ -331,18 +528,28 @@ def _poll_error(change: DnsChange, exc: ProviderError) -> str:
     return "retry"
 
 
-def _verify(change: DnsChange, provider) -> str:
+def _verify(change: DnsChange, provider: Provider) -> str:
+    pending: list[Event] = []
     try:
-        live = _call(change, "read", provider.read, change.zone, change.changes)
+        live = _call(change, provider, "read", change.zone, change.changes, pending=pending)
     except ProviderError as exc:
+        _record(pending)
         return _poll_error(change, exc)
     if not matches(live, change.changes, "new"):
         found = "; ".join(
             f"{k[0]} {k[1]} reads {', '.join(v) or 'nothing'}" for k, v in live.items()
         )
+        _record(pending)
         _fail(change, "verify_failed", f"verification failed: {found}")
         return "failed"
-    _advance(change, Status.INSYNC, Status.VERIFIED, DNS_VERIFIED, verified_at=timezone.now())
+    _advance(
+        change,
+        Status.INSYNC,
+        Status.VERIFIED,
+        DNS_VERIFIED,
+        before=pending,
+        verified_at=timezone.now(),
+    )
     finish(change.request_id, change.direction)
     return "verified"
 

@@ -1,14 +1,25 @@
 """Thin Celery doors onto the executor. Each takes an id and re-reads everything."""
 
-from celery import shared_task
+import logging
+import threading
+
+from celery import Task, shared_task
+from celery.signals import worker_process_init, worker_ready
+from django.db import connections
 
 from approvals.gate import why_not_submit
 from dnsproviders import executor, sweeper
 
+logger = logging.getLogger(__name__)
 
-@shared_task(ignore_result=True)
-def apply_change(change_id: int) -> str:
-    return executor.apply_change(change_id, gate=why_not_submit)
+
+@shared_task(bind=True, ignore_result=True)
+def apply_change(self: Task, change_id: int) -> str:
+    # In a worker, the gate is asked beside the claim (executor.apply_change); called
+    # directly (tests, the shell), inside the caller's transaction, one after the other.
+    return executor.apply_change(
+        change_id, gate=why_not_submit, overlap=not self.request.called_directly
+    )
 
 
 @shared_task(ignore_result=True)
@@ -19,3 +30,20 @@ def poll_change(change_id: int) -> str:
 @shared_task(ignore_result=True)
 def sweep() -> dict[str, int]:
     return sweeper.sweep()
+
+
+@worker_ready.connect
+@worker_process_init.connect
+def warm_providers(**_: object) -> None:
+    """Build the provider clients when a worker (or a pool's child) starts, not in the first
+    failover; beside the start, on a connection of its own, so a forked child shares none."""
+    threading.Thread(target=_warm, name="warm-providers", daemon=True).start()
+
+
+def _warm() -> None:
+    try:
+        executor.warm_providers()
+    except Exception:  # a worker that cannot warm up still works, only its first call is slower
+        logger.exception("could not warm the DNS provider clients")
+    finally:
+        connections.close_all()

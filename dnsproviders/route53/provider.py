@@ -1,10 +1,11 @@
 """Amazon Route 53 through boto3.
 
 A change batch is all-or-nothing and a DELETE must match the live record set exactly, so
-DELETE(expected) + CREATE(new) in one batch swaps only if nothing changed since the plan.
-The DELETE is the live record set as read right before submitting, once its values are checked
-to be the plan's expected ones: a TTL (or health check) set outside the registry cannot make
-every swap fail, while a change of values between that read and the batch still fails it.
+DELETE(expected) + CREATE(new) in one batch swaps only if nothing changed since the plan: the
+batch is the compare-and-swap. Unread, the DELETE is the plan's view of the record set (one
+call); when Route 53 refuses it, the sets are read and, if their values are the plan's expected
+ones (a TTL or health check set outside the registry), the batch is sent once more deleting
+exactly what was read; any other reading is drift. After a `read`, the DELETE is what was read.
 Credentials come from the standard AWS chain; `role_arn` (with `external_id`) assumes a role
 for zones in another account. Throttling is retried here with jittered exponential backoff.
 """
@@ -31,6 +32,7 @@ from dnsproviders.base import (
     check_expected,
     normalise_values,
     record_key,
+    shown,
 )
 
 # Refusals that prove the request was not applied: safe to repeat as it is.
@@ -43,6 +45,9 @@ RETRYABLE_CODES = {
     "InternalFailure",
     "RequestTimeout",
 }
+# A change batch Route 53 (InvalidChangeBatch) or moto (InvalidInput) refused as a whole:
+# a DELETE that does not match the live set, or a CREATE of a set that exists.
+REFUSED_CODES = {"InvalidChangeBatch", "InvalidInput", "drift"}
 CONNECTION_ERRORS = (
     botocore.exceptions.EndpointConnectionError,
     botocore.exceptions.ConnectionClosedError,
@@ -82,6 +87,11 @@ class Route53Provider(Provider):
                 kwargs.update(credentials or {})
                 _clients[key] = boto3.session.Session().client(service, **kwargs)
             return _clients[key]
+
+    def warm(self) -> None:
+        # A boto3 client takes a few hundred milliseconds to build; credentials of an assumed
+        # role are left to the first call (that one is a network call).
+        self._client("sts" if self.settings.get("role_arn") else "route53")
 
     def _route53(self):
         role_arn = self.settings.get("role_arn")
@@ -175,17 +185,34 @@ class Route53Provider(Provider):
         return live
 
     def submit(self, zone: str, changes: Sequence[Change], *, comment: str) -> str:
-        client, zone_id = self._route53(), self._zone_id(zone)
-        unread = [c for c in changes if record_key(c) not in self._live_sets]
-        if unread:
-            self._read_sets(zone, unread)
+        if any(record_key(c) not in self._live_sets for c in changes):
+            try:
+                return self._change(zone, changes, None, comment)
+            except ProviderError as exc:
+                if exc.code not in REFUSED_CODES:
+                    raise
+                self.journal.append(
+                    {"call": "submit", "ok": False, "error_code": exc.code, "error": exc.message}
+                )
+            # Refused: read what is there, so a set whose values are as planned (its TTL or
+            # health check set outside the registry) is swapped, and drift is named.
+            self._read_sets(zone, changes)
+            self.journal.append(
+                {"call": "read", "ok": True, "result": _shown(self._live_sets, changes)}
+            )
         live = {record_key(c): self._live_sets[record_key(c)] for c in changes}
         check_expected({key: _values(rrset) for key, rrset in live.items()}, changes)
+        return self._change(zone, changes, live, comment)
+
+    def _change(self, zone: str, changes: Sequence[Change], live: dict | None, comment: str) -> str:
+        """One change batch: DELETE(expected) + CREATE(new) per record; the DELETE is the set
+        as read (`live`) or, unread, as the plan describes it."""
+        client, zone_id = self._route53(), self._zone_id(zone)
         batch = []
         for change in changes:
             if change["expected"]:
-                # Delete exactly what was read, TTL included: its values are the plan's.
-                batch.append({"Action": "DELETE", "ResourceRecordSet": live[record_key(change)]})
+                old = live[record_key(change)] if live else _rrset(change, "expected")
+                batch.append({"Action": "DELETE", "ResourceRecordSet": old})
             if change["new"]:
                 batch.append({"Action": "CREATE", "ResourceRecordSet": _rrset(change, "new")})
         response = self._call(
@@ -206,6 +233,10 @@ def _values(rrset: dict | None) -> list[str]:
     if rrset is None:
         return []
     return normalise_values(rrset["Type"], [r["Value"] for r in rrset.get("ResourceRecords", [])])
+
+
+def _shown(sets: dict, changes: Sequence[Change]) -> dict[str, list[str]]:
+    return shown({record_key(c): _values(sets.get(record_key(c))) for c in changes})
 
 
 def _rrset(change: Change, side: str) -> dict:

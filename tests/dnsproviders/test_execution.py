@@ -75,10 +75,9 @@ def test_the_last_approval_executes_and_the_zone_file_changes(shop, zone_dir):
     assert Target.objects.get(service=shop, active=True).name == "failover"
     events = AuditEvent.objects.filter(object_type="dnsproviders.dnschange").order_by("seq")
     steps = [(e.action, e.data.get("call", "")) for e in events]
-    # Every call to the provider is evidence too: the read before, the submit, the status
-    # poll, the read that verifies.
+    # Every call to the provider is evidence too: the submit (a first attempt's swap is its
+    # own compare), the status poll, the read that verifies; each appended with its step.
     assert steps == [
-        ("dns.provider_call", "read"),
         ("dns.provider_call", "submit"),
         ("dns.submitted", ""),
         ("dns.provider_call", "status"),
@@ -86,8 +85,8 @@ def test_the_last_approval_executes_and_the_zone_file_changes(shop, zone_dir):
         ("dns.provider_call", "read"),
         ("dns.verified", ""),
     ]
-    before = events[0].data
-    assert before["ok"] and before["result"] == {"shop.example.test. A": ["198.51.100.1"]}
+    after = events[4].data
+    assert after["ok"] and after["result"] == {"shop.example.test. A": ["203.0.113.1"]}
     assert RollbackCheck.objects.filter(request=request).count() == 1
     assert verify_chain().ok
 

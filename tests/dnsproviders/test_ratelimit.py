@@ -65,3 +65,22 @@ def test_contending_takers_never_get_more_than_the_rate_allows():
         t.join()
     elapsed = time.monotonic() - started
     assert 10 <= len(granted) <= 10 + 50 * elapsed + 1
+
+
+@pytest.mark.django_db
+def test_an_uncontended_token_is_one_update():
+    from django.test.utils import CaptureQueriesContext
+
+    take("solo", rate=10, burst=5)
+    with CaptureQueriesContext(connection) as queries:
+        assert take("solo", rate=10, burst=5) == 0
+    assert [q["sql"].split()[0] for q in queries.captured_queries] == ["UPDATE"]
+
+
+@pytest.mark.django_db
+def test_a_token_another_process_took_is_not_handed_out_again():
+    from dnsproviders.models import RateBucket
+
+    assert take("pair", rate=0.001, burst=2) == 0  # this process last wrote: 1 left
+    RateBucket.objects.filter(key="pair").update(tokens=0.0)  # another process took it
+    assert take("pair", rate=0.001, burst=2) > 0
