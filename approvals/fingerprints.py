@@ -65,6 +65,7 @@ def _contents(model: type[Model], where: str, join: str = "") -> str:
     columns = " || '|' || ".join(
         f"COALESCE(CAST(t.{connection.ops.quote_name(f.column)} AS TEXT), '')"
         for f in model._meta.concrete_fields
+        if f.column
     )
     if connection.vendor == "postgresql":
         aggregate = f"STRING_AGG({columns}, ',' ORDER BY t.id)"

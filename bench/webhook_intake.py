@@ -1,17 +1,21 @@
 """Benchmark: a burst of signed PagerDuty webhooks against the production-shaped stack.
 
-    .venv/bin/python bench/webhook_intake.py [--rate 200] [--seconds 10] [--workers 3]
+    .venv/bin/python bench/webhook_intake.py [--rate 400] [--seconds 10] [--workers 3]
 
-gunicorn (sync workers) and the intake worker (queue `intake`, 2 processes, nice 10 as in
-docker-compose: acknowledging comes before processing) with the production settings, a
-PostgreSQL database and a redis broker of the benchmark's own, all on this machine. An
-open-loop generator (bench/loadgen.py, another process on loopback) sends `rate` webhooks a second
-for `seconds` seconds, each a different incident (its own X-Webhook-Id), signed with the
-integration's secret; the door authenticates, rate-limits (shared Redis cache), stores and
-answers 202, and the worker audits the receipt and turns each into a signal. Prints the
-acknowledgement latency p50/p99 (target: p99 <= 50 ms) against the bare DRF insert endpoint
-(/bench/insert/) driven at the same rate in the same run, then waits for the worker to drain
-and checks that every delivery became exactly one signal.
+gunicorn (gthread workers, gunicorn.conf.py) and the intake worker (queue `intake`, 2
+processes, nice 10 as in docker-compose: acknowledging comes before processing) with the
+production settings, a PostgreSQL database and a redis broker of the benchmark's own, all on
+this machine. An open-loop generator (bench/loadgen.py, another process on loopback) sends
+`rate` webhooks a second for `seconds` seconds, each a different incident (its own
+X-Webhook-Id), signed with the integration's secret; the door authenticates, rate-limits
+(shared Redis cache), stores and answers 202, and the worker audits the receipt and turns
+each into a signal. First the bare DRF insert endpoint (/bench/insert/) is driven at the same
+rate in the same run, as the baseline. Prints the acknowledgement latency p50/p99 of both,
+then waits for the worker to drain (re-sending every 30 s, as the scheduler's sweeper does,
+any delivery whose task could not be published) and checks that every delivery became exactly
+one signal.
+Target: the door's p99 at most 2x the bare insert's p99, every webhook answered 202 and made
+into exactly one signal.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from common import ms, percentile, record, stack
 from loadgen import burst, request_bytes
 
 SERVICES = 10
+MAX_RATIO = 2.0  # the door's ack p99 over the bare insert's, same rate, same run
 
 
 def seed() -> tuple[str, str]:
@@ -99,15 +104,22 @@ def webhooks(url: str, secret: str, count: int) -> list[bytes]:
     return found
 
 
-def drain(expected: int, timeout: float = 300) -> float:
-    """Wait until every delivery was processed; returns how long that took."""
+def drain(expected: int, timeout: float = 300) -> tuple[float, int]:
+    """Wait until every delivery was processed, re-sending every 30 s those whose task was
+    never sent (a publish that failed under the burst), as the scheduler's
+    sweep-intake-deliveries does in production -> (seconds it took, deliveries re-sent)."""
     from failover.intake.models import Delivery
+    from failover.intake.services import sweep
 
     started = time.monotonic()
+    swept, next_sweep = 0, started + 30
     while time.monotonic() - started < timeout:
         waiting = Delivery.objects.filter(status="received").count()
         if not waiting and Delivery.objects.count() >= expected:
-            return time.monotonic() - started
+            return time.monotonic() - started, swept
+        if time.monotonic() >= next_sweep:
+            swept += sweep()
+            next_sweep += 30
         time.sleep(0.5)
     raise SystemExit(f"the worker did not drain within {timeout:.0f} s ({waiting} waiting)")
 
@@ -126,7 +138,7 @@ def stats(sent) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rate", type=float, default=200)
+    parser.add_argument("--rate", type=float, default=400)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument(
@@ -159,7 +171,7 @@ def main() -> None:
         product = stats(burst(url, webhooks(url, secret, count), rate=args.rate))
         if args.worker_after:
             start_worker()
-        drained = drain(count)
+        drained, swept = drain(count)
         from failover.intake.models import Delivery
         from failover.models import Signal
 
@@ -172,10 +184,14 @@ def main() -> None:
         total_signals = signals.count()
 
     exact = total_signals == distinct == count
+    ratio = product["p99"] / bare["p99"]
+    target = (
+        f"ack p99 <= {MAX_RATIO:g}x the bare insert's p99 (same rate, same run), one signal each"
+    )
     print(
         f"webhook intake: {count} signed PagerDuty webhooks at {args.rate:g}/s, gunicorn "
-        f"{args.workers} sync workers + the intake worker (2 processes, nice {args.worker_nice}), "
-        "PostgreSQL"
+        f"{args.workers} gthread workers + the intake worker (2 processes, "
+        f"nice {args.worker_nice}), PostgreSQL"
     )
     print(
         f"  PagerDuty door (202)      : p50 {ms(product['p50']):>9}   p99 {ms(product['p99']):>9}"
@@ -185,10 +201,11 @@ def main() -> None:
         f"  bare DRF insert (baseline): p50 {ms(bare['p50']):>9}   p99 {ms(bare['p99']):>9}"
         f"   statuses {bare['statuses']}   generator lag max {ms(bare['max_lag'])}"
     )
+    print(f"  p99 ratio door/bare       : {ratio:.2f}x (target <= {MAX_RATIO:g}x)")
     print(
-        f"  p99 ratio door/bare       : {product['p99'] / bare['p99']:.1f}x (target p99 <= 50 ms)"
+        f"  worker drained {drained:.1f} s after the burst ({swept} re-sent by the sweeper); "
+        f"deliveries {outcomes}"
     )
-    print(f"  worker drained {drained:.1f} s after the burst; deliveries {outcomes}")
     print(
         f"  signals: {total_signals} for {count} webhooks ({distinct} distinct incidents): "
         + ("exactly one each" if exact else "NOT exactly one each")
@@ -198,9 +215,9 @@ def main() -> None:
         "Webhook intake",
         result=f"{count} at {args.rate:g}/s: ack p50 {ms(product['p50'])} p99 "
         f"{ms(product['p99'])}; {total_signals} signals for {count} webhooks",
-        baseline=f"bare insert p50 {ms(bare['p50'])} p99 {ms(bare['p99'])}",
-        target="p99 <= 50 ms, one signal each",
-        met=product["p99"] <= 0.050 and exact and accepted,
+        baseline=f"bare insert p50 {ms(bare['p50'])} p99 {ms(bare['p99'])}; ratio {ratio:.2f}x",
+        target=target,
+        met=ratio <= MAX_RATIO and exact and accepted,
         database="PostgreSQL",
     )
 

@@ -17,10 +17,13 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, Q, QuerySet
 from django.utils import timezone
 
 from approvals.policy import SignalFacts, ThresholdFacts, find_breach
@@ -95,9 +98,37 @@ def find_integration(kind: str, name: str | None) -> Integration:
     return found[0]
 
 
-def identify(kind: str, name: str | None, headers: Mapping, body: bytes) -> Integration:
+# The integration each door found last, per process: (kind, ?integration= name) -> the row as
+# read. A remembered row is never trusted alone: the delivery's INSERT stores nothing unless
+# the row still reads the same (`_current`), in that same statement, so a rotated secret, a new
+# limit or a deactivation holds from the very next delivery, in every process.
+_REMEMBERED: dict[tuple[str, str], Integration] = {}
+
+
+class Changed(Exception):
+    """The remembered integration is no longer what the database holds."""
+
+
+def forget(kind: str, name: str | None) -> None:
+    _REMEMBERED.pop((kind, name or ""), None)
+
+
+def identify(
+    kind: str, name: str | None, headers: Mapping, body: bytes, *, remembered: bool = False
+) -> Integration:
     """The integration this delivery proves it comes from, else Unauthenticated. An unknown
-    name gets a check against a decoy secret, so it costs what a wrong secret costs."""
+    name gets a check against a decoy secret, so it costs what a wrong secret costs.
+
+    `remembered`: start from the row this process read last; a request it does not
+    authenticate is checked again against the database's row (a secret may have been added)."""
+    key = (kind, name or "")
+    integration = _REMEMBERED.get(key) if remembered else None
+    if integration is not None:
+        try:
+            authenticate(integration, headers, body)
+            return integration
+        except Unauthenticated:
+            forget(kind, name)
     try:
         integration = find_integration(kind, name)
     except Unauthenticated:
@@ -105,7 +136,30 @@ def identify(kind: str, name: str | None, headers: Mapping, body: bytes) -> Inte
         credentials.authenticate(kind=kind, secrets=secrets, rules={}, headers=headers, body=body)
         raise
     authenticate(integration, headers, body)
+    vars(integration)["_named"] = bool(name)  # what `_current` must check again
+    _REMEMBERED[key] = integration
     return integration
+
+
+def accept(kind: str, name: str | None, headers: Mapping, body: bytes) -> Delivery:
+    """The door's work: which integration, is it them, within their limit, stored, enqueued.
+
+    From the remembered integration first; if it changed before the INSERT, once more from
+    the database's row, stored as before remembering existed (lookup, then INSERT). The
+    limit is not taken twice for one delivery unless what changed was the limit itself."""
+    integration = identify(kind, name, headers, body, remembered=True)
+    throttle(integration)
+    try:
+        return receive(integration, headers=headers, body=body, confirm=True)
+    except Changed:
+        forget(kind, name)
+    fresh = identify(kind, name, headers, body)
+    if (fresh.name, fresh.rate_limit_per_minute) != (
+        integration.name,
+        integration.rate_limit_per_minute,
+    ):
+        throttle(fresh)
+    return receive(fresh, headers=headers, body=body)
 
 
 def authenticate(integration: Integration, headers: Mapping, body: bytes) -> None:
@@ -156,18 +210,32 @@ def _take_from_window(key: str, per_minute: int) -> float:
     counter = f"intake:{key}:{window}"
 
     def wait_in(store) -> float:
-        store.add(counter, 0, timeout=120)
-        try:
-            count = store.incr(counter)
-        except ValueError:  # evicted between add and incr
-            store.add(counter, 1, timeout=120)
-            count = 1
+        count = _increment(store, counter)
         return 0.0 if count <= per_minute else (window + 1) * 60 - now
 
     def in_database() -> float:
         return take(key, rate=per_minute / 60, burst=per_minute)
 
     return with_cache(wait_in, fallback=in_database)
+
+
+def _increment(store: Any, counter: str) -> int:
+    """The counter plus one, created at 1 if missing, kept two minutes. On Redis one round trip
+    (INCR and EXPIRE pipelined), where add + incr through the cache API cost three."""
+    if store is cache:  # the proxy of the default cache: the backend itself is needed here
+        store = caches["default"]
+    client_of = getattr(getattr(store, "_cache", None), "get_client", None)
+    if isinstance(store, RedisCache) and client_of is not None:
+        key = store.make_and_validate_key(counter)
+        pipe = client_of(key, write=True).pipeline(transaction=False)
+        count, _ = pipe.incr(key).expire(key, 120).execute()
+        return int(count)
+    store.add(counter, 0, timeout=120)
+    try:
+        return store.incr(counter)
+    except ValueError:  # evicted between add and incr
+        store.add(counter, 1, timeout=120)
+        return 1
 
 
 def decode(body: bytes) -> tuple[str, object]:
@@ -207,14 +275,19 @@ def _safe_headers(integration: Integration, headers: Mapping) -> dict:
     return kept
 
 
-def receive(integration: Integration, *, headers: Mapping, body: bytes) -> Delivery:
+def receive(
+    integration: Integration, *, headers: Mapping, body: bytes, confirm: bool = False
+) -> Delivery:
     """Store an authenticated delivery and hand it to a task. A delivery the tool already sent
     (same id) is kept as a `duplicate` marker without its body and is not processed again.
 
     A new delivery's receipt is audited by the task that processes it, in the same
     transaction, not here: the audit chain's head is one locked row, and a burst of
     deliveries waiting for it at the door would wait behind the worker processing the burst.
-    The sweeper re-sends a delivery whose task was lost, so every receipt is audited."""
+    The sweeper re-sends a delivery whose task was lost, so every receipt is audited.
+
+    `confirm`: `integration` is a remembered row, so nothing is stored unless the database's
+    row still reads the same; Changed when it does not."""
     text, payload = decode(body)
     kept_headers = _safe_headers(integration, headers)
     external_id = _delivery_key(integration, payload, body)
@@ -223,19 +296,89 @@ def receive(integration: Integration, *, headers: Mapping, body: bytes) -> Deliv
         payload, now=timezone.now(), window=window
     )
     if refusal:
+        if confirm and not _current(integration).exists():
+            raise Changed()
         return _refused(integration, external_id, kept_headers, body, refusal)
-    fields = dict(integration=integration, external_id=external_id, headers=kept_headers)
     try:
         if connection.in_atomic_block:  # a caller's transaction must survive a duplicate
             with transaction.atomic():
-                delivery = Delivery.objects.create(**fields, body=text)
+                delivery = _store(integration, external_id, kept_headers, text, confirm)
         else:  # one INSERT in autocommit: a transaction costs four more round trips
-            delivery = Delivery.objects.create(**fields, body=text)
-    except IntegrityError:
+            delivery = _store(integration, external_id, kept_headers, text, confirm)
+    except IntegrityError:  # only raised once the row was found current: nothing changed
         delivery = _duplicate(integration, external_id, kept_headers, body)
     _mark_received(integration)
     if delivery.status == Status.RECEIVED:
         enqueue(PROCESS_TASK, delivery.pk)  # at once: no transaction is open
+    return delivery
+
+
+def _current(integration: Integration) -> QuerySet:
+    """Its row, if it still reads as `integration` does in all the door relied on, and when a
+    door found it without ?integration=, only while it is still the only active one of its
+    kind."""
+    rows = Integration.objects.filter(
+        pk=integration.pk,
+        active=True,
+        kind=integration.kind,
+        name=integration.name,
+        account_id=integration.account_id,
+        rate_limit_per_minute=integration.rate_limit_per_minute,
+        secrets=integration.secrets,
+        rules=integration.rules,
+    )
+    if vars(integration).get("_named"):
+        return rows.values("pk")
+    others = Integration.objects.filter(kind=integration.kind, active=True).exclude(
+        pk=integration.pk
+    )
+    return rows.exclude(Exists(others)).values("pk")
+
+
+_COLUMNS = (
+    *("integration", "external_id", "received_at", "headers", "body"),
+    *("status", "outcome", "attempts"),
+)
+
+
+def _store(
+    integration: Integration, external_id: str, headers: dict, text: str, confirm: bool
+) -> Delivery:
+    values = {
+        "integration": integration,
+        "external_id": external_id,
+        "received_at": timezone.now(),
+        "headers": headers,
+        "body": text,
+        "status": Status.RECEIVED,
+        "outcome": "",
+        "attempts": 0,
+    }
+    if not confirm:
+        return Delivery.objects.create(**values)
+    # The check of the remembered row and the INSERT are one statement: no round trip more
+    # than the INSERT alone, and no change can slip in between the two.
+    check = vars(integration).get("_current_sql")  # compiled once per remembered row
+    if check is None:
+        check = vars(integration)["_current_sql"] = _current(integration).query.sql_with_params()
+    concrete = {f.name: f for f in Delivery._meta.concrete_fields}
+    fields = [concrete[name] for name in _COLUMNS]
+    raw = [integration.pk, *(values[name] for name in _COLUMNS[1:])]
+    quote = connection.ops.quote_name
+    sql = (
+        f"INSERT INTO {quote(Delivery._meta.db_table)} "
+        f"({', '.join(quote(str(f.column)) for f in fields)}) "
+        f"SELECT {', '.join(['%s'] * len(fields))} WHERE EXISTS ({check[0]}) "
+        f"RETURNING {quote('id')}"
+    )
+    params = [f.get_db_prep_save(v, connection) for f, v in zip(fields, raw, strict=True)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *check[1]])
+        row = cursor.fetchone()
+    if row is None:
+        raise Changed()
+    delivery = Delivery(pk=row[0], **values)
+    delivery._state.adding, delivery._state.db = False, connection.alias
     return delivery
 
 
@@ -283,6 +426,8 @@ def _mark_received(integration: Integration) -> None:
     Integration.objects.filter(pk=integration.pk).filter(
         Q(last_received_at__isnull=True) | Q(last_received_at__lt=now - RECEIVED_AT_EVERY)
     ).update(last_received_at=now)
+    # A remembered row keeps what it was read with: without this it would write every time.
+    integration.last_received_at = now
 
 
 def _audit_receipt(

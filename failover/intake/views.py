@@ -92,9 +92,7 @@ class IntakeView(APIView):
         try:
             name = request.query_params.get("integration")
             body = read_body(request)  # first: the same work whether the name exists or not
-            integration = services.identify(self.kind, name, request.headers, body)
-            services.throttle(integration)
-            delivery = services.receive(integration, headers=request.headers, body=body)
+            delivery = services.accept(self.kind, name, request.headers, body)
         except ServiceError as exc:
             return _error(exc)
         except DatabaseError:
