@@ -407,6 +407,9 @@ def _changes(obj, changes, events) -> list[dict]:
             if e.object_type == "dnsproviders.dnschange" and e.object_id == str(c.pk)
         ]
         read_before, read_after = _reads(own)
+        # A first attempt sends the batch without reading: the provider's all-or-nothing
+        # compare-and-swap (it deletes exactly the plan's `before`) accepting it is the proof.
+        swapped = None if read_before else next((e for e in own if e.action == DNS_SUBMITTED), None)
         seen_before = (read_before.data.get("result") or {}) if read_before else {}
         seen_after = (read_after.data.get("result") or {}) if read_after else {}
         recovered = any(e.action == DNS_RECOVERED for e in own)
@@ -428,9 +431,10 @@ def _changes(obj, changes, events) -> list[dict]:
                 "failed_at": ts(c.failed_at),
                 "error": c.error,
                 "error_code": c.error_code,
-                # `before`/`after` are the plan's (the worker submits only when the live
-                # records equal `before`: compare-and-swap); `read_before`/`read_after` are
-                # what the provider answered, as recorded in the audit chain.
+                # `before`/`after` are the plan's (a batch applies only when the live records
+                # equal `before`: compare-and-swap); `read_before`/`read_after` are what the
+                # provider answered to a read, as recorded in the audit chain (a first attempt
+                # reads nothing before: `reads.swap_seq` is the accepted batch).
                 "records": [
                     {
                         "name": r["name"],
@@ -446,6 +450,7 @@ def _changes(obj, changes, events) -> list[dict]:
                 ],
                 "reads": {
                     "before_seq": read_before.seq if read_before else None,
+                    "swap_seq": swapped.seq if swapped else None,
                     "after_seq": read_after.seq if read_after else None,
                     "recovered": recovered,
                 },

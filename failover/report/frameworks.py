@@ -192,6 +192,12 @@ def rc_rp_02(report: dict) -> Outcome:
                     f"{where}: the live records read before submitting were the plan's "
                     f"(audit #{c['reads']['before_seq']}), so only the approved change was made"
                 )
+            elif c["reads"].get("swap_seq"):
+                evidence.append(
+                    f"{where}: the provider accepted the compare-and-swap batch, which applies "
+                    f"only while the live records are the plan's (audit #{c['reads']['swap_seq']}),"
+                    " so only the approved change was made"
+                )
         else:
             missing.append(f"{where}: {c['status']}{' — ' + c['error'] if c['error'] else ''}")
     return _outcome(evidence, missing)

@@ -287,6 +287,10 @@ def _changes(report: dict) -> list[str]:
                     "Live records read before submitting",
                     reads["before_seq"] and f"audit #{reads['before_seq']}",
                 ),
+                (
+                    "Live records proved by the accepted compare-and-swap",
+                    reads.get("swap_seq") and f"audit #{reads['swap_seq']}",
+                ),
                 ("Read back after", reads["after_seq"] and f"audit #{reads['after_seq']}"),
                 ("Found already applied (not re-sent)", reads["recovered"] and "yes"),
             ]

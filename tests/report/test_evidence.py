@@ -61,19 +61,18 @@ def test_the_report_of_an_applied_failover_holds_every_piece_of_evidence(applied
             "ttl": 60,
             "set_identifier": "",
             "before": ["198.51.100.1"],
-            "read_before": ["198.51.100.1"],  # what the provider answered, not only the plan
+            "read_before": None,  # a first attempt reads nothing: the batch is the check
             "after": ["203.0.113.1"],
             "read_after": ["203.0.113.1"],
         }
     ]
     reads = change["reads"]
-    assert events[reads["before_seq"]]["action"] == "dns.provider_call"
+    assert reads["before_seq"] is None
+    assert events[reads["swap_seq"]]["action"] == "dns.submitted"
     assert events[reads["after_seq"]]["action"] == "dns.provider_call"
-    assert (
-        reads["before_seq"]
-        < min(e["seq"] for e in report["timeline"] if e["action"] == "dns.submitted")
-        < reads["after_seq"]
-    )
+    assert reads["swap_seq"] < reads["after_seq"]
+    # The controls name that proof, where they named the read before.
+    assert "accepted the compare-and-swap batch" in json.dumps(report)
 
     rollback = report["rollback"]
     assert rollback["criteria"]["min_minutes_on_target"] == 0
