@@ -80,11 +80,36 @@ def _table(model: type[Model]) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 
+# The parts of the fingerprint, in the order `_parts()` reads them: one text column each.
+PARTS = (
+    "request_events",
+    "change_events",
+    "service_events",
+    "config_events",
+    "decisions",
+    "readiness_checks",
+    "changes",
+    "rollback_checks",
+    "break_glass",
+    "break_glass_reviews",
+    "attestations",
+    "signals",
+    "group_grants",
+    "user_grants",
+    "members",
+    "targets",
+    "records",
+    "values",
+    "thresholds",
+)
+REGISTRY = ("targets", "records", "values", "thresholds")
+
+
 @cache
-def _sql() -> str:
-    """One text column, correlated on the request row it is read with (written once per
-    process: the ORM would rebuild ~20 subqueries per poll, costing more than running them).
-    Every part is an index lookup. Parameters: `_params()`, in order."""
+def _parts() -> list[str]:
+    """Text columns (`PARTS`), correlated on the request row they are read with (written once
+    per process: the ORM would rebuild ~20 subqueries per poll, costing more than running
+    them). Every part is an index lookup. Parameters: `_params()`, in order."""
     r = _table(FailoverRequest)
     request, service, to_target = f"{r}.id", f"{r}.service_id", f"{r}.to_target_id"
     request_key, service_key = f"CAST({request} AS TEXT)", f"CAST({service} AS TEXT)"
@@ -133,7 +158,8 @@ def _sql() -> str:
         ),
         _contents(Threshold, f"t.service_id = {service}"),
     ]
-    return " || '|' || ".join(f"COALESCE(CAST({p} AS TEXT), '')" for p in parts)
+    assert len(parts) == len(PARTS)
+    return [f"COALESCE(CAST({p} AS TEXT), '')" for p in parts]
 
 
 def _params() -> list:
@@ -161,7 +187,7 @@ def _columns(model: type[Model], alias: str, *leave_out: str) -> list[str]:
 
 @cache
 def _query() -> str:
-    """The request row (its plan by hash), its service, policy and targets, and `_sql()`."""
+    """The request row (its plan by hash), its service, policy and targets, and `_parts()`."""
     r = _table(FailoverRequest)
     columns = [
         *_columns(FailoverRequest, r, "plan"),
@@ -169,7 +195,7 @@ def _query() -> str:
         *_columns(Policy, "p"),
         *_columns(Target, "f"),
         *_columns(Target, "tt"),
-        _sql(),
+        *_parts(),
     ]
     return (
         f"SELECT {', '.join(columns)} FROM {r}"
@@ -194,6 +220,24 @@ def request_facts(pk: int) -> tuple | None:
     with connection.cursor() as cursor:
         cursor.execute(_query(), [*_params(), pk])
         return cursor.fetchone()
+
+
+def part(facts: tuple, name: str) -> str:
+    """One of the `PARTS` as `request_facts` read it."""
+    return facts[len(facts) - len(PARTS) + PARTS.index(name)]
+
+
+def counted(facts: tuple, name: str) -> int:
+    """How many rows a part of sets of rows (decisions, changes, rollback checks, break-glass
+    uses...) counted: 0 tells a caller it need not read them."""
+    return int(part(facts, name).split(":", 1)[0])
+
+
+def registry_key(facts: tuple) -> str:
+    """The service's registry (targets, records, values, thresholds) as the facts read it
+    whole, as a short hash: equal exactly when the registry is."""
+    whole = "\x1f".join(part(facts, name) for name in REGISTRY)
+    return hashlib.sha256(whole.encode()).hexdigest()[:16]
 
 
 def fingerprint_of(facts: tuple | None) -> str | None:

@@ -13,14 +13,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from approvals.kinds import COUNTING_KINDS, missing_word
 from approvals.models import BreakGlass
 from approvals.policy import Verdict
-from approvals.selectors import policy_of, verdict_for
+from approvals.selectors import decisions_with_deciders, policy_of, verdict_for
 from failover.drift import drift_by_request, registry_drift
 from failover.models import FailoverRequest
+from failover.precompiled import compiled, keep_prefetched
 from failover.states import OPEN_STATES, State
 
 # Blocks that explain why an approval stopped counting: break-glass goes without the
@@ -51,11 +53,13 @@ def missing_reasons(verdict: Verdict) -> list[str]:
 
 def break_glass_of(request: FailoverRequest) -> BreakGlass | None:
     """The break-glass use that executes this plan of the request, if any."""
-    return (
-        BreakGlass.objects.filter(request_id=request.pk, plan_hash=request.plan_hash)
-        .order_by("-pk")
-        .first()
-    )
+    query = compiled("break-glass-of", _uses_of, "request", "plan_hash")
+    found = query.objects(request=request.pk, plan_hash=request.plan_hash)
+    return found[0] if found else None
+
+
+def _uses_of(request: int, plan_hash: str) -> QuerySet[BreakGlass]:
+    return BreakGlass.objects.filter(request_id=request, plan_hash=plan_hash).order_by("-pk")[:1]
 
 
 def _not_overridden(verdict: Verdict, use: BreakGlass) -> list[str]:
@@ -112,17 +116,26 @@ def may_go_out(
 def why_not_submit(request_id: int, direction: str, plan_hash: str) -> str | None:
     """Why a worker must not submit a DNS change of this request now, if anything: asked on
     every delivery right before the provider is called, by the same rule every door asks."""
-    request = FailoverRequest.objects.select_related(
-        "service__policy", "from_target", "to_target"
-    ).get(pk=request_id)
     expected = State.EXECUTING if direction == "failover" else State.ROLLING_BACK
+    # On the approve -> applied path: every read below is written once per process.
+    found = compiled("submit-request", _submit_row, "pk").objects(pk=request_id)
+    if not found:
+        raise FailoverRequest.DoesNotExist(f"no failover request {request_id}")
+    request = found[0]
     if request.state != expected:
         return f"the request is {request.state}, not {expected}"
     if direction == "failover":
+        keep_prefetched(request, "decisions", decisions_with_deciders(request.pk))
         answer = may_go_out(request, stage="submit", plan_hash=plan_hash)
         if not answer:
             return "; ".join(answer.reasons)
     return None
+
+
+def _submit_row(pk: int) -> QuerySet[FailoverRequest]:
+    return FailoverRequest.objects.select_related(
+        "service__policy", "from_target", "to_target"
+    ).filter(pk=pk)
 
 
 def answers_for(requests, verdicts, *, now: datetime | None = None) -> dict[int, Answer]:

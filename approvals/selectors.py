@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import cast
 
 from django.conf import settings
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from approvals import policy as engine
@@ -17,6 +19,7 @@ from approvals.readiness.selectors import deadline_seconds, latest_checks_by_req
 from failover.authorities import ROLE_AUTHORITY
 from failover.chain import chain_now, holdings, holds
 from failover.models import FailoverRequest, Service, Signal, Target, Threshold
+from failover.precompiled import compiled
 
 
 def is_service_account(user) -> bool:
@@ -90,6 +93,21 @@ def decision_facts_by_request(request_ids) -> dict[int, list[engine.DecisionFact
     return found
 
 
+def decisions_with_deciders(request_id: int) -> list[Decision]:
+    """The request's decisions with their deciders, in the order the rules engine reads them
+    (its SQL written once per process: every decision and every answer reads them)."""
+    query = compiled("decisions-with-deciders", _with_deciders, "request")
+    return cast(list[Decision], query.objects(request=request_id))
+
+
+def _with_deciders(request: int) -> QuerySet[Decision]:
+    return (
+        Decision.objects.select_related("actor")
+        .filter(request_id=request)
+        .order_by("created_at", "id")
+    )
+
+
 def _decision_facts(requests) -> dict[int, list[engine.DecisionFacts]]:
     """From the decisions prefetched with their actors when every request has them (the API
     and the request page do), else in one query."""
@@ -147,6 +165,14 @@ class Facts:
     system_blocks: list[engine.SystemBlockFacts]
     # The latest readiness check of each kind, when they were read for the system blocks.
     readiness: dict | None = None
+    # What each decider (and the person deciding now, `facts_for(deciding=)`) holds on the
+    # request's service now: read with the chain, so a decision's authority check costs no
+    # query of its own.
+    held: dict[int, set[str]] = field(default_factory=dict)
+
+    def holds(self, user_id: int, authority: str) -> bool:
+        """As failover/chain.holds, for a user whose holdings were read with the facts."""
+        return authority in self.held.get(user_id, ())
 
     def verdict(self, now: datetime | None = None) -> engine.Verdict:
         r = self.request
@@ -191,41 +217,39 @@ def facts_for(
     *,
     readiness: dict[int, dict] | None = None,
     now: datetime | None = None,
+    deciding: int | None = None,
 ) -> dict[int, Facts]:
-    """Each request's facts in a fixed number of queries, whatever the number of requests."""
+    """Each request's facts in a fixed number of queries, whatever the number of requests.
+    `deciding`: a person about to decide, whose holdings are read with the deciders'."""
     requests = list(requests)
     if not requests:
         return {}
     now = now or timezone.now()
     services = {r.service_id: r.service for r in requests}
     decisions = _decision_facts(requests)
-    # Thresholds and signals count only where a breach pre-approves (always the same two
-    # queries, whatever the mix of modes: lists cost the same however many rows).
+    # Thresholds and signals count only where a breach pre-approves: two queries when any
+    # service of the list does, none otherwise.
     preapproving = {
         pk: s for pk, s in services.items() if s.governance_mode == engine.PREAPPROVED_THRESHOLDS
     }
     thresholds: dict[int, list] = defaultdict(list)
-    for t in Threshold.objects.filter(
-        service__in=services, service__governance_mode=engine.PREAPPROVED_THRESHOLDS
-    ):
-        thresholds[t.service_id].append(
-            engine.ThresholdFacts(t.pk, t.metric, t.comparison, t.value)
-        )
-    longest = max((rules_of(s).signal_window for s in preapproving.values()), default=timedelta())
     signals: dict[int, list] = defaultdict(list)
-    for sig in Signal.objects.filter(
-        service__in=services,
-        service__governance_mode=engine.PREAPPROVED_THRESHOLDS,
-        status="firing",
-        received_at__gte=now - longest,
-    ):
-        signals[sig.service_id].append(
-            engine.SignalFacts(sig.pk, sig.metric, sig.value, sig.status, sig.received_at)
-        )
+    if preapproving:
+        for t in Threshold.objects.filter(service__in=list(preapproving)):
+            thresholds[t.service_id].append(
+                engine.ThresholdFacts(t.pk, t.metric, t.comparison, t.value)
+            )
+        longest = max(rules_of(s).signal_window for s in preapproving.values())
+        for sig in Signal.objects.filter(
+            service__in=list(preapproving), status="firing", received_at__gte=now - longest
+        ):
+            signals[sig.service_id].append(
+                engine.SignalFacts(sig.pk, sig.metric, sig.value, sig.status, sig.received_at)
+            )
     deciders = {
         d.actor_id for facts in decisions.values() for d in facts if d.kind in COUNTING_KINDS
     }
-    missing, held, machines = chain_now(services.values(), deciders)
+    missing, held, machines = chain_now(services.values(), deciders | {deciding})
     decisions = with_authority_now(requests, decisions, (held, machines))
     if readiness is None and settings.READINESS_SYSTEM_VETO:
         weighed = [r.pk for r in requests if r.state in (*engine.OPEN_STATES, "executing")]
@@ -240,6 +264,7 @@ def facts_for(
             chain_missing=missing[r.service_id],
             system_blocks=list(system.get(r.pk, ())),
             readiness=readiness.get(r.pk, {}) if readiness is not None else None,
+            held={user: a for (service, user), a in held.items() if service == r.service_id},
         )
         for r in requests
     }

@@ -7,10 +7,9 @@ at once are serialised by the row lock, so the request becomes approved exactly 
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from django.db import transaction
-from django.db.models import Prefetch, prefetch_related_objects
 from django.utils import timezone
 
 from approvals.execution import start_execution
@@ -18,7 +17,14 @@ from approvals.gate import may_go_out
 from approvals.kinds import COUNTING_KINDS, KINDS
 from approvals.models import Decision
 from approvals.policy import Verdict
-from approvals.selectors import Facts, facts_for, is_service_account, policy_of, verdict_for
+from approvals.selectors import (
+    Facts,
+    decisions_with_deciders,
+    facts_for,
+    is_service_account,
+    policy_of,
+    verdict_for,
+)
 from audit.actions import DECISION_VOIDED, decision_action
 from audit.services import record_event
 from failover.authorities import ROLE_AUTHORITY
@@ -33,14 +39,11 @@ from failover.errors import (
     WrongState,
 )
 from failover.models import FailoverRequest
+from failover.precompiled import keep_prefetched, prefetched_rows
 from failover.services import lock_request, transition
 from failover.states import OPEN_STATES, State
 
 MAX_COMMENT = 5000
-# A request's decisions with their deciders, in the order the rules engine reads them.
-WITH_DECIDERS = Prefetch(
-    "decisions", Decision.objects.select_related("actor").order_by("created_at", "id")
-)
 CHANNELS = tuple(Decision.Channel.values)
 
 
@@ -97,28 +100,33 @@ def record_decision(
         )
     # The decisions with their deciders, read once under the lock: the checks below, the
     # verdict and a caller presenting the request inside this transaction all use them.
-    prefetch_related_objects([request], WITH_DECIDERS)
+    keep_prefetched(request, "decisions", decisions_with_deciders(request.pk))
+    # What the rules engine weighs, and what the actor holds, read before anything is
+    # written: the audit chain's head, locked from the decision's event to the commit, is
+    # not held while they are read.
     facts = None
+    if kind != Decision.Kind.REJECT and request.state in OPEN_STATES:
+        facts = facts_for([request], deciding=actor.pk)[request.pk]
     if kind == Decision.Kind.VETO:
-        decision = _veto(actor, request, comment, channel)
+        decision = _veto(actor, request, comment, channel, facts, step_up)
     elif kind == Decision.Kind.LIFT_VETO:
-        decision = _lift_veto(actor, request, comment, channel, veto_id)
+        decision = _lift_veto(actor, request, comment, channel, veto_id, facts, step_up)
     else:
-        decision, facts = _approve_sign_off_or_reject(
-            actor, request, kind, role, plan_hash, comment, channel
+        decision = _approve_sign_off_or_reject(
+            actor, request, kind, role, plan_hash, comment, channel, facts, step_up
         )
-    if step_up is not None:
-        decision.step_up = step_up
-        decision.save(update_fields=["step_up"])
-    if facts is None and request.state in OPEN_STATES:
-        facts = facts_for([request])[request.pk]
+    if facts is not None:
+        facts.add(decision)
     # Only the last approval or sign-off, confirmed knowing it executes, moves traffic; a veto,
-    # a lift or a rejection never does (invariant 13). The verdict the request was settled
-    # with is the one it stands with: a caller presenting it reuses `request.verdict`.
-    settled = cast(Any, request)  # carries what it was settled with, as the API's rows do
-    settled.verdict = settle(request, actor, execute=KINDS[kind].counts, facts=facts)
-    settled.latest_checks = facts.readiness if facts else None  # None: not read
+    # a lift or a rejection never does (invariant 13).
+    settle(request, actor, execute=KINDS[kind].counts, facts=facts)
     return decision
+
+
+def _holds(actor: Any, request: FailoverRequest, authority: str, facts: Facts | None) -> bool:
+    if facts is None:  # the request is closed, or a rejection: asked on its own
+        return holds(actor, request.service, authority)
+    return facts.holds(actor.pk, authority)
 
 
 def _standing_vetoes(request: FailoverRequest) -> list[Decision]:
@@ -129,9 +137,9 @@ def _standing_vetoes(request: FailoverRequest) -> list[Decision]:
 
 def _create(actor, request: FailoverRequest, **fields) -> Decision:
     decision = Decision.objects.create(actor=actor, request=request, **fields)
-    # Joins the decisions read under the lock (a list of ours: the prefetch's result), so
-    # the verdict and the answer see it without reading them again.
-    cast(Any, request.decisions.all())._result_cache.append(decision)
+    # Joins the decisions read under the lock (a list of ours, `keep_prefetched`), so the
+    # answer sees it without reading them again.
+    prefetched_rows(request, "decisions").append(decision)
     record_event(
         action=decision_action(decision.kind),
         obj=request,
@@ -148,10 +156,12 @@ def _create(actor, request: FailoverRequest, **fields) -> Decision:
     return decision
 
 
-def _approve_sign_off_or_reject(actor, request, kind, role, plan_hash, comment, channel):
+def _approve_sign_off_or_reject(
+    actor, request, kind, role, plan_hash, comment, channel, facts, step_up
+):
     service = request.service
     authority = ROLE_AUTHORITY[role]
-    if not holds(actor, service, authority):
+    if not _holds(actor, request, authority, facts):
         raise NotAuthorised(authority, service.slug)
     if actor.pk == request.requester_id:
         raise OwnRequest(authority, service.slug)
@@ -159,20 +169,12 @@ def _approve_sign_off_or_reject(actor, request, kind, role, plan_hash, comment, 
         raise WrongState(request.state, KINDS[kind].verb)
     if plan_hash != request.plan_hash:
         raise PlanChanged(request.plan_hash)
+    fields = {"role": role, "plan_hash": plan_hash, "comment": comment, "channel": channel}
     if kind == Decision.Kind.REJECT:
-        decision = _create(
-            actor,
-            request,
-            kind=kind,
-            role=role,
-            plan_hash=plan_hash,
-            comment=comment,
-            channel=channel,
-        )
+        decision = _create(actor, request, kind=kind, step_up=step_up, **fields)
         transition(request, State.REJECTED, actor=actor, reason=f"rejected as {role}: {comment}")
-        return decision, None
+        return decision
 
-    facts = facts_for([request])[request.pk]
     verdict = facts.verdict()
     counted_role = verdict.role_of(actor.pk, facts.decisions)
     if counted_role == role:
@@ -186,15 +188,12 @@ def _approve_sign_off_or_reject(actor, request, kind, role, plan_hash, comment, 
         raise Conflict(f"this request needs no {role} {kind.replace('_', '-')}")
     if verdict.have(role) >= verdict.required[role]:
         raise AlreadyDecided(f"the {role} {kind.replace('_', '-')} is already complete")
-    decision = _create(
-        actor, request, kind=kind, role=role, plan_hash=plan_hash, comment=comment, channel=channel
-    )
-    facts.add(decision)  # its decider holds the authority (checked above) and is a person
-    return decision, facts
+    # Its decider holds the authority (checked above) and is a person: it joins the facts.
+    return _create(actor, request, kind=kind, step_up=step_up, **fields)
 
 
-def _veto(actor, request, comment, channel):
-    if not holds(actor, request.service, "veto"):
+def _veto(actor, request, comment, channel, facts, step_up):
+    if not _holds(actor, request, "veto", facts):
         raise NotAuthorised("veto", request.service.slug)
     if request.state not in OPEN_STATES:
         raise WrongState(request.state, "veto")
@@ -208,10 +207,11 @@ def _veto(actor, request, comment, channel):
         plan_hash=request.plan_hash,
         comment=comment,
         channel=channel,
+        step_up=step_up,
     )
 
 
-def _lift_veto(actor, request, comment, channel, veto_id):
+def _lift_veto(actor, request, comment, channel, veto_id, facts, step_up):
     vetoes = _standing_vetoes(request)
     if veto_id is not None:
         veto = next((v for v in vetoes if v.pk == veto_id), None)
@@ -230,7 +230,7 @@ def _lift_veto(actor, request, comment, channel, veto_id):
                 "several vetoes stand; name the one to lift", {"veto_id": "required"}
             )
     if veto.actor_id != actor.pk:
-        if not holds(actor, request.service, "veto"):
+        if not _holds(actor, request, "veto", facts):
             raise NotAuthorised("veto", request.service.slug)
         if not comment:
             raise InvalidInput(
@@ -247,6 +247,7 @@ def _lift_veto(actor, request, comment, channel, veto_id):
         comment=comment,
         channel=channel,
         lifts=veto,
+        step_up=step_up,
     )
 
 

@@ -24,6 +24,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
@@ -31,6 +32,7 @@ from approvals.models import ApiToken
 from audit.actions import TOKEN_CREATED, TOKEN_REVOKED, TOKEN_ROTATED, TOKEN_STEPPED_UP
 from audit.services import record_event
 from failover.errors import InvalidInput, NotAuthorised, ServiceError
+from failover.precompiled import compiled
 from identity.stepup import methods_for
 
 PREFIX = "fa_"
@@ -388,6 +390,10 @@ class TokenRejected(Exception):
         self.reason = reason
 
 
+def _by_prefix(prefix: str) -> QuerySet[ApiToken]:
+    return ApiToken.objects.select_related("user__service_account").filter(prefix=prefix)[:1]
+
+
 def check_token(plain: str) -> ApiToken:
     """The live token for this secret, or TokenRejected saying why (never which part). A
     service account's token is held to what such a token may do, whatever it was minted with
@@ -395,7 +401,9 @@ def check_token(plain: str) -> ApiToken:
     if not plain.startswith(PREFIX) or plain.count("_") < 2:
         raise TokenRejected("malformed token")
     prefix = plain[len(PREFIX) :].split("_", 1)[0]
-    token = ApiToken.objects.select_related("user__service_account").filter(prefix=prefix).first()
+    # Asked on every API call: its SQL is written once per process.
+    found = compiled("token-by-prefix", _by_prefix, "prefix").objects(prefix=prefix)
+    token = found[0] if found else None
     if token is None or not hmac.compare_digest(token.digest, _digest(plain)):
         raise TokenRejected("unknown token")
     now = timezone.now()

@@ -132,33 +132,18 @@ def _call(
     (or the error) and how long it took, with any calls the adapter made inside it. The
     events go to `pending`, appended with what the call leads to (a transition, a retry)."""
     started = time.monotonic()
+
+    def evidence(**outcome: Any) -> None:
+        pending.extend(_journal(change, provider))
+        ms = round((time.monotonic() - started) * 1000, 1)
+        pending.append(_event(change, DNS_PROVIDER_CALL, call=call, **outcome, ms=ms))
+
     try:
         result = getattr(provider, call)(*args, **kwargs)
     except ProviderError as exc:
-        pending += _journal(change, provider)
-        pending.append(
-            _event(
-                change,
-                DNS_PROVIDER_CALL,
-                call=call,
-                ok=False,
-                error_code=exc.code,
-                error=exc.message,
-                ms=round((time.monotonic() - started) * 1000, 1),
-            )
-        )
+        evidence(ok=False, error_code=exc.code, error=exc.message)
         raise
-    pending += _journal(change, provider)
-    pending.append(
-        _event(
-            change,
-            DNS_PROVIDER_CALL,
-            call=call,
-            ok=True,
-            result=shown(result) if call == "read" else result,
-            ms=round((time.monotonic() - started) * 1000, 1),
-        )
-    )
+    evidence(ok=True, result=shown(result) if call == "read" else result)
     return result
 
 

@@ -19,6 +19,7 @@ from guardian.models import GroupObjectPermission, UserObjectPermission
 from approvals.models import ServiceAccount
 from failover.authorities import AUTHORITIES, HUMAN_AUTHORITIES, REQUIRED_AUTHORITIES
 from failover.models import Service
+from failover.precompiled import compiled
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,12 @@ class AuthorityChain:
 
 def _service_ct() -> ContentType:
     return ContentType.objects.get_for_model(Service)
+
+
+def service_ct_id() -> int:
+    """The id the permission tables know services by: part of a compiled query's shape
+    (failover/precompiled.py), as it is written into its SQL's parameters."""
+    return _service_ct().pk
 
 
 def authority_chain(service: Service) -> AuthorityChain:
@@ -232,6 +239,31 @@ def chain_now(
     if not pks:
         return {}, {}, set()
     users = {u for u in user_ids if u is not None}
+    on_service: dict[str, set[str]] = defaultdict(set)
+    held: dict[tuple[int, int], set[str]] = defaultdict(set)
+    machine_ids: set[int] = set()
+    for object_pk, user_id, codename in _chain_rows(pks, sorted(users)):
+        if codename == MACHINE:
+            machine_ids.add(user_id)
+            continue
+        on_service[object_pk].add(codename)
+        if user_id in users:
+            held[(int(object_pk), user_id)].add(codename)
+    required_in_order = [a for a in AUTHORITIES if a in REQUIRED_AUTHORITIES]
+    missing = {
+        s.pk: tuple(a for a in required_in_order if a not in on_service[str(s.pk)])
+        for s in services
+    }
+    return missing, held, machine_ids
+
+
+# Up to this many services and users, the chain's query is written once per shape
+# (failover/precompiled.py): a decision asks it for one service and a few people.
+COMPILED_UP_TO = (4, 16)
+
+
+def _chain_query(pks: list[str], users: list[int]) -> QuerySet:
+    """Every counting grant on the services, and which of the users are service accounts."""
     direct, via_groups = _counting_grants(pks)
     rows = [
         direct.values_list("object_pk", "user_id", "permission__codename"),
@@ -245,22 +277,22 @@ def chain_now(
                 Value(MACHINE, output_field=CharField()),
             )
         )
-    on_service: dict[str, set[str]] = defaultdict(set)
-    held: dict[tuple[int, int], set[str]] = defaultdict(set)
-    machine_ids: set[int] = set()
-    for object_pk, user_id, codename in rows[0].union(*rows[1:]):
-        if codename == MACHINE:
-            machine_ids.add(user_id)
-            continue
-        on_service[object_pk].add(codename)
-        if user_id in users:
-            held[(int(object_pk), user_id)].add(codename)
-    required_in_order = [a for a in AUTHORITIES if a in REQUIRED_AUTHORITIES]
-    missing = {
-        s.pk: tuple(a for a in required_in_order if a not in on_service[str(s.pk)])
-        for s in services
-    }
-    return missing, held, machine_ids
+    return rows[0].union(*rows[1:])
+
+
+def _chain_rows(pks: list[str], users: list[int]) -> list[tuple]:
+    if len(pks) > COMPILED_UP_TO[0] or len(users) > COMPILED_UP_TO[1]:
+        return list(_chain_query(pks, users))
+    names = [f"s{i}" for i in range(len(pks))] + [f"u{i}" for i in range(len(users))]
+
+    def build(**marks: int) -> QuerySet:
+        return _chain_query(
+            [str(marks[f"s{i}"]) for i in range(len(pks))],
+            [marks[f"u{i}"] for i in range(len(users))],
+        )
+
+    query = compiled(("chain", len(pks), len(users), service_ct_id()), build, *names)
+    return query.rows(**dict(zip(names, [*pks, *users], strict=True)))
 
 
 def holdings(service_ids, user_ids) -> tuple[dict[tuple[int, int], set[str]], set[int]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db.models import Prefetch
+from django.db.models import Prefetch, QuerySet
 
 from dnsproviders.base import ProviderError
 from dnsproviders.models import ProviderAccount
@@ -21,11 +21,24 @@ from failover.plans import (
     target_facts,
     with_live_values,
 )
+from failover.precompiled import compiled
 
 
 def registry_records(service_ids: Iterable[int]) -> dict[int, list[dict]]:
     """Each service's governed records as `build_plan` reads them, in two queries."""
     found: dict[int, list[dict]] = {pk: [] for pk in service_ids}
+    if len(found) == 1:  # the gate, a request's drift: its SQL written once per process
+        (service_id,) = found
+        by_record: dict[int, dict[str, list[str]]] = {}
+        query = compiled("registry-values", _values_of, "service")
+        for value in query.objects(service=service_id):
+            by_record.setdefault(value.record_id, {})[value.target.name] = list(value.values)
+        query = compiled("registry-records", _records_of, "service")
+        found[service_id] = [
+            record_facts(record, by_record.get(record.pk, {}))
+            for record in query.objects(service=service_id)
+        ]
+        return found
     queryset = (
         GovernedRecord.objects.filter(service_id__in=list(found))
         .select_related("provider_account")
@@ -35,6 +48,14 @@ def registry_records(service_ids: Iterable[int]) -> dict[int, list[dict]]:
         values = {v.target.name: list(v.values) for v in record.values.all()}
         found[record.service_id].append(record_facts(record, values))
     return found
+
+
+def _records_of(service: int) -> QuerySet[GovernedRecord]:
+    return GovernedRecord.objects.filter(service_id=service).select_related("provider_account")
+
+
+def _values_of(service: int) -> QuerySet[RecordValue]:
+    return RecordValue.objects.filter(record__service_id=service).select_related("target")
 
 
 def registry_plan(

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
@@ -43,6 +44,7 @@ from failover.planning import plan_for
 from failover.plans import (
     plan_hash,
 )
+from failover.precompiled import LARGEST_ID, compiled
 from failover.rollback import normalise_criteria
 from failover.states import ACTIVE_STATES, OPEN_STATES, State, can_transition
 
@@ -53,15 +55,27 @@ READINESS_TASK = "approvals.readiness.tasks.run_readiness"
 
 
 def lock_request(request_id: int) -> FailoverRequest:
-    """Fetch and lock a request row for the rest of the transaction."""
+    """Fetch and lock a request row for the rest of the transaction (its SQL written once per
+    process: every decision and state change starts here)."""
     try:
-        return (
-            FailoverRequest.objects.select_for_update(of=("self",))
-            .select_related("service__policy", "from_target", "to_target", "requester")
-            .get(pk=request_id)
-        )
-    except (FailoverRequest.DoesNotExist, ValueError, TypeError):
+        request_id = int(request_id)
+    except (ValueError, TypeError):
         raise NotFound(f"no failover request {request_id}") from None
+    found = None
+    if 0 < request_id <= LARGEST_ID:
+        query = compiled("lock-request", _locked, "pk")
+        found = next(iter(query.objects(pk=request_id)), None)
+    if found is None:
+        raise NotFound(f"no failover request {request_id}")
+    return found
+
+
+def _locked(pk: int) -> QuerySet[FailoverRequest]:
+    return (
+        FailoverRequest.objects.select_for_update(of=("self",))
+        .select_related("service__policy", "from_target", "to_target", "requester")
+        .filter(pk=pk)
+    )
 
 
 def transition(

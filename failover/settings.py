@@ -129,6 +129,15 @@ else:
     if _db_password := env_secret("DATABASE_PASSWORD"):
         DATABASES["default"]["PASSWORD"] = _db_password
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # Server-side binding and prepared statements: a query a connection has run this many
+    # times is planned once (psycopg prepares it; PostgreSQL then keeps a generic plan). The
+    # request fingerprint's twenty subqueries cost PostgreSQL ~3.5 ms to plan and ~1.7 ms to
+    # run. 0 turns it off, for a pooler that cannot carry prepared statements (pgbouncer
+    # before 1.21 in transaction mode).
+    if _prepare := env_int("DATABASE_PREPARE_THRESHOLD", 5):
+        DATABASES["default"].setdefault("OPTIONS", {}).update(
+            server_side_binding=True, prepare_threshold=_prepare
+        )
 
 # The role web and workers connect as, when migrations run as another (the owner): every
 # `migrate` grants it the app's rights and no more (audit/roles.py; README, 'Database roles').

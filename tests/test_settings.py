@@ -104,3 +104,34 @@ def test_a_session_lasts_a_working_day_unless_configured(tmp_path):
     assert manage("shell", "-c", script, env=env, tmp_path=tmp_path).stdout.split()[-1] == "28800"
     env["SESSION_COOKIE_AGE"] = "3600"
     assert manage("shell", "-c", script, env=env, tmp_path=tmp_path).stdout.split()[-1] == "3600"
+
+
+def test_postgresql_connections_prepare_what_they_run_often(tmp_path):
+    """Server-side binding with prepared statements on PostgreSQL (the fingerprint's plan
+    costs more than its run); DATABASE_PREPARE_THRESHOLD=0 turns it off for a pooler that
+    cannot carry them."""
+    script = (
+        "from django.conf import settings; o = settings.DATABASES['default'].get('OPTIONS', {}); "
+        "print(o.get('server_side_binding'), o.get('prepare_threshold'))"
+    )
+    env = {"DEBUG": "true", "DATABASE_URL": "postgres://nobody@127.0.0.1:1/none"}
+    shown = manage("shell", "-c", script, env=env, tmp_path=tmp_path).stdout.split()[-2:]
+    assert shown == ["True", "5"]
+    env["DATABASE_PREPARE_THRESHOLD"] = "0"
+    shown = manage("shell", "-c", script, env=env, tmp_path=tmp_path).stdout.split()[-2:]
+    assert shown == ["None", "None"]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_a_query_run_often_is_prepared_on_postgresql():
+    from django.db import connection
+
+    from approvals.fingerprints import request_facts
+
+    for _ in range(8):
+        request_facts(1)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert any("audit_auditevent" in sql for sql in prepared), prepared

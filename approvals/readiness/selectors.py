@@ -7,10 +7,12 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from django.conf import settings
+from django.db.models import QuerySet
 
 from approvals.readiness import checks
 from approvals.readiness.models import ReadinessCheck
 from failover.models import Target
+from failover.precompiled import compiled
 
 
 def tls_min_days() -> int:
@@ -57,14 +59,24 @@ def required_secrets(target: Target) -> list[str]:
 def latest_checks_by_request(request_ids: Iterable[int]) -> dict[int, dict[str, ReadinessCheck]]:
     """Each request's latest check per kind, in one query."""
     found: dict[int, dict[str, ReadinessCheck]] = defaultdict(dict)
-    rows = (
-        ReadinessCheck.objects.filter(request__in=list(request_ids))
-        .select_related("lifted_by")
-        .order_by("request_id", "kind", "-checked_at", "-id")
-    )
+    ids = list(request_ids)
+    rows: Iterable[ReadinessCheck]
+    if len(ids) == 1:  # a decision, a detail read: its SQL written once per process
+        query = compiled("latest-checks", lambda one: _checks_of([one]), "one")
+        rows = query.objects(one=ids[0])
+    else:
+        rows = _checks_of(ids)
     for row in rows:
         found[row.request_id].setdefault(row.kind, row)
     return found
+
+
+def _checks_of(ids: list[int]) -> QuerySet[ReadinessCheck]:
+    return (
+        ReadinessCheck.objects.filter(request__in=ids)
+        .select_related("lifted_by")
+        .order_by("request_id", "kind", "-checked_at", "-id")
+    )
 
 
 def latest_checks(request_id: int) -> dict[str, ReadinessCheck]:

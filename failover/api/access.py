@@ -9,7 +9,9 @@ readiness). A session caller has no such limits beyond the user's own authority.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db.models import CharField, Exists, Q, QuerySet
 from django.db.models.functions import Cast
 from rest_framework import exceptions
@@ -25,9 +27,10 @@ from approvals.readiness.models import (
 )
 from audit.chain import COLUMNS
 from dnsproviders.models import DnsChange
-from failover.chain import service_pks_with_authority, services_with_authority
+from failover.chain import service_ct_id, service_pks_with_authority, services_with_authority
 from failover.models import FailoverRequest, Service, Signal, Target
 from failover.notify.models import ENDPOINT_TYPES, NotificationEndpoint
+from failover.precompiled import LARGEST_ID, compiled
 
 
 def token_of(request) -> ApiToken | None:
@@ -63,12 +66,41 @@ def visible_services(request) -> QuerySet:
     """The visible services' primary keys as a subquery, for reading one row: its query
     checks visibility in the same round trip (a token scoped to no service is scoped to all
     of the user's). Lists filter by `visible_service_ids`."""
-    pks = service_pks_with_authority(request.user)
-    token = token_of(request)
+    return _visible_services(request.user, token_of(request))
+
+
+def _visible_services(user: Any, token: ApiToken | None) -> QuerySet:
+    pks = service_pks_with_authority(user)
     if token is None:
         return pks
     scoped = ApiToken.services.through.objects.filter(apitoken=token).values("service_id")
     return pks.filter(Q(pk__in=scoped) | ~Exists(scoped))
+
+
+def may_see_request(request: Any, pk: int | str) -> bool:
+    """Whether the caller may see failover request `pk`, by `visible_services`' rule: one
+    query, its SQL written once per process (failover/precompiled.py)."""
+    user, token = request.user, token_of(request)
+    if not (user and user.is_authenticated and user.is_active):
+        return False
+    try:
+        pk = int(pk)
+    except (TypeError, ValueError):
+        return False
+    if not 0 < pk <= LARGEST_ID:
+        return False
+
+    def build(pk: int, user: int, token: int | None = None) -> QuerySet[FailoverRequest]:
+        person = get_user_model()(pk=user, is_active=True)
+        scoped = ApiToken(pk=token) if token is not None else None
+        return FailoverRequest.objects.filter(pk=pk, service__in=_visible_services(person, scoped))
+
+    shape = ("request-visible", token is not None, service_ct_id())
+    if token is None:
+        query = compiled(shape, build, "pk", "user", exists=True)
+        return bool(query.rows(pk=pk, user=user.pk))
+    query = compiled(shape, build, "pk", "user", "token", exists=True)
+    return bool(query.rows(pk=pk, user=user.pk, token=token.pk))
 
 
 def require_action(request, action: str) -> None:

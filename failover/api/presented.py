@@ -1,7 +1,7 @@
 """A request as the API presents it, remembered for the next read until its data changes or
 time alone would change it.
 
-Building the answer costs a dozen queries and the verdict; most reads during an incident ask
+Building the answer costs several queries and the verdict; most reads during an incident ask
 for a request whose data has not moved since the last read. The key is the request page's
 data fingerprint (approvals/fingerprints.py: one query over everything the request's
 presentation is made of, read BEFORE the answer is built, so a change landing meanwhile leaves
@@ -26,41 +26,43 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 from rest_framework import exceptions
 from rest_framework.request import Request
 
-from approvals.fingerprints import fingerprint_of, request_facts, request_fingerprint
+from approvals.fingerprints import fingerprint_of, request_facts
 from failover.api.access import token_of
 from failover.degrade import with_cache
+from failover.precompiled import LARGEST_ID
 
 PREFIX = "api:request:v1"
 SALT = "failover.api.presented"
-LARGEST_ID = 2**63 - 1
 
 
 def read(
     request: Request,
     pk: int,
     *,
-    build: Callable[[], tuple[dict, datetime]],
+    build: Callable[[tuple], tuple[dict, datetime]],
     visible: Callable[[], bool],
 ) -> dict:
-    """The request `pk` as `build()` presents it (with the moment it stops being true), from
-    memory when nothing it is made of moved since. `build` raises NotFound for a caller who
-    may not see it; `visible()` answers the same when only the caller is new."""
+    """The request `pk` as `build(facts)` presents it (with the moment it stops being true),
+    from memory when nothing it is made of moved since. `facts` are the fingerprint's, read
+    before `build` is called; `visible()` says whether the caller may see the request."""
     if pk > LARGEST_ID:
         raise exceptions.NotFound()
-    fingerprint = request_fingerprint(pk)
-    if fingerprint is None:
+    facts = request_facts(pk)
+    fingerprint = fingerprint_of(facts)
+    if facts is None or fingerprint is None:
         raise exceptions.NotFound()
     seen_key, data_key = _keys(request, pk, fingerprint)
     found = with_cache(lambda c: cast(BaseCache, c).get_many([seen_key, data_key]))
     now = time.time()
+    seen = _opened(seen_key, found.get(seen_key), now)[0] is not None
     body, until_at = _opened(data_key, found.get(data_key), now)
+    if not seen and not visible():
+        raise exceptions.NotFound()
     if body is not None:
-        if _opened(seen_key, found.get(seen_key), now)[0] is None:
-            if not visible():
-                raise exceptions.NotFound()
+        if not seen:
             _remember({seen_key: b""}, until_at)
         return json.loads(body)
-    presented, until = build()
+    presented, until = build(facts)
     keep(request, pk, fingerprint, presented, until)
     return presented
 
@@ -73,21 +75,15 @@ def keep(request: Request, pk: int, fingerprint: str, presented: dict, until: da
 
 
 def after_write(
-    request: Request,
-    pk: int,
-    settled: tuple | None,
-    *,
-    reuse: Callable[[], tuple[dict, datetime]],
-    build: Callable[[], tuple[dict, datetime]],
+    request: Request, pk: int, *, build: Callable[[tuple], tuple[dict, datetime]]
 ) -> dict:
-    """The answer to a write that committed with the request's data at `settled` (read in
-    its transaction, after its changes: `request_facts`). When nothing moved since the
-    commit, `reuse()` presents it from what the write computed under its lock (its verdict,
-    the decisions it read); otherwise `build()` starts over. Either way the answer is built
-    after the fingerprint it is remembered under was read, so the pages and integrations
-    the act wakes up read what the writer got."""
+    """The answer to a write that committed: built by `build(facts)` after the fingerprint
+    was read, and remembered under it, so the pages and integrations the act wakes up read
+    what the writer got."""
     facts = request_facts(pk)
-    presented, until = reuse() if facts is not None and facts == settled else build()
+    if facts is None:
+        raise exceptions.NotFound()
+    presented, until = build(facts)
     fingerprint = fingerprint_of(facts)
     if fingerprint is not None:
         keep(request, pk, fingerprint, presented, until)

@@ -20,7 +20,7 @@ from identity.stepup import carrying
 
 class ReadinessActions:
     """The readiness routes of a failover request, mixed into its viewset (which gives
-    `_visible(pk)`, `_valid` and `_one(pk)`).
+    `_visible(pk)` and `_must_see(pk)`, `_valid` and `_one(pk)`).
 
     Token scopes: reading the evidence is `read`. Running the checks again is `decide`, not
     `read`: a run makes this server fetch the target's endpoints and its results set or clear
@@ -69,7 +69,7 @@ class ReadinessActions:
     )
     @action(detail=True, methods=["post"], url_path="readiness/run")
     def readiness_run(self, request, pk=None):
-        self._visible(pk)
+        self._must_see(pk)
         request_readiness_checks(actor=request.user, request_id=int(pk))
         queued = {"status": "queued", "message": "the readiness checks are queued"}
         return Response(s.ReadinessRunOut(queued).data, status=status.HTTP_202_ACCEPTED)
@@ -84,7 +84,7 @@ class ReadinessActions:
     )
     @action(detail=True, methods=["post"], url_path="readiness/lift")
     def readiness_lift(self, request, pk=None):
-        self._visible(pk)
+        self._must_see(pk)
         serializer = s.LiftSystemVetoIn(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)

@@ -45,7 +45,7 @@ class FailoverRequests(FailoverRequestViewSet):
     )
     @action(detail=True, methods=["post"])
     def replan(self, request, pk=None):
-        self._visible(pk)
+        self._must_see(pk)
         data = s.ReasonIn(data=request.data)
         data.is_valid(raise_exception=True)
         data = dict(data.validated_data)

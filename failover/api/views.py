@@ -4,11 +4,9 @@ caller may see, calls one service function and presents the result."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
-from django.db import transaction
-from django.db.models import Prefetch, QuerySet, prefetch_related_objects
+from django.db.models import Prefetch, QuerySet
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -28,28 +26,24 @@ from rest_framework.response import Response
 
 from approvals.execution import execute_request, rollback_request
 from approvals.fingerprints import request_facts
-from approvals.freshness import fresh_until
-from approvals.gate import answers_for
-from approvals.models import Decision
-from approvals.readiness.selectors import latest_checks_by_request
-from approvals.selectors import verdicts_for
 from approvals.services import record_decision
 from approvals.timings import last_drills
 from audit import export
 from audit.jobs import start_verification
 from audit.models import AuditEvent, Verification
-from dnsproviders.models import DnsChange
 from failover.api import presented
 from failover.api import serializers as s
 from failover.api.access import (
     audit_events_of_services,
     exported_rows_of_services,
+    may_see_request,
     refuse_if_service_limited,
     token_service_ids,
     visible_service_ids,
     visible_services,
 )
 from failover.api.base import ApiViewMixin
+from failover.api.one_request import assembled, present, presentable
 from failover.api.readiness import ReadinessActions
 from failover.api.schema import errors
 from failover.api.stepup import decision_preview, require_step_up
@@ -333,61 +327,19 @@ class FailoverRequestViewSet(
     replay_object = "request"
 
     def get_queryset(self):
-        return self._presentable().filter(service__in=visible_service_ids(self.request))
-
-    def _presentable(self):
-        queryset = FailoverRequest.objects.select_related(
-            "service__policy", "from_target", "to_target", "requester"
-        )
-        return queryset.prefetch_related(
-            Prefetch(
-                "decisions", Decision.objects.select_related("actor").order_by("created_at", "id")
-            ),
-            Prefetch("changes", DnsChange.objects.select_related("provider_account")),
-            "rollback_checks",
-        )
-
-    def _present(self, requests, verdicts=None, checks=None):
-        requests = list(requests)
-        if checks is None:
-            checks = latest_checks_by_request(r.pk for r in requests)
-        verdicts = verdicts or verdicts_for(requests, readiness=checks)
-        gates = answers_for(requests, verdicts)
-        for r in requests:
-            r.verdict, r.gate = verdicts[r.pk], gates[r.pk]
-            r.latest_readiness = list(checks.get(r.pk, {}).values())
-        return s.FailoverRequestOut(requests, many=True).data
+        return presentable().filter(service__in=visible_service_ids(self.request))
 
     def _one(self, pk):
         return self._built(pk)[0]
 
     def _built(self, pk: int | str) -> tuple[dict, datetime]:
-        """The request as presented now, and until when that stays true with no data change."""
-        one = self._presentable().filter(service__in=visible_services(self.request))
-        obj = get_object_or_404(one, pk=pk)
-        return self._present([obj])[0], self._true_until(obj)
-
-    def _settled(self, obj: Any) -> tuple[dict, datetime]:
-        """A request as a write settled it: with the verdict it was settled with
-        (`obj.verdict`), the readiness and the decisions read for it then."""
-        prefetch_related_objects([obj], *self._presentable()._prefetch_related_lookups)
-        verdict, checks = getattr(obj, "verdict", None), getattr(obj, "latest_checks", None)
-        data = self._present(
-            [obj],
-            {obj.pk: verdict} if verdict is not None else None,
-            {obj.pk: checks} if checks is not None else None,
-        )[0]
-        return data, self._true_until(obj)
-
-    @staticmethod
-    def _true_until(obj: Any) -> datetime:
-        """Until when a request `_present`ed stays true if no data changes."""
-        return fresh_until(
-            obj,
-            verdict=obj.verdict,
-            readiness=obj.latest_readiness,
-            break_glass=obj.gate.break_glass,
-        )
+        """The request as presented now, and until when that stays true with no data change
+        (404 for a reader who may not see it)."""
+        self._must_see(pk)
+        facts = request_facts(int(pk))
+        if facts is None:
+            raise exceptions.NotFound()
+        return assembled(int(pk), facts)
 
     def list(self, request, *args, **kwargs):
         queryset = self.get_queryset()
@@ -401,7 +353,7 @@ class FailoverRequestViewSet(
         if ref := params.get("incident_ref"):
             queryset = queryset.filter(incident_ref=ref)
         page = self.paginate_queryset(queryset)
-        return self.get_paginated_response(self._present(page))
+        return self.get_paginated_response(present(page or []))
 
     def retrieve(self, request, *args, **kwargs):
         pk = int(kwargs["pk"])
@@ -409,8 +361,8 @@ class FailoverRequestViewSet(
             presented.read(
                 request,
                 pk,
-                build=lambda: self._built(pk),
-                visible=lambda: self._visible_query(pk).exists(),
+                build=lambda facts: assembled(pk, facts),
+                visible=lambda: may_see_request(request, pk),
             )
         )
 
@@ -432,7 +384,7 @@ class FailoverRequestViewSet(
 
     def _must_see(self, pk: int | str) -> None:
         """404 unless the caller may see request `pk` (the row itself is not read)."""
-        if not self._visible_query(pk).exists():
+        if not may_see_request(self.request, pk):
             raise exceptions.NotFound()
 
     @extend_schema(
@@ -487,21 +439,12 @@ class FailoverRequestViewSet(
         proof = require_step_up(
             request, data["kind"], data, target=f"request:{pk}", plan_hash=data["plan_hash"]
         )
-        with carrying(proof), transaction.atomic():
-            decision = record_decision(
+        with carrying(proof):
+            record_decision(
                 actor=request.user, request_id=int(pk), channel="api", step_up=proof, **data
             )
-            # What the decision left, read under its locks: the answer reuses the verdict
-            # settled then if nothing moved by the time it is built, after the commit (the
-            # audit chain's head stays locked only as long as the decision itself).
-            settled = request_facts(int(pk))
-        answer = presented.after_write(
-            request,
-            int(pk),
-            settled,
-            reuse=lambda: self._settled(decision.request),
-            build=lambda: self._built(pk),
-        )
+        # Assembled after the commit, and remembered for the readers the act wakes up.
+        answer = presented.after_write(request, int(pk), build=lambda f: assembled(int(pk), f))
         return Response(answer, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -531,7 +474,7 @@ class FailoverRequestViewSet(
     )
     @action(detail=True, methods=["post"])
     def rollback(self, request, pk=None):
-        self._visible(pk)
+        self._must_see(pk)
         data = _valid(s.ReasonIn, request)
         proof = require_step_up(request, "rollback", data, target=f"request:{pk}")
         with carrying(proof):
@@ -547,7 +490,7 @@ class FailoverRequestViewSet(
     )
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
-        self._visible(pk)
+        self._must_see(pk)
         data = _valid(s.ReasonIn, request)
         data.pop("password", None), data.pop("step_up", None)  # cancelling moves nothing
         cancel_request(actor=request.user, request_id=int(pk), **data)

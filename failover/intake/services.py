@@ -452,10 +452,28 @@ def _audit_receipt(
 
 
 def sweep(*, now=None) -> int:
-    """Re-send deliveries whose task never ran (the broker was down when they arrived)."""
+    """Re-send deliveries whose task was lost: never sent (the broker was down when they
+    arrived, or the process died in between) or lost by the broker.
+
+    Age alone does not tell a lost task from one still queued: in a flood the worker runs a
+    minute or more behind the door, and re-sending every delivery older than STALE put up to
+    SWEEP_BATCH duplicates in the queue each run, all sent fine, for the worker to claim for
+    nothing (issue 18). The worker takes tasks in the order they were sent, so while it is
+    claiming, only a delivery received STALE before the newest one it claimed was skipped;
+    later ones may still be queued. Once it has claimed nothing for STALE, its queue is empty
+    (or it is stuck, and then a re-send costs nothing more than before)."""
     now = now or timezone.now()
+    lost_before = now - STALE
+    newest = (  # where the worker is: the newest delivery it claimed (door markers have 0)
+        Delivery.objects.filter(attempts__gt=0)
+        .order_by("-received_at")
+        .values_list("received_at", "processed_at")
+        .first()
+    )
+    if newest is not None and newest[1] is not None and newest[1] >= now - STALE:
+        lost_before = min(lost_before, newest[0] - STALE)
     stale = (
-        Delivery.objects.filter(status=Status.RECEIVED, received_at__lt=now - STALE)
+        Delivery.objects.filter(status=Status.RECEIVED, received_at__lt=lost_before)
         .order_by("received_at")
         .values_list("pk", flat=True)[:SWEEP_BATCH]
     )

@@ -32,3 +32,15 @@ def as_user(api):
         return api
 
     return login
+
+
+@pytest.fixture
+def empty_caches():
+    """No remembered answer from another test, before or after (failover/api/presented.py)."""
+    from django.core.cache import cache
+
+    from failover.degrade import local_cache
+
+    cache.clear(), local_cache.clear()
+    yield
+    cache.clear(), local_cache.clear()

@@ -16,7 +16,6 @@ import pytest
 from failover.intake.models import Delivery
 from failover.models import FailoverRequest, Signal
 from tests.factories import make_service
-from tests.harness.broker import Broker
 from tests.harness.ports import free_port
 from tests.harness.worker import Worker, wait_for
 from tests.intake.conftest import let_declare, make_integration
@@ -104,15 +103,6 @@ class Alertmanager:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
-
-
-@pytest.fixture
-def broker(tmp_path):
-    broker = Broker(tmp_path / "broker").start()
-    undo = broker.use_in_this_process()
-    yield broker
-    undo()
-    broker.stop()
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from failover.intake.models import Delivery
 from failover.intake.tasks import sweep_deliveries
 from failover.models import Signal
 from tests.factories import make_service
-from tests.harness.broker import Broker
 from tests.harness.worker import Worker, wait_for
 from tests.intake.conftest import let_declare, make_integration, post
 
@@ -35,15 +34,6 @@ PAYLOAD = {
         }
     ],
 }
-
-
-@pytest.fixture
-def broker(tmp_path):
-    broker = Broker(tmp_path / "broker").start()
-    undo = broker.use_in_this_process()
-    yield broker
-    undo()
-    broker.stop()
 
 
 def test_a_delivery_taken_while_the_broker_is_down_is_swept_to_the_worker(

@@ -1,0 +1,107 @@
+"""Failover requests as the API presents them: a page of them, or one assembled after its
+data fingerprint was read (approvals/fingerprints.py), which the answer is then remembered
+under (failover/api/presented.py).
+
+One request is assembled from queries written once per process (failover/precompiled.py),
+and only those the fingerprint says have rows: a pending request has no DNS changes,
+rollback checks or break-glass use to read. The registry drift is remembered under the
+registry's contents as the fingerprint read them (failover/known_drift.py). Everything is read
+after the fingerprint, so a change landing meanwhile leaves the answer under a fingerprint no
+later read matches: a write's answer is assembled the same way after its commit, and never
+reuses what it computed under its lock (a grant removed by someone else between the two
+would leave a verdict the fingerprint already moved past).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, cast
+
+from django.db.models import Prefetch, QuerySet
+from rest_framework import exceptions
+
+from approvals.fingerprints import counted, registry_key
+from approvals.freshness import fresh_until
+from approvals.gate import answers_for, break_glass_of, may_go_out
+from approvals.models import Decision
+from approvals.readiness.selectors import latest_checks_by_request
+from approvals.selectors import decisions_with_deciders, verdicts_for
+from dnsproviders.models import DnsChange, RollbackCheck
+from failover.api import serializers as s
+from failover.known_drift import drift_known
+from failover.models import FailoverRequest
+from failover.precompiled import compiled, keep_prefetched
+
+CHANGES = DnsChange.objects.select_related("provider_account")
+DECISIONS = Decision.objects.select_related("actor").order_by("created_at", "id")
+ROW = FailoverRequest.objects.select_related(
+    "service__policy", "from_target", "to_target", "requester"
+)
+
+
+def presentable() -> QuerySet[FailoverRequest]:
+    """Requests with what presenting a page of them reads, in a fixed number of queries."""
+    return ROW.prefetch_related(
+        Prefetch(
+            "decisions", Decision.objects.select_related("actor").order_by("created_at", "id")
+        ),
+        Prefetch("changes", CHANGES),
+        "rollback_checks",
+    )
+
+
+def present(
+    requests: Iterable[Any],
+    verdicts: dict | None = None,
+    checks: dict | None = None,
+    gates: dict | None = None,
+) -> list[dict]:
+    requests = list(requests)
+    if checks is None:
+        checks = latest_checks_by_request(r.pk for r in requests)
+    verdicts = verdicts or verdicts_for(requests, readiness=checks)
+    gates = gates or answers_for(requests, verdicts)
+    for r in requests:
+        r.verdict, r.gate = verdicts[r.pk], gates[r.pk]
+        r.latest_readiness = list(checks.get(r.pk, {}).values())
+    return cast(list[dict], s.FailoverRequestOut(requests, many=True).data)
+
+
+def true_until(obj: Any) -> datetime:
+    """Until when a request `present`ed stays true if no data changes."""
+    return fresh_until(
+        obj, verdict=obj.verdict, readiness=obj.latest_readiness, break_glass=obj.gate.break_glass
+    )
+
+
+def assembled(pk: int, seen: tuple) -> tuple[dict, datetime]:
+    """Request `pk` as presented now, read after `seen` (its `request_facts`), and until when
+    that stays true with no data change. The caller checked the reader may see it."""
+    found = compiled("request-row", lambda pk: ROW.filter(pk=pk), "pk").objects(pk=pk)
+    if not found:
+        raise exceptions.NotFound()
+    obj = found[0]
+    keep_prefetched(obj, "decisions", decisions_with_deciders(pk))
+    for name, rows in (("changes", _changes), ("rollback_checks", _rollback_checks)):
+        keep_prefetched(obj, name, rows(pk) if counted(seen, name) else [])
+    checks = latest_checks_by_request([pk])
+    verdict = verdicts_for([obj], readiness=checks)[pk]
+    use = break_glass_of(obj) if counted(seen, "break_glass") else None
+    drift = drift_known(obj, registry_key(seen))
+    gate = may_go_out(obj, verdict=verdict, known={"break_glass": use, "drift": drift})
+    data = present([obj], {pk: verdict}, checks, {pk: gate})[0]
+    return data, true_until(obj)
+
+
+def _changes(pk: int) -> list:
+    return compiled("request-changes", lambda pk: CHANGES.filter(request_id=pk), "pk").objects(
+        pk=pk
+    )
+
+
+def _rollback_checks(pk: int) -> list:
+    query = compiled(
+        "request-rollback-checks", lambda pk: RollbackCheck.objects.filter(request_id=pk), "pk"
+    )
+    return query.objects(pk=pk)

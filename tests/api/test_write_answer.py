@@ -1,0 +1,104 @@
+"""A decision over the API (issue 18): what it reads before it writes, and the answer it
+gives, which reuses what the write settled and what the fingerprint read after the commit
+(failover/api/views.py `_settled`) and must equal the answer built from scratch."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from approvals.services import record_decision
+from failover.degrade import local_cache
+from failover.models import RecordValue
+from failover.services import declare_request
+from tests.factories import user
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("empty_caches")]
+VETO = {"kind": "veto", "comment": "IdP down"}
+LIFT = {"kind": "lift_veto", "comment": "IdP back"}
+
+
+@pytest.fixture
+def pending(shop):
+    return declare_request(actor=user("declarer"), service=shop, target="failover", reason="r")
+
+
+def decide(client, pk, body, capture):
+    with capture(execute=True):  # the test's transaction commits
+        response = client.post(f"/api/v1/failover-requests/{pk}/decisions/", body, format="json")
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+def built(client, pk) -> dict:
+    cache.clear(), local_cache.clear()
+    return client.get(f"/api/v1/failover-requests/{pk}/").json()
+
+
+def test_a_writes_answer_shows_a_registry_edit_made_since_the_last_write(
+    as_user, pending, django_capture_on_commit_callbacks
+):
+    """The drift is remembered under the registry's contents as the fingerprint reads them:
+    an edit made behind the product's back between two decisions is in the second answer."""
+    client = as_user("vetoer")
+    first = decide(client, pending.pk, VETO, django_capture_on_commit_callbacks)
+    assert first["drift"] == []
+    RecordValue.objects.filter(record__service=pending.service, target__name="failover").update(
+        values=["203.0.113.50"]
+    )
+    second = decide(client, pending.pk, LIFT, django_capture_on_commit_callbacks)
+    assert second["drift"] == [
+        "shop.example.test. A: the value for target failover changed from 203.0.113.1 "
+        "to 203.0.113.50"
+    ]
+    assert "registry_changed" in [b["code"] for b in second["blocked_by"]]
+    assert second == built(client, pending.pk)
+
+
+def test_the_last_sign_off_that_executes_answers_with_its_dns_changes(
+    as_user, pending, django_capture_on_commit_callbacks
+):
+    """Where the fingerprint counts DNS changes (here: those the executing sign-off just
+    queued), the answer reads them; where it counts none, it reads nothing."""
+    from approvals.models import Policy
+
+    Policy.objects.filter(service=pending.service).update(execute_on_approval=True)
+    for who, role in (("avail", "availability"), ("identity", "identity")):
+        record_decision(
+            actor=user(who),
+            request_id=pending.pk,
+            kind="approve",
+            role=role,
+            plan_hash=pending.plan_hash,
+        )
+    client = as_user("ir")
+    body = {"kind": "sign_off", "role": "incident_response", "plan_hash": pending.plan_hash}
+    answer = decide(client, pending.pk, body, django_capture_on_commit_callbacks)
+    assert answer["state"] == "executing" and answer["changes"], answer
+    assert answer == built(client, pending.pk)
+
+
+def test_the_audit_head_is_locked_after_everything_the_decision_reads(pending):
+    """The chain's head serialises every audited write: a decision takes it with its own
+    event, after the rules engine's facts and the decider's authority are read, not before."""
+    with CaptureQueriesContext(connection) as captured:
+        record_decision(actor=user("vetoer"), request_id=pending.pk, kind="veto", comment="x")
+    sql = [q["sql"] for q in captured.captured_queries]
+    head = next(
+        i for i, q in enumerate(sql) if "audit_head_for_append" in q or "audit_chainhead" in q
+    )
+    reads = [
+        i
+        for i, q in enumerate(sql)
+        if "guardian_" in q or "readinesscheck" in q or '"approvals_decision"."id"' in q[:60]
+    ]
+    assert reads and max(reads) < head, sql
+
+
+def test_a_decision_on_an_id_past_any_row_is_404(as_user):
+    client = as_user("vetoer")
+    for pk in ("99999999999999999999999", "9223372036854775808", "0"):
+        response = client.post(f"/api/v1/failover-requests/{pk}/decisions/", VETO, format="json")
+        assert response.status_code == 404, (pk, response.content)
