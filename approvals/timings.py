@@ -201,9 +201,10 @@ def _median(values: list[float]) -> float | None:
 DEFAULT_DAYS, MAX_DAYS = 90, 366
 
 
-def insight_days(raw: str | None) -> int:
-    """The window of the insights page and API, from its query parameter."""
-    if raw in (None, ""):
+def insight_days(raw: str | None, *, blank_is_default: bool = True) -> int:
+    """The window of the insights page and API, from its query parameter. The page's form
+    sends an empty field for the default; to the API, `days=` is a number missing."""
+    if raw is None or (raw == "" and blank_is_default):
         return DEFAULT_DAYS
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_DAYS:
         raise InvalidInput(

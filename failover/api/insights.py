@@ -73,5 +73,5 @@ class InsightsView(ApiViewMixin, APIView):  # type: ignore[misc]  # as every API
         responses={200: InsightsOut, **errors(400, 401, 429)},
     )
     def get(self, request: Request) -> Response:
-        days = insight_days(request.query_params.get("days"))
+        days = insight_days(request.query_params.get("days"), blank_is_default=False)
         return Response(InsightsOut(insights_for(visible_service_ids(request), days)).data)

@@ -79,7 +79,7 @@ def test_a_completed_drill_is_what_counts_as_drilled(shop, as_user, zone_dir):
     assert None not in (seconds["quorum"], seconds["applied"], seconds["verified"])
 
 
-@pytest.mark.parametrize("days", ["0", "367", "x", "-1", "1.5"])
+@pytest.mark.parametrize("days", ["0", "367", "x", "-1", "1.5", ""])
 def test_the_window_is_checked(shop, as_user, days):
     response = as_user("declarer").get(URL, {"days": days})
     assert response.status_code == 400
