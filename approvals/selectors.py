@@ -100,12 +100,12 @@ def decisions_with_deciders(request_id: int) -> list[Decision]:
     return cast(list[Decision], query.objects(request=request_id))
 
 
+# A request's decisions with their deciders, in the order the rules engine reads them.
+WITH_DECIDERS = Decision.objects.select_related("actor").order_by("created_at", "id")
+
+
 def _with_deciders(request: int) -> QuerySet[Decision]:
-    return (
-        Decision.objects.select_related("actor")
-        .filter(request_id=request)
-        .order_by("created_at", "id")
-    )
+    return WITH_DECIDERS.filter(request_id=request)
 
 
 def _decision_facts(requests) -> dict[int, list[engine.DecisionFacts]]:

@@ -144,3 +144,15 @@ def readiness_settings(settings, ca, tmp_path):
     settings.READINESS_REQUIRED_SECRETS = SECRETS
     settings.READINESS_TIMEOUT = 3
     return settings
+
+
+@pytest.fixture
+def broker(tmp_path):
+    """A real broker (tests/harness/broker.py) this process's Celery app publishes to."""
+    from tests.harness.broker import Broker
+
+    broker = Broker(tmp_path / "broker").start()
+    undo = broker.use_in_this_process()
+    yield broker
+    undo()
+    broker.stop()

@@ -24,9 +24,8 @@ from rest_framework import exceptions
 from approvals.fingerprints import counted, registry_key
 from approvals.freshness import fresh_until
 from approvals.gate import answers_for, break_glass_of, may_go_out
-from approvals.models import Decision
 from approvals.readiness.selectors import latest_checks_by_request
-from approvals.selectors import decisions_with_deciders, verdicts_for
+from approvals.selectors import WITH_DECIDERS, decisions_with_deciders, verdicts_for
 from dnsproviders.models import DnsChange, RollbackCheck
 from failover.api import serializers as s
 from failover.known_drift import drift_known
@@ -34,7 +33,6 @@ from failover.models import FailoverRequest
 from failover.precompiled import compiled, keep_prefetched
 
 CHANGES = DnsChange.objects.select_related("provider_account")
-DECISIONS = Decision.objects.select_related("actor").order_by("created_at", "id")
 ROW = FailoverRequest.objects.select_related(
     "service__policy", "from_target", "to_target", "requester"
 )
@@ -43,9 +41,7 @@ ROW = FailoverRequest.objects.select_related(
 def presentable() -> QuerySet[FailoverRequest]:
     """Requests with what presenting a page of them reads, in a fixed number of queries."""
     return ROW.prefetch_related(
-        Prefetch(
-            "decisions", Decision.objects.select_related("actor").order_by("created_at", "id")
-        ),
+        Prefetch("decisions", WITH_DECIDERS),
         Prefetch("changes", CHANGES),
         "rollback_checks",
     )

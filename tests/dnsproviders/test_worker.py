@@ -11,19 +11,9 @@ from dnsproviders.sweeper import sweep
 from failover.models import FailoverRequest
 from failover.services import declare_request
 from tests.factories import make_service, user
-from tests.harness.broker import Broker
 from tests.harness.worker import Worker, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def broker(tmp_path):
-    broker = Broker(tmp_path / "broker").start()
-    undo = broker.use_in_this_process()
-    yield broker
-    undo()
-    broker.stop()
 
 
 @pytest.fixture

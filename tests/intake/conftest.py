@@ -86,15 +86,3 @@ def shop(db):
     )
     let_declare(service)
     return service
-
-
-@pytest.fixture
-def broker(tmp_path):
-    """A real broker (tests/harness/broker.py) this process's Celery app publishes to."""
-    from tests.harness.broker import Broker
-
-    broker = Broker(tmp_path / "broker").start()
-    undo = broker.use_in_this_process()
-    yield broker
-    undo()
-    broker.stop()
