@@ -117,19 +117,37 @@ def why_not_submit(request_id: int, direction: str, plan_hash: str) -> str | Non
     """Why a worker must not submit a DNS change of this request now, if anything: asked on
     every delivery right before the provider is called, by the same rule every door asks."""
     expected = State.EXECUTING if direction == "failover" else State.ROLLING_BACK
-    # On the approve -> applied path: every read below is written once per process.
-    found = compiled("submit-request", _submit_row, "pk").objects(pk=request_id)
-    if not found:
-        raise FailoverRequest.DoesNotExist(f"no failover request {request_id}")
-    request = found[0]
+    request = _submit_request(request_id)
     if request.state != expected:
         return f"the request is {request.state}, not {expected}"
     if direction == "failover":
-        keep_prefetched(request, "decisions", decisions_with_deciders(request.pk))
-        answer = may_go_out(request, stage="submit", plan_hash=plan_hash)
+        answer = _submit_answer(request, plan_hash)
         if not answer:
             return "; ".join(answer.reasons)
     return None
+
+
+def warm_gate() -> None:
+    """Ask the rule of the latest request, reading only and whatever its state, so that the
+    reads of `why_not_submit` are written (once per process) before a worker's first failover
+    needs them, not during it."""
+    latest = FailoverRequest.objects.order_by("-pk").values_list("pk", flat=True).first()
+    if latest is not None:
+        request = _submit_request(latest)
+        _submit_answer(request, request.plan_hash)
+
+
+def _submit_request(request_id: int) -> FailoverRequest:
+    # On the approve -> applied path: every read here is written once per process.
+    found = compiled("submit-request", _submit_row, "pk").objects(pk=request_id)
+    if not found:
+        raise FailoverRequest.DoesNotExist(f"no failover request {request_id}")
+    return found[0]
+
+
+def _submit_answer(request: FailoverRequest, plan_hash: str) -> Answer:
+    keep_prefetched(request, "decisions", decisions_with_deciders(request.pk))
+    return may_go_out(request, stage="submit", plan_hash=plan_hash)
 
 
 def _submit_row(pk: int) -> QuerySet[FailoverRequest]:

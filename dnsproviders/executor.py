@@ -22,7 +22,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import close_old_connections, transaction
-from django.db.models import Q
+from django.db.models import Exists, Q, QuerySet
 from django.utils import timezone
 
 from audit.actions import (
@@ -51,6 +51,7 @@ from failover.dispatch import enqueue, send_now
 from failover.errors import InvalidInput
 from failover.models import FailoverRequest, Target
 from failover.plans import by_zone, reversed_plan
+from failover.precompiled import compiled
 from failover.services import lock_request, transition
 from failover.states import State
 
@@ -161,30 +162,28 @@ def _record(pending: list[Event]) -> None:
 
 
 def _claim(change_id: int) -> tuple[DnsChange | None, str]:
+    """Lease the change to this worker: four statements on the path to every failover (the
+    change's row and its zone's lock, then the lease taken only while nothing else of the zone
+    is in flight), the reads written once per process."""
     now = timezone.now()
     with transaction.atomic():
-        change = (
-            DnsChange.objects.select_for_update(of=("self",))
-            .select_related("provider_account")
-            .filter(pk=change_id)
-            .first()
-        )
-        if change is None:
+        found = compiled("claim-change", _change_row, "pk").objects(pk=change_id)
+        if not found:
             return None, "gone"
+        change = found[0]
         if change.status not in (Status.QUEUED, Status.SUBMITTING):
             return None, change.status
         if change.status == Status.SUBMITTING and change.lease_until and change.lease_until > now:
             return None, "held"
         # One change in flight per zone until it is in sync: Route 53 answers a change to a
         # zone whose previous change is still PENDING with PriorRequestNotComplete.
-        lock = ZoneLock.objects.select_for_update().filter(
-            provider_account=change.provider_account, zone=change.zone
-        )
-        if lock.values_list("pk", flat=True).first() is None:  # the zone's first change
+        zone = {"account": change.provider_account_id, "zone": change.zone}
+        lock = compiled("claim-zone", _zone_lock, "account", "zone")
+        if not lock.rows(**zone):  # the zone's first change
             ZoneLock.objects.get_or_create(
-                provider_account=change.provider_account, zone=change.zone
+                provider_account_id=change.provider_account_id, zone=change.zone
             )
-            lock.values_list("pk", flat=True).get()
+            lock.rows(**zone)
         # A statement of its own, after the lock: its snapshot sees what the last holder
         # committed (a subquery of the locking statement would not).
         in_flight = (
@@ -192,14 +191,40 @@ def _claim(change_id: int) -> tuple[DnsChange | None, str]:
             .filter(Q(status=Status.SUBMITTED) | Q(status=Status.SUBMITTING, lease_until__gt=now))
             .exclude(pk=change.pk)
         )
-        if in_flight.exists():
-            return None, "zone_busy"
         recovering = change.status == Status.SUBMITTING
         change.status = Status.SUBMITTING
         change.lease_until = now + timedelta(seconds=settings.DNS_CHANGE_LEASE_SECONDS)
         change.attempts += 1
-        change.save(update_fields=["status", "lease_until", "attempts", "updated_at"])
+        change.updated_at = now
+        claimed = (
+            DnsChange.objects.filter(pk=change.pk)
+            .filter(~Exists(in_flight))
+            .update(
+                status=change.status,
+                lease_until=change.lease_until,
+                attempts=change.attempts,
+                updated_at=now,
+            )
+        )
+        if not claimed:
+            return None, "zone_busy"
     return change, "recovering" if recovering else "claimed"
+
+
+def _change_row(pk: int) -> QuerySet[DnsChange]:
+    return (
+        DnsChange.objects.select_for_update(of=("self",))
+        .select_related("provider_account")
+        .filter(pk=pk)
+    )
+
+
+def _zone_lock(account: int, zone: str) -> QuerySet:
+    return (
+        ZoneLock.objects.select_for_update()
+        .filter(provider_account_id=account, zone=zone)
+        .values_list("pk")
+    )
 
 
 # Why a change must not be submitted now, if anything: (request id, direction, plan hash).
@@ -209,24 +234,45 @@ Gate = Callable[[int, str, str], str | None]
 _helpers: ThreadPoolExecutor | None = None
 
 
+def _helper_pool() -> ThreadPoolExecutor:
+    global _helpers
+    if _helpers is None:
+        _helpers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="dns-gate")
+    return _helpers
+
+
 def _gate_beside(change_id: int, gate: Gate) -> Future:
     """Ask the gate on a helper thread (a database connection of its own) while this one
     claims: both are round trips to the database, the gate the longer. Its answer is still
     awaited before anything is sent."""
-    global _helpers
-    if _helpers is None:
-        _helpers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="dns-gate")
 
     def ask() -> str | None:
         close_old_connections()  # as at the start of any task: expired or broken, reconnect
-        row = (
-            DnsChange.objects.filter(pk=change_id)
-            .values_list("request_id", "direction", "plan_hash")
-            .first()
-        )
-        return gate(*row) if row else "the change is gone"
+        found = compiled("gate-change", _gate_row, "pk").rows(pk=change_id)
+        return gate(*found[0]) if found else "the change is gone"
 
-    return _helpers.submit(ask)
+    return _helper_pool().submit(ask)
+
+
+def _gate_row(pk: int) -> QuerySet:
+    return DnsChange.objects.filter(pk=pk).values_list("request_id", "direction", "plan_hash")
+
+
+def warm(gate: Callable[[], None]) -> None:
+    """What a worker's first failover would otherwise pay for, done when the worker starts:
+    the provider clients, the claim's queries written, and `gate` (the rule's own warm-up)
+    run on the helper thread the first gate is asked on, whose connection it leaves open."""
+    with transaction.atomic():  # where the ORM writes a locking query
+        compiled("claim-change", _change_row, "pk")
+        compiled("claim-zone", _zone_lock, "account", "zone")
+    compiled("gate-change", _gate_row, "pk")
+    warm_providers()
+
+    def warm_gate() -> None:
+        close_old_connections()
+        gate()
+
+    _helper_pool().submit(warm_gate).result()
 
 
 def apply_change(change_id: int, *, gate: Gate, overlap: bool = False) -> str:

@@ -7,7 +7,7 @@ from celery import Task, shared_task
 from celery.signals import worker_process_init, worker_ready
 from django.db import connections
 
-from approvals.gate import why_not_submit
+from approvals.gate import warm_gate, why_not_submit
 from dnsproviders import executor, sweeper
 
 logger = logging.getLogger(__name__)
@@ -34,16 +34,17 @@ def sweep() -> dict[str, int]:
 
 @worker_ready.connect
 @worker_process_init.connect
-def warm_providers(**_: object) -> None:
-    """Build the provider clients when a worker (or a pool's child) starts, not in the first
-    failover; beside the start, on a connection of its own, so a forked child shares none."""
-    threading.Thread(target=_warm, name="warm-providers", daemon=True).start()
+def warm_up(**_: object) -> None:
+    """Do when a worker (or a pool's child) starts what its first failover would otherwise
+    pay for (executor.warm); beside the start, on connections of its own, so a forked child
+    shares none."""
+    threading.Thread(target=_warm, name="warm-up", daemon=True).start()
 
 
 def _warm() -> None:
     try:
-        executor.warm_providers()
+        executor.warm(gate=warm_gate)
     except Exception:  # a worker that cannot warm up still works, only its first call is slower
-        logger.exception("could not warm the DNS provider clients")
+        logger.exception("could not warm up for the first DNS change")
     finally:
         connections.close_all()
