@@ -218,6 +218,7 @@ def main() -> None:
         f"   (target: {TARGET})"
     )
     print("  product, slowest five (ms):", [round(x * 1000) for x in sorted(product)[-5:]])
+    print("  product, in order (ms):", [round(x * 1000) for x in product])
     for label, i in (("commit->row", 0), ("row->submitted", 1), ("submitted->insync", 2)):
         print(f"  {label:18}: p50 {percentile([p[i] for p in phases], 0.5) * 1000:7.1f} ms")
     allowed = settings.ROUTE53_BURST + settings.ROUTE53_RATE_PER_SECOND * elapsed

@@ -91,8 +91,9 @@ class Provider(ABC):
         self.journal: list[dict[str, Any]] = []
 
     def warm(self) -> None:
-        """Build what the first call would build (clients), without calling the provider, so a
-        fresh worker's first failover does not pay for it."""
+        """Build what the first call would build (clients), and open what it would open (a
+        connection, with one cheap read), so a fresh worker's first failover does not pay for
+        it. Never raises for the provider's sake: a worker starts whatever the provider does."""
         return None
 
     @abstractmethod

@@ -260,19 +260,20 @@ def _gate_row(pk: int) -> QuerySet:
 
 def warm(gate: Callable[[], None]) -> None:
     """What a worker's first failover would otherwise pay for, done when the worker starts:
-    the provider clients, the claim's queries written, and `gate` (the rule's own warm-up)
-    run on the helper thread the first gate is asked on, whose connection it leaves open."""
+    the claim's queries written, `gate` (the rule's own warm-up) run on the helper thread the
+    first gate is asked on, whose connection it leaves open, and each provider warmed (its
+    client built, its connection opened)."""
     with transaction.atomic():  # where the ORM writes a locking query
         compiled("claim-change", _change_row, "pk")
         compiled("claim-zone", _zone_lock, "account", "zone")
     compiled("gate-change", _gate_row, "pk")
-    warm_providers()
 
     def warm_gate() -> None:
         close_old_connections()
         gate()
 
     _helper_pool().submit(warm_gate).result()
+    warm_providers()  # last: it waits on the providers (one read each)
 
 
 def apply_change(change_id: int, *, gate: Gate, overlap: bool = False) -> str:

@@ -12,6 +12,7 @@ for zones in another account. Throttling is retried here with jittered exponenti
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
@@ -54,6 +55,7 @@ CONNECTION_ERRORS = (
     botocore.exceptions.ReadTimeoutError,
     botocore.exceptions.ConnectTimeoutError,
 )
+BOTO_ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
 _credentials: dict[tuple, tuple[float, dict]] = {}
 _credentials_lock = threading.Lock()
 _clients: dict[tuple, Any] = {}
@@ -89,9 +91,20 @@ class Route53Provider(Provider):
             return _clients[key]
 
     def warm(self) -> None:
-        # A boto3 client takes a few hundred milliseconds to build; credentials of an assumed
-        # role are left to the first call (that one is a network call).
-        self._client("sts" if self.settings.get("role_arn") else "route53")
+        """Build the client (a few hundred milliseconds) and, when the account names its hosted
+        zone, read one record of it: a process's first call loads what botocore loads lazily
+        and opens the connection (a TLS handshake to Route 53, after the role is assumed),
+        which the first failover would wait for. One try: a failure here is the first
+        change's to meet and to record."""
+        zone_id = self.settings.get("hosted_zone_id")
+        if not zone_id:
+            self._client("sts" if self.settings.get("role_arn") else "route53")
+            return
+        errors = (ProviderError, TimeoutError, *BOTO_ERRORS)
+        with contextlib.suppress(*errors):
+            client = self._route53()
+            self.acquire()
+            client.list_resource_record_sets(HostedZoneId=zone_id, MaxItems="1")
 
     def _route53(self):
         role_arn = self.settings.get("role_arn")

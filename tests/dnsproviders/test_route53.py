@@ -252,3 +252,20 @@ def test_a_failover_whose_live_ttl_differs_from_the_registry_is_applied(
     assert request.state == "applied", [c.error for c in request.changes.all()]
     rrset = live_rrset(hosted_zone, name)
     assert (rrset["ResourceRecords"], rrset["TTL"]) == ([{"Value": "203.0.113.1"}], 60)
+
+
+def test_warming_up_reads_the_hosted_zone_once_and_takes_a_token(r53, proxy):
+    """A worker's start opens the connection its first failover would open (and pays the
+    account's rate limit for it like any call)."""
+    taken = []
+    r53.acquire = lambda: taken.append(1)
+    r53.warm()
+    assert proxy.stats["requests"] == 1 and taken == [1]
+
+
+def test_warming_up_against_a_provider_that_fails_says_nothing(r53, proxy):
+    proxy.fault_rate, proxy.faults = 1.0, ("5xx",)
+    r53.warm()  # one try, nothing raised: the first change meets the fault and records it
+    assert proxy.stats["requests"] == 1
+    unreachable = Route53Provider({**r53.settings, "endpoint_url": "http://127.0.0.1:9"})
+    unreachable.warm()

@@ -137,13 +137,13 @@ def sessions_opened() -> int:
 
 
 @pytest.mark.postgres
-def test_a_worker_connects_when_it_starts_and_keeps_its_connections(worker):
+def test_a_worker_keeps_its_database_connections_from_one_failover_to_the_next(worker):
     """Celery's Django fix-up closes a worker's connections around every task: each failover
     paid a new connection (6 ms on loopback, a TLS handshake more to a database elsewhere).
-    A worker opens them when it starts (the first failover is often the one that matters) and
-    keeps them for CONN_MAX_AGE, as a web process does."""
+    A worker keeps them for CONN_MAX_AGE, as a web process does: eight failovers open no more
+    than the few threads that run a task for the first time (other tasks run beside them)."""
     requests = []
-    for n in range(3):
+    for n in range(8):
         service = make_service(f"web{n}", auth_change=False, policy={"execute_on_approval": True})
         requests.append(
             declare_request(actor=user("declarer"), service=service, target="failover", reason="x")
@@ -155,7 +155,7 @@ def test_a_worker_connects_when_it_starts_and_keeps_its_connections(worker):
         approve(request)
         wait_for(state_is(request, "applied"), what="the request to be applied")
     time.sleep(1.5)
-    assert sessions_opened() - before == 0
+    assert sessions_opened() - before <= 3
 
 
 @pytest.mark.postgres

@@ -81,6 +81,22 @@ def no_console_errors(*persons):
         assert person.console_errors == [], (person.username, person.console_errors)
 
 
+def database_sessions() -> list:
+    """What every other session of the test database is doing (PostgreSQL): a page whose
+    polls go unanswered may be waiting on one of them."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid, state, wait_event_type, wait_event, now() - xact_start, "
+            "left(query, 160) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()"
+        )
+        return cursor.fetchall()
+
+
 def test_dual_approval_failover_end_to_end(demo, browsers, live_server, worker, zone_dir):
     ic, avail, identity, ir, executor_person = browsers("ic", "avail", "identity", "ir", "executor")
 
@@ -162,7 +178,8 @@ def test_dual_approval_failover_end_to_end(demo, browsers, live_server, worker, 
             line = person.page.locator("[data-live-status]").text_content()
             raise AssertionError(
                 f"{person.username}'s page did not show Applied: live line {line!r}, "
-                f"poller {poller!r}, console {person.console_errors!r}"
+                f"poller {poller!r}, console {person.console_errors!r}, database sessions "
+                f"{database_sessions()!r}"
             ) from exc
     expect(ic.page.locator("#request-record")).to_contain_text("Verified")
     assert "203.0.113.10" in (zone_dir / "example.test.zone").read_text()
@@ -266,6 +283,9 @@ def test_typing_goes_on_into_the_same_field_across_a_swap(demo, browsers):
     expect(ir.page.locator("details.action[open] summary")).to_have_text(
         "Sign off for incident response and execute now", timeout=LIVE
     )
+    # The swap lands, then the cursor is put back: type once it is (typing in between is
+    # a person faster than the page's settle, which this test is not about).
+    expect(ir.page.locator("details.action[open] textarea")).to_be_focused()
     ir.page.keyboard.type("sessions checked")
     expect(ir.page.locator("details.action[open] textarea")).to_have_value("EU sessions checked")
     no_console_errors(ir)
