@@ -88,13 +88,19 @@ def database_sessions() -> list:
 
     if connection.vendor != "postgresql":
         return []
-    with connection.cursor() as cursor:
-        cursor.execute(
+    import psycopg
+
+    # As the server's owner: the suite's own connection acts as the app role, which sees
+    # only its own sessions' queries.
+    c = connection.settings_dict
+    with psycopg.connect(
+        host=c["HOST"], port=c["PORT"], user=c["USER"], dbname=c["NAME"], autocommit=True
+    ) as owner:
+        return owner.execute(
             "SELECT pid, state, wait_event_type, wait_event, now() - xact_start, "
             "left(query, 160) FROM pg_stat_activity WHERE datname = current_database() "
             "AND pid <> pg_backend_pid()"
-        )
-        return cursor.fetchall()
+        ).fetchall()
 
 
 def test_dual_approval_failover_end_to_end(demo, browsers, live_server, worker, zone_dir):
