@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -167,7 +168,7 @@ def _claim(change_id: int) -> tuple[DnsChange | None, str]:
     is in flight), the reads written once per process."""
     now = timezone.now()
     with transaction.atomic():
-        found = compiled("claim-change", _change_row, "pk").objects(pk=change_id)
+        found = _CLAIM_CHANGE().objects(pk=change_id)
         if not found:
             return None, "gone"
         change = found[0]
@@ -178,7 +179,7 @@ def _claim(change_id: int) -> tuple[DnsChange | None, str]:
         # One change in flight per zone until it is in sync: Route 53 answers a change to a
         # zone whose previous change is still PENDING with PriorRequestNotComplete.
         zone = {"account": change.provider_account_id, "zone": change.zone}
-        lock = compiled("claim-zone", _zone_lock, "account", "zone")
+        lock = _CLAIM_ZONE()
         if not lock.rows(**zone):  # the zone's first change
             ZoneLock.objects.get_or_create(
                 provider_account_id=change.provider_account_id, zone=change.zone
@@ -227,6 +228,11 @@ def _zone_lock(account: int, zone: str) -> QuerySet:
     )
 
 
+# The worker's reads on the path to every failover, written once per process (and by `warm`).
+_CLAIM_CHANGE = partial(compiled, "claim-change", _change_row, "pk")
+_CLAIM_ZONE = partial(compiled, "claim-zone", _zone_lock, "account", "zone")
+
+
 # Why a change must not be submitted now, if anything: (request id, direction, plan hash).
 Gate = Callable[[int, str, str], str | None]
 
@@ -248,7 +254,7 @@ def _gate_beside(change_id: int, gate: Gate) -> Future:
 
     def ask() -> str | None:
         close_old_connections()  # as at the start of any task: expired or broken, reconnect
-        found = compiled("gate-change", _gate_row, "pk").rows(pk=change_id)
+        found = _GATE_CHANGE().rows(pk=change_id)
         return gate(*found[0]) if found else "the change is gone"
 
     return _helper_pool().submit(ask)
@@ -258,15 +264,17 @@ def _gate_row(pk: int) -> QuerySet:
     return DnsChange.objects.filter(pk=pk).values_list("request_id", "direction", "plan_hash")
 
 
+_GATE_CHANGE = partial(compiled, "gate-change", _gate_row, "pk")
+
+
 def warm(gate: Callable[[], None]) -> None:
     """What a worker's first failover would otherwise pay for, done when the worker starts:
     the claim's queries written, `gate` (the rule's own warm-up) run on the helper thread the
     first gate is asked on, whose connection it leaves open, and each provider warmed (its
     client built, its connection opened)."""
     with transaction.atomic():  # where the ORM writes a locking query
-        compiled("claim-change", _change_row, "pk")
-        compiled("claim-zone", _zone_lock, "account", "zone")
-    compiled("gate-change", _gate_row, "pk")
+        _CLAIM_CHANGE(), _CLAIM_ZONE()
+    _GATE_CHANGE()
 
     def warm_gate() -> None:
         close_old_connections()
