@@ -146,6 +146,10 @@ def run_verification(self, pk: int) -> None:
         verdict = verify_all(progress=ProgressWriter(pk))
     except SoftTimeLimitExceeded:
         limit = (self.request.timelimit or (None, None))[1] or SOFT_TIME_LIMIT  # as sent
+        # The limit's signal may have cut the driver off mid-query ("another command is
+        # already in progress"): only a new connection can say the job stopped.
+        if not connection.in_atomic_block:
+            connection.close()
         _fail(pk, f"stopped at its time limit ({limit:g} s) before it finished")
         return
     except Exception as exc:  # the job failed, not the chain: say why on the job

@@ -407,6 +407,9 @@ CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 # A web request that enqueues while the broker is down gives up quickly; the sweeper re-sends.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0.1, "interval_step": 0.2}
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
+# Celery closes a worker's database connections every 2 x this many tasks: so rarely that the
+# worker keeps them as Django does, CONN_MAX_AGE (failover/celery.py, keep_connections).
+CELERY_DB_REUSE_MAX = 1_000_000_000
 # DNS work has its own queue so nothing else can delay a failover.
 # Readiness checks wait on other people's servers: their own queue keeps them off both.
 # Turning webhook deliveries into signals is the bulk of a flood: its own queue lets that

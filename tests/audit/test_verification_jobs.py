@@ -4,13 +4,16 @@ worker that died. The worker tests run a real Celery worker on a broker of their
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
+from celery.exceptions import SoftTimeLimitExceeded
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -168,6 +171,73 @@ def test_a_job_that_raises_ends_failed_with_the_reason():
     assert job.reason.split(":")[0] in ("DataError", "AttributeError", "ValueError")
     assert finished(job.pk) == [{"verification": job.pk, "state": "failed", "reason": job.reason}]
     assert AuditEvent.objects.filter(action="audit.verification_finished").get().seq > broken_at
+
+
+def owner_connection():
+    """A connection as the test database's owner, beside the suite's (which acts as the app
+    role): it may lock any row."""
+    import psycopg
+
+    c = connection.settings_dict
+    return psycopg.connect(host=c["HOST"], port=c["PORT"], user=c["USER"], dbname=c["NAME"])
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_time_limit_that_cuts_a_query_off_still_ends_the_job_failed(monkeypatch):
+    """Celery's soft time limit is a signal: it can land while the driver waits on the
+    database, leaving that connection mid-command. The job must still end failed, saying so,
+    not stay running until the stale sweep (seen under prefork in CI)."""
+    from failover.demo.scale import seed_events
+
+    seed_events(55_000)  # one progress report (every 50,000 events) during the run
+    monkeypatch.setattr("audit.jobs.PROGRESS_SECONDS", 0)
+    job = Verification.objects.create(requested_by="test")
+    main = threading.main_thread().ident
+    errors: list[BaseException] = []
+
+    def hold_the_row_then_signal():
+        try:
+            with owner_connection() as owner:
+                while (
+                    owner.execute(
+                        "SELECT state FROM audit_verification WHERE id = %s", [job.pk]
+                    ).fetchone()[0]
+                    != State.RUNNING
+                ):
+                    owner.rollback()
+                    time.sleep(0.005)
+                # Its progress UPDATE now waits on this lock: the limit lands in that wait.
+                owner.execute("SELECT 1 FROM audit_verification WHERE id = %s FOR UPDATE", [job.pk])
+                waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                with owner_connection() as watcher:
+                    deadline = time.monotonic() + 20
+                    while not watcher.execute(waiting).fetchone()[0]:
+                        assert time.monotonic() < deadline, "the progress write never waited"
+                        watcher.rollback()
+                        time.sleep(0.01)
+                signal.pthread_kill(main, signal.SIGALRM)
+                time.sleep(0.5)
+                owner.commit()
+        except BaseException as exc:  # reported by the test's own thread
+            errors.append(exc)
+
+    def soft_limit(*_):
+        raise SoftTimeLimitExceeded()
+
+    previous = signal.signal(signal.SIGALRM, soft_limit)
+    helper = threading.Thread(target=hold_the_row_then_signal)
+    try:
+        helper.start()
+        run_verification(job.pk)
+    finally:
+        helper.join(30)
+        signal.signal(signal.SIGALRM, previous)
+    assert not errors, errors
+    job.refresh_from_db()
+    assert job.state == State.FAILED, (job.state, job.reason)
+    assert job.reason.startswith("stopped at its time limit"), job.reason
+    assert finished(job.pk) == [{"verification": job.pk, "state": "failed", "reason": job.reason}]
 
 
 @pytest.mark.django_db

@@ -81,6 +81,55 @@ def no_console_errors(*persons):
         assert person.console_errors == [], (person.username, person.console_errors)
 
 
+def stall_report(person, base_url: str, poller: str | None) -> str:
+    """What the live server answers the stuck page's poll now, asked from this thread and
+    from the page itself, and where every thread of this process is (the live server's)."""
+    import faulthandler
+    import tempfile
+    import time
+
+    parts = []
+    cookie = "; ".join(f"{c['name']}={c['value']}" for c in person.context.cookies())
+    started = time.monotonic()
+    try:
+        request = urllib.request.Request(base_url + (poller or "/"), headers={"Cookie": cookie})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            parts.append(f"direct poll {response.status} {response.read()[:200]!r}")
+    except urllib.error.HTTPError as exc:
+        parts.append(f"direct poll {exc.code} {exc.read()[:300]!r}")
+    except Exception as exc:  # a diagnostic says whatever happened
+        parts.append(f"direct poll failed: {exc!r}")
+    parts.append(f"in {time.monotonic() - started:.1f} s")
+    try:
+        parts.append(
+            "page fetch "
+            + person.page.evaluate(
+                "async (u) => { const r = await fetch(u); return r.status + ' ' + "
+                "(await r.text()).slice(0, 200); }",
+                poller or "/",
+            )
+        )
+    except Exception as exc:
+        parts.append(f"page fetch failed: {exc!r}")
+    try:
+        parts.append(
+            "poller "
+            + person.page.evaluate(
+                "() => { const e = document.querySelector('#request-live'); if (!e) return 'gone';"
+                " const d = e['htmx-internal-data'] || {}; return JSON.stringify({in_body: "
+                "document.body.contains(e), in_flight: !!d.xhr, timer: d.timeout || null, "
+                "cancelled: d.cancelled || null, html: e.outerHTML.slice(0, 300)}); }"
+            )
+        )
+    except Exception as exc:
+        parts.append(f"poller state failed: {exc!r}")
+    with tempfile.TemporaryFile("w+") as dump:
+        faulthandler.dump_traceback(dump, all_threads=True)
+        dump.seek(0)
+        parts.append("threads:\n" + dump.read())
+    return "\n".join(parts)
+
+
 def database_sessions() -> list:
     """What every other session of the test database is doing (PostgreSQL): a page whose
     polls go unanswered may be waiting on one of them."""
@@ -185,7 +234,7 @@ def test_dual_approval_failover_end_to_end(demo, browsers, live_server, worker, 
             raise AssertionError(
                 f"{person.username}'s page did not show Applied: live line {line!r}, "
                 f"poller {poller!r}, console {person.console_errors!r}, database sessions "
-                f"{database_sessions()!r}"
+                f"{database_sessions()!r}, {stall_report(person, live_server.url, poller)}"
             ) from exc
     expect(ic.page.locator("#request-record")).to_contain_text("Verified")
     assert "203.0.113.10" in (zone_dir / "example.test.zone").read_text()
