@@ -123,11 +123,36 @@ def stall_report(person, base_url: str, poller: str | None) -> str:
         )
     except Exception as exc:
         parts.append(f"poller state failed: {exc!r}")
+    try:
+        parts.append(
+            "page timers "
+            + person.page.evaluate(
+                "() => new Promise((done) => { const start = performance.now();"
+                " setTimeout(() => done(`a 50 ms timer fired after"
+                " ${Math.round(performance.now() - start)} ms`), 50);"
+                " const spin = () => { if (performance.now() - start > 3000) {"
+                " done('no timer fired in 3 s'); return; } const c = new MessageChannel();"
+                " c.port1.onmessage = spin; c.port2.postMessage(0); }; spin(); })"
+            )
+            + f", visibility {person.page.evaluate('document.visibilityState')}"
+        )
+    except Exception as exc:
+        parts.append(f"page timers check failed: {exc!r}")
     with tempfile.TemporaryFile("w+") as dump:
         faulthandler.dump_traceback(dump, all_threads=True)
         dump.seek(0)
         parts.append("threads:\n" + dump.read())
     return "\n".join(parts)
+
+
+def checkout_declared():
+    """A failover of checkout, declared by the incident commander."""
+    return declare_request(
+        actor=get_user_model().objects.get(username="ic"),
+        service=Service.objects.get(slug="checkout"),
+        target="failover",
+        reason="eu down",
+    )
 
 
 def database_sessions() -> list:
@@ -251,12 +276,7 @@ def test_dashboard_updates_itself(demo, browsers):
     expect(avail.page.locator("#active-heading + p")).to_have_text(
         "No failover is in progress on your services."
     )
-    request = declare_request(
-        actor=get_user_model().objects.get(username="ic"),
-        service=Service.objects.get(slug="checkout"),
-        target="failover",
-        reason="eu down",
-    )
+    request = checkout_declared()
     card = avail.page.locator(f"[data-request='{request.pk}']")
     expect(card).to_contain_text("availability approval", timeout=4_000)  # one poll: 2 s
     record_decision(
@@ -272,6 +292,29 @@ def test_dashboard_updates_itself(demo, browsers):
         "Approve as availability"
     )
     expect(avail.page.locator("details.action[open] input[type=password]")).to_be_focused()
+    no_console_errors(avail)
+
+
+def test_a_page_whose_poll_timer_died_polls_again(demo, browsers):
+    """Seen in CI: the timer of a freshly swapped poller never fired, the server answering
+    and nothing logged, and the page said "not answering" for good. It polls again."""
+    request = checkout_declared()
+    avail = browsers("avail")
+    avail.page.goto(f"/requests/{request.pk}/")
+    # Its first poll is 2 s away: the timer that would send it is stopped, as in that run.
+    avail.page.evaluate(
+        "() => clearTimeout(document.querySelector('#request-live')['htmx-internal-data'].timeout)"
+    )
+    record_decision(
+        actor=get_user_model().objects.get(username="identity"),
+        request_id=request.pk,
+        kind="veto",
+        comment="certs not trusted",
+    )
+    # Silent for 5 s, then polling again (2 s), within the LIVE budget.
+    expect(avail.page.locator("#request-status .veto")).to_contain_text(
+        "certs not trusted", timeout=LIVE
+    )
     no_console_errors(avail)
 
 
@@ -379,12 +422,7 @@ def test_authority_on_another_service_shows_nothing_of_checkout(demo, browsers, 
         authority="declare",
         user=outsider,
     )
-    request = declare_request(
-        actor=get_user_model().objects.get(username="ic"),
-        service=Service.objects.get(slug="checkout"),
-        target="failover",
-        reason="eu down",
-    )
+    request = checkout_declared()
     person = browsers("statusonly")
     main = person.page.locator("main")
     expect(main).to_contain_text("Status page")

@@ -164,6 +164,34 @@
       line.textContent = "Live: updated " + utc(lastOk);
     }
   }
+  // When the last poll went out, answered or not: a page whose poll timer stopped firing
+  // (seen in Chromium under load: the timer of a freshly swapped poller never ran, with the
+  // server answering and nothing logged) sends none, and would say "not answering" forever.
+  var SILENT_MS = 5000;  // two and a half polls
+  var IN_FLIGHT_MS = 20000;  // past htmx's own 15 s timeout (templates/base.html)
+  var lastSent = Date.now();
+  var inFlight = false;
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (polls(event.detail.elt)) { lastSent = Date.now(); inFlight = true; }
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    if (polls(event.detail.elt)) { inFlight = false; }  // answered, failed or timed out
+  });
+  function silent() {
+    return Date.now() - lastSent > (inFlight ? IN_FLIGHT_MS : SILENT_MS);
+  }
+  function restartPolling() {
+    // Each poller anew, processed by htmx: its own timer, first poll 2 s later. Its content
+    // moves over as it is (what was typed in it stays); the old one's timer, should it ever
+    // fire, finds it gone and stops.
+    document.querySelectorAll("[hx-trigger^='every']").forEach(function (elt) {
+      var fresh = elt.cloneNode(false);
+      while (elt.firstChild) { fresh.appendChild(elt.firstChild); }
+      elt.replaceWith(fresh);
+      htmx.process(fresh);
+    });
+    lastSent = Date.now();
+  }
   document.addEventListener("htmx:afterRequest", function (event) {
     if (!polls(event.detail.elt) || !event.detail.successful) { return; }
     lastOk = Date.now();
@@ -172,14 +200,20 @@
   });
   document.addEventListener("visibilitychange", function () {
     // A hidden tab's timers are slowed: its first poll back is not a missed one.
-    if (document.visibilityState === "visible") { graceUntil = Date.now() + 3000; }
+    if (document.visibilityState === "visible") {
+      graceUntil = Date.now() + 3000;
+      lastSent = Date.now();
+    }
   });
   document.addEventListener("DOMContentLoaded", function () {
     if (!document.querySelector("[hx-trigger^='every']") || !statusLine()) { return; }
     showLive();
     setInterval(function () {
-      var late = Date.now() - lastOk > STALE_MS && Date.now() > graceUntil &&
-        document.visibilityState !== "hidden";
+      var visible = document.visibilityState !== "hidden";
+      if (visible && silent() && typeof htmx !== "undefined") {
+        restartPolling();
+      }
+      var late = Date.now() - lastOk > STALE_MS && Date.now() > graceUntil && visible;
       if (late !== stale) { stale = late; showLive(); }
     }, 1000);
   });
