@@ -30,6 +30,7 @@ from audit.models import AuditEvent, ChainHead, Verification
 from audit.services import record_event
 from audit.verify import verify_chain
 from tests.factories import user
+from tests.harness.owner import owner_connection
 from tests.harness.worker import ROOT, Worker, celery_worker, wait_for
 from tests.tamper import tamper
 
@@ -171,15 +172,6 @@ def test_a_job_that_raises_ends_failed_with_the_reason():
     assert job.reason.split(":")[0] in ("DataError", "AttributeError", "ValueError")
     assert finished(job.pk) == [{"verification": job.pk, "state": "failed", "reason": job.reason}]
     assert AuditEvent.objects.filter(action="audit.verification_finished").get().seq > broken_at
-
-
-def owner_connection():
-    """A connection as the test database's owner, beside the suite's (which acts as the app
-    role): it may lock any row."""
-    import psycopg
-
-    c = connection.settings_dict
-    return psycopg.connect(host=c["HOST"], port=c["PORT"], user=c["USER"], dbname=c["NAME"])
 
 
 @pytest.mark.postgres

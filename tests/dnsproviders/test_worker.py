@@ -4,6 +4,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from approvals.services import record_decision
@@ -12,6 +13,7 @@ from dnsproviders.sweeper import sweep
 from failover.models import FailoverRequest
 from failover.services import declare_request
 from tests.factories import make_service, user
+from tests.harness.owner import owner_connection
 from tests.harness.worker import Worker, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -129,8 +131,6 @@ def test_the_same_task_delivered_twice_applies_once(worker, broker, zone_dir):
 
 def sessions_opened() -> int:
     """Connections PostgreSQL has accepted to the test database so far."""
-    from django.db import connection
-
     with connection.cursor() as cursor:
         cursor.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
         return cursor.fetchone()[0]
@@ -162,9 +162,6 @@ def test_a_worker_keeps_its_database_connections_from_one_failover_to_the_next(w
 def test_a_worker_whose_connections_the_database_dropped_still_fails_over(worker):
     """Kept connections (the task's, the gate helpers') are checked before each use: a
     database restart between two failovers costs the next one a reconnect, not the failover."""
-    import psycopg
-    from django.db import connection
-
     worker()
     services = [
         make_service(f"web{n}", auth_change=False, policy={"execute_on_approval": True})
@@ -176,12 +173,8 @@ def test_a_worker_whose_connections_the_database_dropped_still_fails_over(worker
     )
     approve(first)
     wait_for(state_is(first, "applied"), what="the first request to be applied")
-    # As a restart would: every other session ends (as the server's owner: the suite's
-    # own connection acts as the app's role, which may not end others').
-    s = connection.settings_dict
-    with psycopg.connect(
-        host=s["HOST"], port=s["PORT"], user=s["USER"], dbname=s["NAME"], autocommit=True
-    ) as owner:
+    # As a restart would: every other session ends (as the server's owner).
+    with owner_connection(autocommit=True) as owner:
         ended = owner.execute(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid() "

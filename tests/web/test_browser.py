@@ -20,6 +20,7 @@ from dnsproviders.models import DnsChange
 from failover.models import FailoverRequest, Service
 from failover.services import declare_request, grant_authority, record_signal
 from tests.harness.browser import DESKTOP, PASSWORD, PHONE, axe_violations
+from tests.harness.owner import owner_connection
 from tests.harness.worker import celery_worker
 from tests.tokens import personal_token
 
@@ -162,14 +163,7 @@ def database_sessions() -> list:
 
     if connection.vendor != "postgresql":
         return []
-    import psycopg
-
-    # As the server's owner: the suite's own connection acts as the app role, which sees
-    # only its own sessions' queries.
-    c = connection.settings_dict
-    with psycopg.connect(
-        host=c["HOST"], port=c["PORT"], user=c["USER"], dbname=c["NAME"], autocommit=True
-    ) as owner:
+    with owner_connection(autocommit=True) as owner:
         return owner.execute(
             "SELECT pid, state, wait_event_type, wait_event, now() - xact_start, "
             "left(query, 160) FROM pg_stat_activity WHERE datname = current_database() "
@@ -252,8 +246,9 @@ def test_dual_approval_failover_end_to_end(demo, browsers, live_server, worker, 
         try:
             expect(person.page.locator(status)).to_have_text("Applied", timeout=30_000)
         except AssertionError as exc:
-            # Seen about once in five CI runs: one page stuck on the state before the lift.
-            # Say whose, what its live line and poller said, and what the browser logged.
+            # Seen in every other CI run until pages restarted a poll that stopped (app.js):
+            # a page whose poll timer never ran. Say whose, what its live line, poller and
+            # timers say, what the server answers it now, and what the browser logged.
             poller = person.page.locator("#request-live").get_attribute("hx-get")
             line = person.page.locator("[data-live-status]").text_content()
             raise AssertionError(
