@@ -4,6 +4,7 @@ import logging
 import threading
 
 from celery import Task, shared_task
+from celery.concurrency.prefork import TaskPool as ProcessPool
 from celery.signals import worker_process_init, worker_ready
 from django.db import connections
 
@@ -33,6 +34,12 @@ def sweep() -> dict[str, int]:
 
 
 @worker_ready.connect
+def warm_up_if_it_runs_tasks(sender: object = None, **_: object) -> None:
+    # A process pool's parent runs no task: its children warm up as each starts (below).
+    if not isinstance(getattr(sender, "pool", None), ProcessPool):
+        warm_up()
+
+
 @worker_process_init.connect
 def warm_up(**_: object) -> None:
     """Do when a worker (or a pool's child) starts what its first failover would otherwise

@@ -5,8 +5,6 @@ worker that died. The worker tests run a real Celery worker on a broker of their
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import threading
 import time
 from datetime import timedelta
@@ -31,7 +29,7 @@ from audit.services import record_event
 from audit.verify import verify_chain
 from tests.factories import user
 from tests.harness.owner import owner_connection
-from tests.harness.worker import ROOT, Worker, celery_worker, wait_for
+from tests.harness.worker import PreforkWorker, celery_worker, wait_for
 from tests.tamper import tamper
 
 State = Verification.State
@@ -259,22 +257,6 @@ def worker(tmp_path, zone_dir):
         yield started
 
 
-class PreforkWorker(Worker):
-    """A worker with Celery's default pool (processes), as docker-compose runs it: the only
-    pool that enforces time limits."""
-
-    def start(self) -> PreforkWorker:
-        argv = [sys.executable, "-m", "celery", "-A", "failover", "worker", "-Q", "celery"]
-        argv += ["--pool=prefork", "--concurrency=1", "--without-gossip", "--without-mingle"]
-        argv += ["--without-heartbeat", "--loglevel=INFO"]
-        with open(self.log, "w") as log:
-            self.process = subprocess.Popen(
-                argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
-            )
-        wait_for(lambda: "ready." in self.log.read_text(), what="the prefork worker")
-        return self
-
-
 def settled(pk: int) -> Verification | None:
     job = Verification.objects.get(pk=pk)
     return job if job.state in (State.DONE, State.FAILED) else None
@@ -354,7 +336,7 @@ def test_progress_shows_while_a_long_chain_verifies_and_a_killed_worker_is_clean
     Verification.objects.filter(pk=fourth.pk).update(state=State.FAILED)  # not this one
     slow = Verification.objects.create(requested_by="test")
     broker = SimpleNamespace(env={k: v for k, v in worker.env.items() if "CELERY" in k})
-    prefork = PreforkWorker(broker, tmp_path, zone_dir).start()
+    prefork = PreforkWorker(broker, tmp_path, zone_dir, queues="celery").start()
     try:
         app.send_task(TASK, args=[slow.pk], soft_time_limit=0.5, time_limit=30)
         slow = wait_for(lambda: settled(slow.pk), timeout=60, what="the time limit")

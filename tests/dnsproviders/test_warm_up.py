@@ -1,6 +1,8 @@
 """A worker's warm-up (dnsproviders/tasks.py): what its first failover would pay for, done
 when it starts, without changing anything."""
 
+import time
+
 import pytest
 
 from approvals.gate import warm_gate
@@ -12,6 +14,7 @@ from failover import precompiled
 from failover.models import FailoverRequest
 from failover.services import declare_request
 from tests.factories import approve_all, make_service, user
+from tests.harness.worker import PreforkWorker, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the gate is asked on a thread of its own
 
@@ -43,3 +46,17 @@ def test_warming_up_writes_the_first_failovers_queries_and_changes_nothing(monke
     written = {key for key, _, _ in precompiled._kept}
     assert {"claim-change", "claim-zone", "gate-change", "submit-request"} <= written
     assert len(written) >= 7, written  # and the rule's own reads: decisions, chain, readiness
+
+
+def test_a_process_pool_warms_up_in_its_children_not_its_parent(
+    broker, tmp_path, zone_dir, route53_account, proxy
+):
+    """The parent of a process pool runs no task: warming it up too cost each account one
+    more Route 53 read (and rate-limit token) at every worker start, and held a connection."""
+    worker = PreforkWorker(broker, tmp_path, zone_dir, concurrency=2).start()
+    try:
+        wait_for(lambda: proxy.stats["requests"] >= 2, what="the children's warm-up")
+        time.sleep(1.5)  # the parent's would follow its "ready.", already logged
+        assert proxy.stats["requests"] == 2
+    finally:
+        worker.stop()

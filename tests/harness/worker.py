@@ -117,6 +117,26 @@ class Worker(CeleryProcess):
         return self
 
 
+class PreforkWorker(Worker):
+    """A worker with Celery's default pool (processes), as docker-compose runs it: the only
+    pool that enforces time limits, and whose parent runs no task."""
+
+    def __init__(self, *args, concurrency: int = 1, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.concurrency = concurrency
+
+    def start(self) -> PreforkWorker:
+        argv = [sys.executable, "-m", "celery", "-A", "failover", "worker", "-Q", self.queues]
+        argv += ["--pool=prefork", f"--concurrency={self.concurrency}", "--without-gossip"]
+        argv += ["--without-mingle", "--without-heartbeat", "--loglevel=INFO"]
+        with open(self.log, "w") as log:
+            self.process = subprocess.Popen(
+                argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
+        wait_for(lambda: "ready." in self.log.read_text(), what="the prefork worker")
+        return self
+
+
 def wait_for(check, timeout: float = 30, what: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
