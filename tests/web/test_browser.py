@@ -82,6 +82,14 @@ def no_console_errors(*persons):
         assert person.console_errors == [], (person.username, person.console_errors)
 
 
+def in_page(person, label: str, script: str, *args) -> str:
+    """`label` and what `script` answers in the person's page, or why it could not."""
+    try:
+        return f"{label} {person.page.evaluate(script, *args)}"
+    except Exception as exc:  # a diagnostic says whatever happened
+        return f"{label} failed: {exc!r}"
+
+
 def stall_report(person, base_url: str, poller: str | None) -> str:
     """What the live server answers the stuck page's poll now, asked from this thread and
     from the page itself, and where every thread of this process is (the live server's)."""
@@ -101,44 +109,38 @@ def stall_report(person, base_url: str, poller: str | None) -> str:
     except Exception as exc:  # a diagnostic says whatever happened
         parts.append(f"direct poll failed: {exc!r}")
     parts.append(f"in {time.monotonic() - started:.1f} s")
-    try:
-        parts.append(
-            "page fetch "
-            + person.page.evaluate(
-                "async (u) => { const r = await fetch(u); return r.status + ' ' + "
-                "(await r.text()).slice(0, 200); }",
-                poller or "/",
-            )
+    parts.append(
+        in_page(
+            person,
+            "page fetch",
+            "async (u) => { const r = await fetch(u); return r.status + ' ' + "
+            "(await r.text()).slice(0, 200); }",
+            poller or "/",
         )
-    except Exception as exc:
-        parts.append(f"page fetch failed: {exc!r}")
-    try:
-        parts.append(
-            "poller "
-            + person.page.evaluate(
-                "() => { const e = document.querySelector('#request-live'); if (!e) return 'gone';"
-                " const d = e['htmx-internal-data'] || {}; return JSON.stringify({in_body: "
-                "document.body.contains(e), in_flight: !!d.xhr, timer: d.timeout || null, "
-                "cancelled: d.cancelled || null, html: e.outerHTML.slice(0, 300)}); }"
-            )
+    )
+    parts.append(
+        in_page(
+            person,
+            "poller",
+            "() => { const e = document.querySelector('#request-live'); if (!e) return 'gone';"
+            " const d = e['htmx-internal-data'] || {}; return JSON.stringify({in_body: "
+            "document.body.contains(e), in_flight: !!d.xhr, timer: d.timeout || null, "
+            "cancelled: d.cancelled || null, html: e.outerHTML.slice(0, 300)}); }",
         )
-    except Exception as exc:
-        parts.append(f"poller state failed: {exc!r}")
-    try:
-        parts.append(
-            "page timers "
-            + person.page.evaluate(
-                "() => new Promise((done) => { const start = performance.now();"
-                " setTimeout(() => done(`a 50 ms timer fired after"
-                " ${Math.round(performance.now() - start)} ms`), 50);"
-                " const spin = () => { if (performance.now() - start > 3000) {"
-                " done('no timer fired in 3 s'); return; } const c = new MessageChannel();"
-                " c.port1.onmessage = spin; c.port2.postMessage(0); }; spin(); })"
-            )
-            + f", visibility {person.page.evaluate('document.visibilityState')}"
+    )
+    parts.append(
+        in_page(
+            person,
+            "page timers",
+            "() => new Promise((done) => { const start = performance.now();"
+            " setTimeout(() => done(`a 50 ms timer fired after"
+            " ${Math.round(performance.now() - start)} ms`), 50);"
+            " const spin = () => { if (performance.now() - start > 3000) {"
+            " done('no timer fired in 3 s'); return; } const c = new MessageChannel();"
+            " c.port1.onmessage = spin; c.port2.postMessage(0); }; spin(); })",
         )
-    except Exception as exc:
-        parts.append(f"page timers check failed: {exc!r}")
+    )
+    parts.append(in_page(person, "visibility", "() => document.visibilityState"))
     with tempfile.TemporaryFile("w+") as dump:
         faulthandler.dump_traceback(dump, all_threads=True)
         dump.seek(0)

@@ -174,9 +174,6 @@
   document.addEventListener("htmx:beforeRequest", function (event) {
     if (polls(event.detail.elt)) { lastSent = Date.now(); inFlight = true; }
   });
-  document.addEventListener("htmx:afterRequest", function (event) {
-    if (polls(event.detail.elt)) { inFlight = false; }  // answered, failed or timed out
-  });
   function silent() {
     return Date.now() - lastSent > (inFlight ? IN_FLIGHT_MS : SILENT_MS);
   }
@@ -193,7 +190,9 @@
     lastSent = Date.now();
   }
   document.addEventListener("htmx:afterRequest", function (event) {
-    if (!polls(event.detail.elt) || !event.detail.successful) { return; }
+    if (!polls(event.detail.elt)) { return; }
+    inFlight = false;  // answered, failed or timed out
+    if (!event.detail.successful) { return; }
     lastOk = Date.now();
     stale = false;
     showLive();
