@@ -7,6 +7,7 @@ at once are serialised by the row lock, so the request becomes approved exactly 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
@@ -69,8 +70,26 @@ def _clean(kind: str, role: str, comment: str, channel: str) -> tuple[str, str, 
     return kind, role, comment
 
 
+@dataclass(frozen=True)
+class Decided:
+    """A decision recorded, and the request as the decision left it at the commit: the row
+    with its decisions (the new one among them), the verdict the rules engine gave once from
+    the facts read under the lock, and the readiness checks it weighed. `verdict` is None once
+    the request is closed (a rejection); `readiness` None when the engine did not read them."""
+
+    decision: Decision
+    request: FailoverRequest
+    verdict: Verdict | None
+    readiness: dict | None
+
+
+def record_decision(**kwargs: Any) -> Decision:
+    """As `decide`, for a caller that needs only the decision."""
+    return decide(**kwargs).decision
+
+
 @transaction.atomic
-def record_decision(
+def decide(
     *,
     actor,
     request_id: int,
@@ -81,8 +100,9 @@ def record_decision(
     channel: str = "web",
     veto_id: int | None = None,
     step_up=None,
-) -> Decision:
-    """`step_up`: the StepUpProof the person confirmed this decision with (kept with it)."""
+) -> Decided:
+    """Record a decision. `step_up`: the StepUpProof the person confirmed it with (kept with
+    it)."""
     kind, role, comment = _clean(kind, role, comment, channel)
     if step_up is not None and (
         step_up.user_id != actor.pk
@@ -119,8 +139,9 @@ def record_decision(
         facts.add(decision)
     # Only the last approval or sign-off, confirmed knowing it executes, moves traffic; a veto,
     # a lift or a rejection never does (invariant 13).
-    settle(request, actor, execute=KINDS[kind].counts, facts=facts)
-    return decision
+    verdict = settle(request, actor, execute=KINDS[kind].counts, facts=facts)
+    readiness = facts.readiness if facts is not None else None
+    return Decided(decision, request, verdict if facts is not None else None, readiness)
 
 
 def _holds(actor: Any, request: FailoverRequest, authority: str, facts: Facts | None) -> bool:

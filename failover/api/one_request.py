@@ -7,9 +7,13 @@ and only those the fingerprint says have rows: a pending request has no DNS chan
 rollback checks or break-glass use to read. The registry drift is remembered under the
 registry's contents as the fingerprint read them (failover/known_drift.py). Everything is read
 after the fingerprint, so a change landing meanwhile leaves the answer under a fingerprint no
-later read matches: a write's answer is assembled the same way after its commit, and never
-reuses what it computed under its lock (a grant removed by someone else between the two
-would leave a verdict the fingerprint already moved past).
+later read matches.
+
+A decision's answer is the request as the decision left it (`decided`): the row, decisions and
+verdict its transaction read and computed under the request's lock, not read again. It is not
+remembered for readers: the fingerprint cannot be read before what the verdict was computed
+from (a grant removed by someone else between the two would leave that verdict under a
+fingerprint that already moved past it), so the next reader builds its own.
 """
 
 from __future__ import annotations
@@ -21,16 +25,18 @@ from typing import Any, cast
 from django.db.models import Prefetch, QuerySet
 from rest_framework import exceptions
 
-from approvals.fingerprints import counted, registry_key
+from approvals.fingerprints import counted, registry_key, request_facts
 from approvals.freshness import fresh_until
 from approvals.gate import answers_for, break_glass_of, may_go_out
 from approvals.readiness.selectors import latest_checks_by_request
 from approvals.selectors import WITH_DECIDERS, decisions_with_deciders, verdicts_for
+from approvals.services import Decided
 from dnsproviders.models import DnsChange, RollbackCheck
 from failover.api import serializers as s
 from failover.known_drift import drift_known
 from failover.models import FailoverRequest
 from failover.precompiled import compiled, keep_prefetched
+from failover.states import State
 
 CHANGES = DnsChange.objects.select_related("provider_account")
 ROW = FailoverRequest.objects.select_related(
@@ -88,6 +94,27 @@ def assembled(pk: int, seen: tuple) -> tuple[dict, datetime]:
     gate = may_go_out(obj, verdict=verdict, known={"break_glass": use, "drift": drift})
     data = present([obj], {pk: verdict}, checks, {pk: gate})[0]
     return data, true_until(obj)
+
+
+def decided(outcome: Decided) -> dict | None:
+    """The request as `outcome`'s decision left it, from what the decision read under its lock
+    and the verdict it computed there (None when the request closed: no verdict to reuse).
+    Read here: whether a break-glass use exists and the registry as it is now (the drift), and
+    the DNS changes of a request the decision executed."""
+    obj, verdict = outcome.request, outcome.verdict
+    facts = request_facts(obj.pk) if verdict is not None else None
+    if verdict is None or facts is None:
+        return None
+    # The decision's transaction left it open or executing: no rollback has been checked, and
+    # only an execution it started made changes.
+    executing = obj.state == State.EXECUTING
+    keep_prefetched(obj, "changes", _changes(obj.pk) if executing else [])
+    keep_prefetched(obj, "rollback_checks", [])
+    use = break_glass_of(obj) if counted(facts, "break_glass") else None
+    drift = drift_known(obj, registry_key(facts))
+    gate = may_go_out(obj, verdict=verdict, known={"break_glass": use, "drift": drift})
+    checks = None if outcome.readiness is None else {obj.pk: outcome.readiness}
+    return present([obj], {obj.pk: verdict}, checks, {obj.pk: gate})[0]
 
 
 def _changes(pk: int) -> list:

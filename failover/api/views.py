@@ -26,7 +26,7 @@ from rest_framework.response import Response
 
 from approvals.execution import execute_request, rollback_request
 from approvals.fingerprints import request_facts
-from approvals.services import record_decision
+from approvals.services import decide
 from approvals.timings import last_drills
 from audit import export
 from audit.jobs import start_verification
@@ -43,7 +43,7 @@ from failover.api.access import (
     visible_services,
 )
 from failover.api.base import ApiViewMixin
-from failover.api.one_request import assembled, present, presentable
+from failover.api.one_request import assembled, decided, present, presentable
 from failover.api.readiness import ReadinessActions
 from failover.api.schema import errors
 from failover.api.stepup import decision_preview, require_step_up
@@ -440,11 +440,14 @@ class FailoverRequestViewSet(
             request, data["kind"], data, target=f"request:{pk}", plan_hash=data["plan_hash"]
         )
         with carrying(proof):
-            record_decision(
+            outcome = decide(
                 actor=request.user, request_id=int(pk), channel="api", step_up=proof, **data
             )
-        # Assembled after the commit, and remembered for the readers the act wakes up.
-        answer = presented.after_write(request, int(pk), build=lambda f: assembled(int(pk), f))
+        # As the decision left it (one verdict, from its lock); a closed request is assembled
+        # after the commit like any read.
+        answer = decided(outcome) or presented.after_write(
+            request, int(pk), build=lambda f: assembled(int(pk), f)
+        )
         return Response(answer, status=status.HTTP_201_CREATED)
 
     @extend_schema(

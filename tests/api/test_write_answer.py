@@ -1,6 +1,7 @@
 """A decision over the API (issue 18): what it reads before it writes, and the answer it
-gives, which reuses what the write settled and what the fingerprint read after the commit
-(failover/api/views.py `_settled`) and must equal the answer built from scratch."""
+gives: the request as the decision left it, from the row, decisions and verdict its
+transaction read and computed under the request's lock (failover/api/one_request.py
+`decided`), which must equal the answer built from scratch."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from approvals.fingerprints import request_facts
+from approvals.readiness.checks.base import CheckResult
+from approvals.readiness.services import store_results
 from approvals.services import record_decision
 from failover.degrade import local_cache
 from failover.models import RecordValue
@@ -102,3 +106,63 @@ def test_a_decision_on_an_id_past_any_row_is_404(as_user):
     for pk in ("99999999999999999999999", "9223372036854775808", "0"):
         response = client.post(f"/api/v1/failover-requests/{pk}/decisions/", VETO, format="json")
         assert response.status_code == 404, (pk, response.content)
+
+
+APPROVE = {"kind": "approve", "role": "availability"}
+
+
+@pytest.mark.parametrize("readiness", [False, True], ids=["readiness-off", "readiness-on"])
+def test_every_acts_answer_is_the_request_as_built_from_scratch(
+    as_user, pending, settings, django_capture_on_commit_callbacks, readiness
+):
+    """Veto, lift, an approval that leaves approvals missing, the one that completes them,
+    and a rejection (closed: built after the commit): each answer equals the next read."""
+    settings.READINESS_SYSTEM_VETO = readiness
+    if readiness:
+        store_results(pending, pending.to_target, [CheckResult("tls", False, "expired")])
+    acts = [
+        ("vetoer", VETO),
+        ("vetoer", LIFT),
+        ("avail", {**APPROVE, "plan_hash": pending.plan_hash}),
+        ("identity", {"kind": "approve", "role": "identity", "plan_hash": pending.plan_hash}),
+        ("ir", {"kind": "sign_off", "role": "incident_response", "plan_hash": pending.plan_hash}),
+        (
+            "ir",
+            {
+                "kind": "reject",
+                "role": "incident_response",
+                "plan_hash": pending.plan_hash,
+                "comment": "not now",
+            },
+        ),
+    ]
+    states = []
+    for who, body in acts:
+        client = as_user(who)
+        answer = decide(client, pending.pk, body, django_capture_on_commit_callbacks)
+        assert answer == built(client, pending.pk), body
+        states.append(answer["state"])
+    assert states == ["pending", "pending", "pending", "pending", "approved", "rejected"]
+
+
+def test_a_decisions_answer_reads_nothing_the_decision_read_under_its_lock(
+    as_user, pending, settings, django_capture_on_commit_callbacks
+):
+    """One verdict per write: after the commit, the answer reads neither the request's row, its
+    decisions, the deciders' authorities nor the readiness checks again."""
+    settings.READINESS_SYSTEM_VETO = True
+    client = as_user("vetoer")
+    with CaptureQueriesContext(connection) as captured:
+        decide(client, pending.pk, VETO, django_capture_on_commit_callbacks)
+    sql = [q["sql"] for q in captured.captured_queries]
+    commit = max(i for i, q in enumerate(sql) if q.startswith("COMMIT") or "RELEASE" in q[:8])
+    with CaptureQueriesContext(connection) as fingerprint:
+        request_facts(pending.pk)
+    after = [q for q in sql[commit + 1 :] if q != fingerprint.captured_queries[0]["sql"]]
+    again = [
+        q
+        for q in after
+        if any(t in q for t in ('"approvals_decision"', "guardian_", "readinesscheck"))
+        or q.startswith('SELECT "failover_failoverrequest"')
+    ]
+    assert again == [], again
