@@ -16,6 +16,7 @@ in this process's memory while Redis is down.
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +33,10 @@ from failover.degrade import with_cache
 
 POLL = "every 2s"
 MEMO_PREFIX = "live:v1"
+# A countdown's words ("in 3 hours, 59 minutes") change with the clock, its datetime only with
+# the data, and the page ticks the words itself (app.js): left in a version, they made a poll
+# minutes later send the part again with nothing changed, swapped under someone typing.
+COUNTDOWN_WORDS = re.compile(r"(<time [^>]*\bdata-countdown\b[^>]*>)[^<]*(</time>)")
 
 
 def version_of(*parts: object) -> str:
@@ -119,10 +124,10 @@ def build_part(
 ) -> Part:
     """A part rendered, its version remembered, wrapped: polling by itself (`polls`, at
     `url`) or answered for by its page's poll (swapped out of band: `oob`). Without a
-    `version`, the rendered HTML is the version (fine for parts without forms; forms carry
-    per-render tokens)."""
+    `version`, the rendered HTML is the version, but for its countdowns' words (fine for parts
+    without forms; forms carry per-render tokens)."""
     inner = render_to_string(template, context, request)
-    version = version or version_of(inner)
+    version = version or version_of(COUNTDOWN_WORDS.sub(r"\1\2", inner))
     remember(memo, version)
     return Part(
         element_id, version, _wrap(element_id, url if polls else "", version, inner, oob=oob)

@@ -327,3 +327,20 @@ def test_the_memo_is_per_viewer(viewer):
     # identity's versions are not avail's: sent by avail, they are built, not trusted.
     avail.versions["actions"] = identity.versions["actions"]
     assert avail.poll("actions").status_code == 200
+
+
+def test_the_clock_alone_changes_no_part(viewer, monkeypatch):
+    """A countdown's words ("in 3 hours, 59 minutes") move with the clock, not with the data,
+    and the page ticks them itself (app.js): a poll built minutes after the page (its memo
+    past its time) sends no part for them, so nothing is swapped under someone typing."""
+    from django.template import defaultfilters
+
+    page = viewer("avail", declared())
+    real = defaultfilters.timeuntil
+    later = timezone.now() + timedelta(minutes=2)
+    monkeypatch.setattr(defaultfilters, "timeuntil", lambda value, arg=None: real(value, later))
+    cache.clear()  # every memo past its time: the poll builds every part
+    assert page.changed() == set()
+    # The moment itself is data: a request given longer to live is shown anew.
+    FailoverRequest.objects.filter(pk=page.pk).update(expires_at=later + timedelta(hours=5))
+    assert page.changed() == {"status"}

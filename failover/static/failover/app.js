@@ -26,9 +26,15 @@
 
   document.addEventListener("toggle", function (event) {
     var el = event.target;
-    if (!el.matches || !el.matches("details.action") || !el.open) { return; }
+    if (!el.matches || !el.matches("details.action") || !el.open || !el.isConnected) { return; }
     // Reopened by a swap (below): the cursor stays where the person was, not the first field.
     if (el.hasAttribute("data-reopened")) { el.removeAttribute("data-reopened"); return; }
+    // The toggle event is a task of its own, after the click that opened the form: under
+    // load (seen in CI) it came after the first keystroke in the field the person had already
+    // clicked into, and moving the cursor to the first field then sent the rest of what they
+    // typed into the password. A cursor already in the form stays where it is.
+    var active = document.activeElement;
+    if (active && el.contains(active) && !active.matches("summary")) { return; }
     focusFirstField(el);
   }, true);
 
@@ -59,25 +65,30 @@
     if (!el.matches || !el.matches("details.action") || !el.id || !el.isConnected) { return; }
     if (el.open) { openId = el.id; } else if (openId === el.id) { openId = null; }
   }, true);
-  // The field being typed in: htmx refocuses it by id while its new form is still closed,
-  // which a browser ignores, so the next keystrokes would land nowhere.
-  var typing = null;  // {id, start, end}
+  // Where the cursor was in an action (a field, its summary, its button): htmx refocuses
+  // only by id, and while the new form is still closed, which a browser ignores, so the next
+  // keystrokes would land nowhere. Whatever brought the swap (a decision, or a part that
+  // changed for any other reason), the cursor goes back to the same place in the new form.
+  var typing = null;  // {action, index, id, start, end}
+  function focusables(details) {
+    var found = details.querySelectorAll("summary, input, textarea, select, button");
+    return Array.prototype.slice.call(found);
+  }
   function beforeSwap(event) {
     var target = event.detail.target;
     var open = target && target.querySelector && target.querySelector("details.action[open]");
     if (open && open.id) { openId = open.id; }  // opened a moment ago: its toggle may be queued
     var active = document.activeElement;
-    if (active && active.id && target && target.contains && target.contains(active) &&
-        active.closest("details.action")) {
-      typing = { id: active.id, start: active.selectionStart, end: active.selectionEnd };
+    var action = active && active.closest && active.closest("details.action");
+    if (action && action.id && target && target.contains && target.contains(active)) {
+      typing = { action: action.id, index: focusables(action).indexOf(active), id: active.id,
+        start: active.selectionStart, end: active.selectionEnd };
     }
   }
   // A page's one poll swaps its changed parts out of band (failover/web/live.py).
   document.addEventListener("htmx:beforeSwap", beforeSwap);
   document.addEventListener("htmx:oobBeforeSwap", beforeSwap);
-  document.addEventListener("htmx:afterSwap", function () {
-    var wasTyping = typing;
-    typing = null;
+  function reopen() {
     if (!openId) { return; }
     var details = document.getElementById(openId);
     if (!details) { openId = null; return; }  // that action is no longer offered
@@ -86,11 +97,19 @@
       if (field && !field.value) { field.value = typed[openId][name]; }
     });
     if (!details.open) { details.setAttribute("data-reopened", ""); details.open = true; }
-    var field = wasTyping && document.getElementById(wasTyping.id);
+  }
+  document.addEventListener("htmx:afterSwap", function () {
+    var wasTyping = typing;
+    typing = null;
+    reopen();
+    var details = wasTyping && document.getElementById(wasTyping.action);
+    if (!details) { return; }  // no cursor in an action, or that action is no longer offered
+    var field = (wasTyping.id && document.getElementById(wasTyping.id)) ||
+      focusables(details)[wasTyping.index];
     if (field && details.contains(field) && document.activeElement !== field) {
       field.focus({ preventScroll: true });
-      if (wasTyping.start !== null && field.setSelectionRange) {
-        field.setSelectionRange(wasTyping.start, wasTyping.end);
+      if (typeof wasTyping.start === "number" && field.setSelectionRange) {
+        try { field.setSelectionRange(wasTyping.start, wasTyping.end); } catch (e) { /* no text */ }
       }
     }
   });
