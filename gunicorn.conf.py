@@ -28,6 +28,7 @@ import os
 from prometheus_client import multiprocess
 
 from failover.env import env_bool
+from failover.heap import freeze_loaded
 from failover.logformat import gunicorn_logconfig, log_format
 
 
@@ -65,6 +66,12 @@ def on_starting(server) -> None:
         for name in os.listdir(folder):
             if name.endswith(".db"):
                 os.remove(os.path.join(folder, name))
+
+
+def post_worker_init(worker) -> None:
+    # The app is loaded: what it keeps for good leaves the garbage collector's walks
+    # (failover/heap.py: a full collection paused a worker for tens of milliseconds).
+    freeze_loaded()
 
 
 def child_exit(server, worker) -> None:

@@ -10,6 +10,7 @@ from django.db import connections
 
 from approvals.gate import warm_gate, why_not_submit
 from dnsproviders import executor, sweeper
+from failover.heap import freeze_loaded
 
 logger = logging.getLogger(__name__)
 
@@ -55,3 +56,4 @@ def _warm() -> None:
         logger.exception("could not warm up for the first DNS change")
     finally:
         connections.close_all()
+        freeze_loaded()  # what the process loaded, warm-up included, is kept for good
