@@ -601,7 +601,9 @@ def _audit_refusal(delivery: Delivery, event: Event, reason: str) -> None:
 def _fire(event: Event, integration: Integration):
     if not event.service:
         return "failed", "no service named", None
-    service = Service.objects.select_for_update().filter(slug=event.service).first()
+    # With its policy, which the breach check reads (only the service's row is locked).
+    locked = Service.objects.select_for_update(of=("self",)).select_related("policy")
+    service = locked.filter(slug=event.service).first()
     if service is None:  # deleted since the allow-list was read
         return "failed", f"unknown service '{event.service}'", None
     if event.metric not in Metric.values:
