@@ -241,10 +241,12 @@ def main() -> None:
         "Webhook intake",
         result=f"{count} at {args.rate:g}/s: ack p50 {ms(product['p50'])} p99 "
         f"{ms(product['p99'])}; {total_signals} signals for {WARM_UP + count} webhooks; "
-        f"{failed} publishes failed, {swept} re-sent by the sweeper",
+        f"{failed} publishes failed, {swept} re-sent by the sweeper; intake worker at nice "
+        f"{args.worker_nice}, " + ("started after the burst" if args.worker_after else "during it"),
         baseline=f"bare insert p50 {ms(bare['p50'])} p99 {ms(bare['p99'])}; ratio {ratio:.2f}x",
         target=target,
-        met=ratio <= MAX_RATIO and exact and accepted,
+        # With the worker held back the door is measured alone: not the production shape.
+        met=ratio <= MAX_RATIO and exact and accepted and not args.worker_after,
         database="PostgreSQL",
     )
 
