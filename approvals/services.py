@@ -139,9 +139,8 @@ def decide(
         facts.add(decision)
     # Only the last approval or sign-off, confirmed knowing it executes, moves traffic; a veto,
     # a lift or a rejection never does (invariant 13).
-    verdict = settle(request, actor, execute=KINDS[kind].counts, facts=facts)
-    readiness = facts.readiness if facts is not None else None
-    return Decided(decision, request, verdict if facts is not None else None, readiness)
+    verdict = settle(request, actor, execute=KINDS[kind].counts, facts=facts)  # None: closed
+    return Decided(decision, request, verdict, facts.readiness if facts is not None else None)
 
 
 def _holds(actor: Any, request: FailoverRequest, authority: str, facts: Facts | None) -> bool:

@@ -89,11 +89,7 @@ def assembled(pk: int, seen: tuple) -> tuple[dict, datetime]:
         keep_prefetched(obj, name, rows(pk) if counted(seen, name) else [])
     checks = latest_checks_by_request([pk])
     verdict = verdicts_for([obj], readiness=checks)[pk]
-    use = break_glass_of(obj) if counted(seen, "break_glass") else None
-    drift = drift_known(obj, registry_key(seen))
-    gate = may_go_out(obj, verdict=verdict, known={"break_glass": use, "drift": drift})
-    data = present([obj], {pk: verdict}, checks, {pk: gate})[0]
-    return data, true_until(obj)
+    return _gated(obj, verdict, checks, seen), true_until(obj)
 
 
 def decided(outcome: Decided) -> dict | None:
@@ -110,10 +106,16 @@ def decided(outcome: Decided) -> dict | None:
     executing = obj.state == State.EXECUTING
     keep_prefetched(obj, "changes", _changes(obj.pk) if executing else [])
     keep_prefetched(obj, "rollback_checks", [])
-    use = break_glass_of(obj) if counted(facts, "break_glass") else None
-    drift = drift_known(obj, registry_key(facts))
-    gate = may_go_out(obj, verdict=verdict, known={"break_glass": use, "drift": drift})
     checks = None if outcome.readiness is None else {obj.pk: outcome.readiness}
+    return _gated(obj, verdict, checks, facts)
+
+
+def _gated(obj: FailoverRequest, verdict: Any, checks: dict | None, seen: tuple) -> dict:
+    """`obj` presented with its gate: its break-glass use read only where `seen` (its
+    fingerprint's facts) counts one, its drift remembered under the registry `seen` read."""
+    use = break_glass_of(obj) if counted(seen, "break_glass") else None
+    drift = drift_known(obj, registry_key(seen))
+    gate = may_go_out(obj, verdict=verdict, known={"break_glass": use, "drift": drift})
     return present([obj], {obj.pk: verdict}, checks, {obj.pk: gate})[0]
 
 
