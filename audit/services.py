@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,38 +54,75 @@ def record_events(events: list[Event]) -> list[AuditEvent]:
 
     The chain head row is locked for the rest of the transaction, so events are appended in
     commit order and each names its predecessor's hash. Listeners of AuditEvent's post_save
-    (notifications) hear of each event as if it had been saved alone."""
+    (notifications) hear of each event as if it had been saved alone.
+
+    Inside `appended_at_end()` the rows are returned unsaved and appended when it ends."""
     for event in events:  # a programming error: the chain would keep it for ever
         if event.action not in ACTIONS:
             raise ValueError(f"unknown audit action {event.action!r}: add it to audit/actions.py")
-    if not events:
-        return []
-    annotations = current_annotations()
+    rows = [_row(spec, current_annotations()) for spec in events]
+    held = _held.get()
+    if held is not None:
+        held.extend(rows)
+        return rows
+    _append(rows)
+    return rows
+
+
+_held: ContextVar[list[AuditEvent] | None] = ContextVar("audit_held", default=None)
+
+
+@contextmanager
+def appended_at_end() -> Iterator[None]:
+    """Events recorded inside are appended when the block ends, in the order recorded, with
+    one lock of the chain head and one INSERT; nothing is appended if it raises (its
+    transaction rolls back). The head stays unlocked while the block works, so a batch of work
+    holds it for its last round trips only, not its whole length.
+
+    Only inside a transaction, for a block that does not read back the events it records
+    (they have no seq before the end). Nested, the outermost block appends."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("appended_at_end() needs a transaction: the events would be lost")
+    if _held.get() is not None:
+        yield
+        return
+    held: list[AuditEvent] = []
+    token = _held.set(held)
+    try:
+        yield
+    finally:
+        _held.reset(token)
+    _append(held)
+
+
+def _row(spec: Event, annotations: dict[str, Any]) -> AuditEvent:
+    """The event as a row, without its place in the chain (seq, time, hashes)."""
+    actor = current_actor() if spec.actor is _UNSET else spec.actor
+    object_type, object_id = spec.object_type, spec.object_id
+    if spec.obj is not None:
+        object_type = object_type or spec.obj._meta.label_lower
+        object_id = object_id or str(spec.obj.pk)
+    return AuditEvent(
+        actor_id=getattr(actor, "pk", None),
+        actor=getattr(actor, "username", None) or "system",
+        action=spec.action,
+        object_type=object_type,
+        object_id=str(object_id),
+        data=normalise({**(spec.data or {}), **annotations}),
+    )
+
+
+def _append(rows: list[AuditEvent]) -> None:
+    if not rows:
+        return
     # No savepoint of its own: a failed append fails the change it records.
     with transaction.atomic(savepoint=False):
         seq, prev_hash = lock_head()
         now = timezone.now()
-        rows = []
-        for spec in events:
-            actor = current_actor() if spec.actor is _UNSET else spec.actor
-            object_type, object_id = spec.object_type, spec.object_id
-            if spec.obj is not None:
-                object_type = object_type or spec.obj._meta.label_lower
-                object_id = object_id or str(spec.obj.pk)
+        for row in rows:
             seq += 1
-            row = AuditEvent(
-                seq=seq,
-                created_at=now,
-                actor_id=getattr(actor, "pk", None),
-                actor=getattr(actor, "username", None) or "system",
-                action=spec.action,
-                object_type=object_type,
-                object_id=str(object_id),
-                data=normalise({**(spec.data or {}), **annotations}),
-                prev_hash=prev_hash,
-            )
+            row.seq, row.created_at, row.prev_hash = seq, now, prev_hash
             row.hash = prev_hash = stored_event_hash(row)
-            rows.append(row)
         if len(rows) == 1:
             rows[0].save(force_insert=True)  # save() sends post_save itself
         else:
@@ -94,7 +134,6 @@ def record_events(events: list[Event]) -> list[AuditEvent]:
             ChainHead.objects.filter(pk=1).update(seq=seq, hash=prev_hash)
         for row in rows:  # every AUDIT_CHECKPOINT_EVERY_EVENTS: a checkpoint after commit
             after_append(row.seq)
-    return rows
 
 
 def lock_head() -> tuple[int, str]:

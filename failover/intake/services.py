@@ -1,9 +1,6 @@
-"""Paging-tool intake: which integration a request is for, its credentials and limit, storing
-the raw delivery, and processing it into signals and failover requests.
-
-A delivery is stored before it is acknowledged and processed by a task; processing claims it
-with a conditional update (received -> processed), so a task delivered twice, or re-sent by
-the sweeper, changes nothing the second time.
+"""Paging-tool intake at the door: which integration a request is for, its credentials and
+limit, storing the raw delivery and handing it to a task, and re-sending deliveries whose
+task was lost. failover.intake.processing turns stored deliveries into signals.
 """
 
 from __future__ import annotations
@@ -15,37 +12,26 @@ import math
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
-from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
-from django.db.models import Exists, F, Q, QuerySet
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, Q, QuerySet
 from django.utils import timezone
 
-from approvals.policy import SignalFacts, ThresholdFacts, find_breach
-from approvals.selectors import rules_of
 from audit.actions import (
-    INTAKE_DELIVERY_PROCESSED,
     INTAKE_DELIVERY_RECEIVED,
-    INTAKE_SIGNAL_REFUSED,
-    SIGNAL_LINKED,
 )
 from audit.services import record_event
 from dnsproviders.ratelimit import take
-from failover.chain import holds
 from failover.degrade import with_cache
 from failover.dispatch import enqueue, send_now
-from failover.errors import Conflict, InvalidInput, ServiceError
-from failover.intake import allowlist, credentials, tools
-from failover.intake.events import FIRE, NOTE, BadPayload, Event
+from failover.errors import InvalidInput, ServiceError
+from failover.intake import credentials, tools
 from failover.intake.models import Delivery, Integration
-from failover.models import FailoverRequest, Metric, Service, Signal
-from failover.services import declare_request, record_signal, resolve_signal
-from failover.states import ACTIVE_STATES
 
 logger = logging.getLogger(__name__)
 
@@ -166,12 +152,12 @@ def authenticate(integration: Integration, headers: Mapping, body: bytes) -> Non
     if not credentials.authenticate(
         kind=integration.kind,
         secrets=integration.secrets,
-        rules=_rules(integration),
+        rules=integration_rules(integration),
         headers=headers,
         body=body,
     ):
         tool = tools.REGISTRY.get(integration.kind)
-        scheme = tool.auth_failure(_rules(integration)) if tool else "wrong credentials"
+        scheme = tool.auth_failure(integration_rules(integration)) if tool else "wrong credentials"
         raise Unauthenticated(f"integration {integration.name!r}: {scheme}")
 
 
@@ -253,7 +239,7 @@ def decode(body: bytes) -> tuple[str, object]:
         raise InvalidInput(f"the body is not JSON: {exc}", {"body": "not JSON"}) from None
 
 
-def _rules(integration: Integration) -> Mapping:
+def integration_rules(integration: Integration) -> Mapping:
     return integration.rules if isinstance(integration.rules, Mapping) else {}
 
 
@@ -265,7 +251,7 @@ def _delivery_key(integration: Integration, payload, body: bytes) -> str:
 
 def _safe_headers(integration: Integration, headers: Mapping) -> dict:
     """The headers worth keeping as evidence, without anything that carries a credential."""
-    hidden = credentials.secret_headers(integration.kind, _rules(integration))
+    hidden = credentials.secret_headers(integration.kind, integration_rules(integration))
     kept = {}
     for name, value in list(headers.items())[:MAX_HEADERS]:
         lowered = name.lower()
@@ -395,7 +381,7 @@ def _duplicate(integration: Integration, external_id: str, headers: dict, body: 
             f"({external_id}); not processed again",
             processed_at=timezone.now(),
         )
-        _audit_receipt(delivery, integration, external_id, body)
+        audit_receipt(delivery, integration, external_id, body)
     return delivery
 
 
@@ -412,7 +398,7 @@ def _refused(integration: Integration, external_id: str, headers: dict, body: by
             outcome=f"{why} ({external_id}); not processed",
             processed_at=timezone.now(),
         )
-        _audit_receipt(delivery, integration, external_id, body, reason=why)
+        audit_receipt(delivery, integration, external_id, body, reason=why)
     _mark_received(integration)
     return delivery
 
@@ -430,7 +416,7 @@ def _mark_received(integration: Integration) -> None:
     integration.last_received_at = now
 
 
-def _audit_receipt(
+def audit_receipt(
     delivery: Delivery, integration: Integration, external_id, body: bytes, reason: str = ""
 ):
     unprocessed = delivery.status in (Status.DUPLICATE, Status.REFUSED)
@@ -478,269 +464,3 @@ def sweep(*, now=None) -> int:
         .values_list("pk", flat=True)[:SWEEP_BATCH]
     )
     return sum(send_now(PROCESS_TASK, pk) for pk in stale)
-
-
-# --- processing: events -> signals -> failover requests ---
-
-
-@dataclass
-class Result:
-    status: str
-    lines: list[str] = field(default_factory=list)
-    breaches: list[tuple[int, str]] = field(default_factory=list)  # (signal id, incident ref)
-
-
-def process_delivery(delivery_id: int) -> str:
-    with transaction.atomic():
-        claimed = Delivery.objects.filter(pk=delivery_id, status=Status.RECEIVED).update(
-            status=Status.PROCESSED, attempts=F("attempts") + 1, processed_at=timezone.now()
-        )
-        if not claimed:
-            return "not waiting to be processed (already done, or no such delivery)"
-        delivery = Delivery.objects.select_related("integration__account").get(pk=delivery_id)
-        integration = delivery.integration
-        _audit_receipt(delivery, integration, delivery.external_id, delivery.body.encode())
-        try:
-            with transaction.atomic():
-                result = _apply(delivery)
-        except (OperationalError, InterfaceError):
-            raise  # the database is unwell: roll the claim back so the sweeper re-sends it
-        except Exception:
-            # A bug must not send the delivery round the sweeper forever: record and move on.
-            logger.exception("processing delivery %s failed", delivery_id)
-            result = Result(Status.FAILED, ["processing error (see the worker log)"])
-        if result.breaches:
-            result.lines.append("opening a failover request …")
-        delivery.status, delivery.outcome = result.status, "\n".join(result.lines)[:10000]
-        delivery.save(update_fields=["status", "outcome"])
-        record_event(
-            action=INTAKE_DELIVERY_PROCESSED,
-            obj=delivery,
-            actor=integration.account,
-            data={"integration": integration.name, "status": result.status},
-        )
-    # Declaring reads the live DNS records: outside the transaction, holding no locks.
-    if result.breaches:
-        result.lines[-1:] = [_escalate_safely(pk, integration, ref) for pk, ref in result.breaches]
-        delivery.outcome = "\n".join(result.lines)[:10000]
-        Delivery.objects.filter(pk=delivery.pk).update(outcome=delivery.outcome)
-    return f"{delivery.status}: {delivery.outcome}"
-
-
-def _escalate_safely(signal_id: int, integration: Integration, incident_ref: str) -> str:
-    try:
-        return escalate(signal_id, integration, incident_ref)
-    except Exception:
-        logger.exception("opening a failover request for signal %s failed", signal_id)
-        return f"no failover request for signal #{signal_id}: error (see the worker log)"
-
-
-def _apply(delivery: Delivery) -> Result:
-    integration = delivery.integration
-    try:
-        payload = json.loads(delivery.body)
-        events = tools.for_kind(integration.kind).events(payload, _rules(integration))
-    except (ValueError, RecursionError) as exc:  # BadPayload is a ValueError
-        reason = str(exc) if isinstance(exc, BadPayload) else "the body is not JSON"
-        return Result(Status.FAILED, [reason])
-    if not events:
-        return Result(Status.IGNORED, ["no alerts in the delivery"])
-    result = Result(Status.IGNORED)
-    outcomes = []
-    for event in events:
-        outcome, line, breach = _apply_event(event, delivery)
-        outcomes.append(outcome)
-        result.lines.append(f"{event.external_id or '-'}: {line}")
-        if breach:
-            result.breaches.append(breach)
-    if "changed" in outcomes:
-        result.status = Status.PROCESSED
-    elif "refused" in outcomes:
-        result.status = Status.REFUSED
-    elif "failed" in outcomes:
-        result.status = Status.FAILED
-    elif all(o == "duplicate" for o in outcomes):
-        result.status = Status.DUPLICATE
-    return result
-
-
-def _apply_event(event: Event, delivery: Delivery):
-    """-> (changed|duplicate|ignored|refused|failed, what happened, (signal id, ref) if it
-    breaches)"""
-    integration = delivery.integration
-    if event.action == NOTE:
-        return "ignored", event.note, None
-    if event.note:
-        return "failed", event.note, None
-    if event.service:
-        # Before anything is read or locked: a refused event touches nothing.
-        reason = allowlist.refusal(integration, event.service, declare=event.action == FIRE)
-        if reason:
-            _audit_refusal(delivery, event, reason)
-            return "refused", reason, None
-    if event.action == FIRE:
-        return _fire(event, integration)
-    return _resolve(event, integration)
-
-
-def _audit_refusal(delivery: Delivery, event: Event, reason: str) -> None:
-    record_event(
-        action=INTAKE_SIGNAL_REFUSED,
-        obj=delivery,
-        actor=delivery.integration.account,
-        data={
-            "integration": delivery.integration.name,
-            "service": event.service,
-            "action": event.action,
-            "external_id": event.external_id,
-            "reason": reason,
-        },
-    )
-
-
-def _fire(event: Event, integration: Integration):
-    if not event.service:
-        return "failed", "no service named", None
-    # With its policy, which the breach check reads (only the service's row is locked).
-    locked = Service.objects.select_for_update(of=("self",)).select_related("policy")
-    service = locked.filter(slug=event.service).first()
-    if service is None:  # deleted since the allow-list was read
-        return "failed", f"unknown service '{event.service}'", None
-    if event.metric not in Metric.values:
-        known = ", ".join(Metric.values)
-        return "failed", f"unknown metric '{event.metric}' (known: {known})", None
-    if event.value is None:
-        return "failed", "no numeric value for the signal", None
-    # The service row lock above serialises this check with any concurrent delivery.
-    if Signal.objects.filter(
-        service=service,
-        metric=event.metric,
-        external_id=event.external_id,
-        source=integration.kind,
-        status=Signal.Status.FIRING,
-    ).exists():
-        return "duplicate", "already firing; duplicate", None
-    signal = record_signal(
-        service=service,
-        metric=event.metric,
-        value=event.value,
-        source=integration.kind,
-        external_id=event.external_id,
-        summary=event.summary,
-        actor=integration.account,
-    )
-    line = f"signal #{signal.pk} {service.slug} {signal.metric}={signal.value:g} recorded"
-    breach = _breach(service, signal)
-    if breach is None:
-        return "changed", line + "; no threshold breached", None
-    line += f"; breaches {breach.description}"
-    return "changed", line, (signal.pk, event.incident_ref)
-
-
-def _breach(service: Service, signal: Signal):
-    thresholds = [
-        ThresholdFacts(t.pk, t.metric, t.comparison, t.value) for t in service.thresholds.all()
-    ]
-    facts = SignalFacts(signal.pk, signal.metric, signal.value, signal.status, signal.received_at)
-    window = rules_of(service).signal_window
-    return find_breach(thresholds, [facts], now=signal.received_at, window=window)
-
-
-def _resolve(event: Event, integration: Integration):
-    signals = Signal.objects.filter(
-        external_id=event.external_id,
-        source=integration.kind,
-        service__in=integration.services.all(),  # only where it may feed (none without a name)
-    )
-    if event.service:
-        signals = signals.filter(service__slug=event.service)
-    if event.metric:
-        signals = signals.filter(metric=event.metric)
-    firing = list(signals.filter(status=Signal.Status.FIRING).values_list("pk", flat=True))
-    if not firing:
-        if signals.exists():
-            return "duplicate", "already resolved; duplicate", None
-        return "ignored", "no firing signal to resolve", None
-    for pk in firing:
-        resolve_signal(signal_id=pk, actor=integration.account)
-    return "changed", "resolved signal " + ", ".join(f"#{pk}" for pk in firing), None
-
-
-def escalate(signal_id: int, integration: Integration, incident_ref: str = "") -> str:
-    """A breaching signal opens a pending failover request declared by the integration's
-    account (pre-approved by the signal in preapproved_thresholds mode, needing the usual
-    approvals in dual_approval mode), or is linked to the service's active request."""
-    signal = Signal.objects.select_related("service").get(pk=signal_id)
-    service, account = signal.service, integration.account
-    if not holds(account, service, "declare"):
-        return (
-            f"no failover request: the integration's account '{account.username}' does not "
-            f"hold the 'declare' authority on service '{service.slug}'"
-        )
-    # A drill under way is no incident: the alert opens a real request (which cancels it).
-    active = FailoverRequest.objects.filter(
-        service=service, state__in=ACTIVE_STATES, drill=False
-    ).first()
-    if active is not None:
-        return _link(signal, active, account)
-    target = _target_for(service, _rules(integration))
-    if target is None:
-        return (
-            f"no failover request: service '{service.slug}' has no single inactive failover "
-            "target; name one in the integration's rules (targets)"
-        )
-    criteria = _rules(integration).get("rollback_criteria")
-    try:
-        request = declare_request(
-            actor=account,
-            service=service,
-            target=target,
-            reason=f"{integration.kind} alert via integration '{integration.name}': "
-            f"{signal.summary or signal.metric} ({signal.metric} = {signal.value:g}, "
-            f"signal #{signal.pk})",
-            incident_ref=incident_ref[:200],
-            rollback_criteria=criteria if isinstance(criteria, dict) else None,
-            channel="webhook",
-            origin_signal=signal,
-        )
-    except Conflict as exc:
-        # Another delivery declared first: link to that request instead.
-        other = FailoverRequest.objects.filter(pk=exc.extra.get("request_id")).first()
-        if other is not None:
-            return _link(signal, other, account)
-        return f"no failover request: {exc.message}"
-    except ServiceError as exc:
-        return f"no failover request: {exc.message}"
-    how = (
-        "pre-approved by this signal"
-        if service.governance_mode == "preapproved_thresholds"
-        else "needs the usual approvals"
-    )
-    return f"failover request #{request.pk} to '{target}' declared ({how})"
-
-
-def _link(signal: Signal, request: FailoverRequest, account) -> str:
-    with transaction.atomic():
-        record_event(
-            action=SIGNAL_LINKED,
-            obj=request,
-            actor=account,
-            data={
-                "signal": signal.pk,
-                "service": signal.service.slug,
-                "metric": signal.metric,
-                "value": signal.value,
-                "source": signal.source,
-            },
-        )
-    return f"linked to the active failover request #{request.pk} ({request.state})"
-
-
-def _target_for(service: Service, rules: Mapping) -> str | None:
-    targets = rules.get("targets")
-    if isinstance(targets, Mapping) and isinstance(targets.get(service.slug), str):
-        return targets[service.slug]
-    candidates = list(
-        service.targets.filter(active=False, role="failover").values_list("name", flat=True)
-    )
-    return candidates[0] if len(candidates) == 1 else None

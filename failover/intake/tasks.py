@@ -2,14 +2,14 @@
 
 from celery import shared_task
 
-from failover.intake import services
+from failover.intake import processing, services
 
 __all__ = ["process_delivery", "sweep_deliveries"]
 
 
 @shared_task(ignore_result=True)
 def process_delivery(delivery_id: int) -> str:
-    return services.process_delivery(delivery_id)
+    return processing.process_waiting(delivery_id)
 
 
 @shared_task(ignore_result=True)

@@ -12,7 +12,7 @@ import pytest
 
 from failover.intake.integrations import create_integration
 from failover.intake.models import Delivery
-from failover.intake.services import process_delivery
+from failover.intake.processing import process_delivery
 from failover.models import Service
 from failover.services import grant_authority
 from tests.factories import make_service, user

@@ -9,7 +9,8 @@ import pytest
 from audit.models import AuditEvent
 from failover.intake import services, tools
 from failover.intake.models import Delivery
-from failover.intake.services import process_delivery, sweep
+from failover.intake.processing import process_delivery
+from failover.intake.services import sweep
 from failover.models import FailoverRequest, Signal
 from tests.harness.broker import Broker, repoint
 from tests.harness.ports import free_port

@@ -14,7 +14,8 @@ from django.utils import timezone
 
 from failover.dispatch import send_now
 from failover.intake.models import Delivery
-from failover.intake.services import PROCESS_TASK, STALE, process_delivery, sweep
+from failover.intake.processing import process_delivery
+from failover.intake.services import PROCESS_TASK, STALE, sweep
 from tests.intake.conftest import make_integration
 
 pytestmark = pytest.mark.django_db
