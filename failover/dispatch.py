@@ -62,12 +62,13 @@ def send_now(task: str, *args: object, countdown: float | None = None) -> bool:
 
 def enqueue(task: str, *args: object, countdown: float | None = None) -> None:
     """Send the task once the caller's transaction commits (at once outside one)."""
-
-    def send() -> None:
-        if BROKER.skip():
-            logger.debug("broker down: %s%r left for the sweeper", task, args)
-            return
-        send_now(task, *args, countdown=countdown)
-
     # robust: whatever happens in the send, the committed request must still get its answer.
-    transaction.on_commit(send, robust=True)
+    transaction.on_commit(lambda: send_unless_down(task, *args, countdown=countdown), robust=True)
+
+
+def send_unless_down(task: str, *args: object, countdown: float | None = None) -> None:
+    """Send the task, unless the broker was found down a moment ago (the sweeper re-sends)."""
+    if BROKER.skip():
+        logger.debug("broker down: %s%r left for the sweeper", task, args)
+        return
+    send_now(task, *args, countdown=countdown)

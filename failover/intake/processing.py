@@ -1,19 +1,21 @@
 """Processing stored deliveries: events -> signals -> failover requests.
 
-The worker takes deliveries in batches: a task claims the oldest waiting deliveries up to its
-own with SELECT ... FOR UPDATE SKIP LOCKED, so two workers never take the same one
-and a task delivered twice, or re-sent by the sweeper, changes nothing the second time. A
-batch is one transaction: the allow-list and grants read once, the services it fires on
-locked once (in one order, so two batches cannot deadlock), and its audit events appended
-together at the end. In an alert storm that is a few round trips a delivery, not twenty
-(issue 18). Whatever one delivery's bug breaks is found by processing the batch again one
-delivery at a time: only that delivery is recorded as failed.
+The worker takes deliveries in batches: a task claims the oldest waiting deliveries with
+SELECT ... FOR UPDATE SKIP LOCKED, so two workers never take the same one, and a task
+delivered twice, or re-sent by the sweeper, changes nothing the second time. A batch is one
+transaction: the allow-list and grants read once, the services it fires on locked once (in
+one order, so two batches cannot deadlock), and its audit events appended together at the
+end. A task drains what waits, batch after batch, and the door sends one only when none is on
+its way. In an alert storm that is a few round trips a delivery, not twenty (issue 18).
+Whatever one delivery's bug breaks is found by processing the batch again one delivery at a
+time: only that delivery is recorded as failed.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -29,11 +31,12 @@ from approvals.selectors import rules_of
 from audit.actions import INTAKE_DELIVERY_PROCESSED, INTAKE_SIGNAL_REFUSED, SIGNAL_LINKED
 from audit.services import appended_at_end, record_event
 from failover.chain import holds
+from failover.dispatch import send_now
 from failover.errors import Conflict, ServiceError
 from failover.intake import allowlist, tools
 from failover.intake.events import FIRE, NOTE, BadPayload, Event
 from failover.intake.models import Delivery, Integration
-from failover.intake.services import audit_receipt, integration_rules
+from failover.intake.services import PROCESS_TASK, audit_receipt, integration_rules, woken
 from failover.models import FailoverRequest, Metric, Service, Signal
 from failover.precompiled import compiled
 from failover.services import declare_request, record_signal, resolve_signal
@@ -42,6 +45,7 @@ from failover.states import ACTIVE_STATES
 logger = logging.getLogger(__name__)
 
 BATCH = 50  # deliveries a transaction: the services it fires on stay locked until it commits
+DRAIN_FOR = 20  # seconds a task drains (its soft time limit is CELERY_TASK_SOFT_TIME_LIMIT)
 NOT_WAITING = "not waiting to be processed (already done, or no such delivery)"
 Status = Delivery.Status
 DATABASE_UNWELL = (OperationalError, InterfaceError)  # roll back: the sweeper re-sends
@@ -65,18 +69,20 @@ def process_delivery(delivery_id: int) -> str:
 
 
 def process_waiting(delivery_id: int) -> str:
-    """The task's work: the oldest waiting deliveries, a batch at a time, until this one was
-    taken, by this task or another. Tasks come in the order deliveries did, so in a burst the
-    first task takes its delivery and those waiting behind it; a task whose delivery was
-    taken so takes one batch of what still waits (or finds nothing), which drains a backlog
-    in a few tasks and picks up any delivery that lost its task."""
+    """The task's work: every delivery waiting when it starts, and those arriving meanwhile,
+    a batch at a time. The door sends a task only when none is on its way (services.wake),
+    and each clears that mark before it claims, so whatever a door stored without sending a
+    task is here to claim. Past DRAIN_FOR it hands what is left to a fresh task."""
+    woken()
     statuses: Counter[str] = Counter()
+    deadline = time.monotonic() + DRAIN_FOR
     while True:
         done = _process(_claim_oldest, delivery_id)
         statuses.update(d.status for d in done)
-        if len(done) < BATCH or any(d.pk == delivery_id for d in done):
+        if len(done) < BATCH:
             break
-        if not _waits(delivery_id):
+        if time.monotonic() > deadline:  # well inside the task's time limit
+            send_now(PROCESS_TASK, delivery_id)
             break
     if not statuses:
         return NOT_WAITING
@@ -107,13 +113,6 @@ def _claim_oldest(_delivery_id: int) -> list[Delivery]:
         return _waiting(skip_locked=True).order_by("received_at", "pk")[:BATCH]
 
     return compiled(("intake-claim", BATCH), build).objects()
-
-
-def _waits(delivery_id: int) -> bool:
-    def build(pk: int) -> QuerySet[Delivery]:
-        return Delivery.objects.filter(pk=pk, status=Status.RECEIVED)
-
-    return bool(compiled("intake-waits", build, "pk", exists=True).rows(pk=delivery_id))
 
 
 def _waiting(*, skip_locked: bool = False) -> QuerySet[Delivery]:

@@ -28,7 +28,7 @@ from audit.actions import (
 from audit.services import record_event
 from dnsproviders.ratelimit import take
 from failover.degrade import with_cache
-from failover.dispatch import enqueue, send_now
+from failover.dispatch import send_now, send_unless_down
 from failover.errors import InvalidInput, ServiceError
 from failover.intake import credentials, tools
 from failover.intake.models import Delivery, Integration
@@ -39,7 +39,8 @@ PROCESS_TASK = "failover.intake.tasks.process_delivery"
 MAX_BODY = 1024 * 1024
 RECEIVED_AT_EVERY = timedelta(seconds=5)  # how fresh an integration's last_received_at is
 STALE = timedelta(seconds=15)  # a delivery still `received` this long lost its task
-SWEEP_BATCH = 500
+WAKE = "intake:task-on-its-way"
+WAKE_FOR = 10  # seconds: then a delivery sends a task again, in case that one was lost
 MAX_HEADERS = 60
 SLUG = re.compile(r"[-a-zA-Z0-9_]{1,80}")
 Status = Delivery.Status
@@ -295,8 +296,30 @@ def receive(
         delivery = _duplicate(integration, external_id, kept_headers, body)
     _mark_received(integration)
     if delivery.status == Status.RECEIVED:
-        enqueue(PROCESS_TASK, delivery.pk)  # at once: no transaction is open
+        transaction.on_commit(lambda: wake(delivery.pk), robust=True)  # at once outside one
     return delivery
+
+
+def wake(delivery_id: int) -> None:
+    """Send the worker a processing task, unless one is already on its way: a task takes every
+    delivery waiting when it starts (processing.process_waiting), so in a burst a task a
+    drain is enough, where a task a delivery cost the door a publish each and the worker a
+    task each that found nothing left (issue 18). Needs a cache every process shares (not
+    this process's memory); while it is down, every delivery sends its own task.
+
+    Called once the delivery committed: a task that clears the mark (`woken`) and then claims
+    sees every delivery whose door found the mark set."""
+    if shared_cache() and with_cache(
+        lambda store: not store.add(WAKE, delivery_id, timeout=WAKE_FOR), fallback=lambda: False
+    ):
+        return
+    send_unless_down(PROCESS_TASK, delivery_id)
+
+
+def woken() -> None:
+    """The worker took a task: the next delivery sends another (`wake`)."""
+    if shared_cache():
+        with_cache(lambda store: store.delete(WAKE), fallback=lambda: None)
 
 
 def _current(integration: Integration) -> QuerySet:
@@ -438,16 +461,17 @@ def audit_receipt(
 
 
 def sweep(*, now=None) -> int:
-    """Re-send deliveries whose task was lost: never sent (the broker was down when they
-    arrived, or the process died in between) or lost by the broker.
+    """Send a task for deliveries whose task was lost: never sent (the broker was down when
+    they arrived, the process died in between, or a task was already on its way that the
+    broker then lost) -> how many it was sent for. One task takes every delivery waiting
+    (processing.process_waiting), so one is sent, whatever their number.
 
-    Age alone does not tell a lost task from one still queued: in a flood the worker runs a
-    minute or more behind the door, and re-sending every delivery older than STALE put up to
-    SWEEP_BATCH duplicates in the queue each run, all sent fine, for the worker to claim for
-    nothing (issue 18). The worker takes tasks in the order they were sent, so while it is
-    claiming, only a delivery received STALE before the newest one it claimed was skipped;
-    later ones may still be queued. Once it has claimed nothing for STALE, its queue is empty
-    (or it is stuck, and then a re-send costs nothing more than before)."""
+    Age alone does not tell a lost task from one still queued: in a flood the worker runs
+    behind the door, and a task sent for every delivery older than STALE only queued tasks
+    for the worker to find nothing in (issue 18). The worker takes the oldest deliveries
+    first, so while it is claiming, only a delivery received STALE before the newest one it
+    claimed was passed over; later ones may still be on its way. Once it has claimed nothing
+    for STALE, whatever waits has no task (or the worker is stuck, and a task costs nothing)."""
     now = now or timezone.now()
     lost_before = now - STALE
     newest = (  # where the worker is: the newest delivery it claimed (door markers have 0)
@@ -458,9 +482,8 @@ def sweep(*, now=None) -> int:
     )
     if newest is not None and newest[1] is not None and newest[1] >= now - STALE:
         lost_before = min(lost_before, newest[0] - STALE)
-    stale = (
-        Delivery.objects.filter(status=Status.RECEIVED, received_at__lt=lost_before)
-        .order_by("received_at")
-        .values_list("pk", flat=True)[:SWEEP_BATCH]
-    )
-    return sum(send_now(PROCESS_TASK, pk) for pk in stale)
+    stale = Delivery.objects.filter(status=Status.RECEIVED, received_at__lt=lost_before)
+    oldest = stale.order_by("received_at").values_list("pk", flat=True).first()
+    if oldest is None or not send_now(PROCESS_TASK, oldest):
+        return 0
+    return stale.count()

@@ -14,10 +14,13 @@ from failover.intake.models import Delivery
 from failover.intake.processing import BATCH
 from failover.models import Signal
 from tests.factories import make_service
+from tests.harness.ports import free_port
 from tests.harness.races import race
 from tests.intake.conftest import let_declare, make_integration, post
+from tests.intake.test_sweep import queued
 
 SERVICES = ("alpha", "bravo", "charlie", "delta")
+REDIS_CACHE = "django.core.cache.backends.redis.RedisCache"
 
 
 @pytest.fixture
@@ -76,13 +79,9 @@ def test_the_next_task_takes_a_delivery_whose_task_was_lost(client, am):
     assert Signal.objects.count() == 2
 
 
-def test_a_task_takes_one_more_batch_once_its_own_was_taken(client, am):
-    first = deliver(client, am, 0)
-    behind = [deliver(client, am, n) for n in range(1, BATCH + 2)]
-    # Its delivery went in an earlier batch: it takes the oldest still waiting, one batch.
-    tasks.process_delivery(first.pk)  # the first BATCH, itself among them
-    assert Delivery.objects.filter(status="received").count() == 2
-    assert tasks.process_delivery(behind[0].pk) == "2 deliveries: 2 processed"
+def test_a_task_drains_what_waits_batch_after_batch(client, am):
+    waiting = [deliver(client, am, n) for n in range(BATCH + 2)]
+    assert tasks.process_delivery(waiting[0].pk) == f"{BATCH + 2} deliveries: {BATCH + 2} processed"
     assert Signal.objects.count() == BATCH + 2
 
 
@@ -133,3 +132,35 @@ def test_two_workers_draining_at_once_take_each_delivery_once(client, am):
     assert Signal.objects.count() == 180
     assert AuditEvent.objects.filter(action="intake.delivery_received").count() == 180
     assert verify_chain().ok
+
+
+@pytest.fixture
+def shared_cache(broker, settings):
+    """The cache every process shares, as in production: Redis (the broker's server)."""
+    if not broker.url.startswith("redis://"):
+        pytest.skip("needs redis-server (Debian package redis-server)")
+    location = broker.url.rsplit("/", 1)[0] + "/1"
+    settings.CACHES = {"default": {"BACKEND": REDIS_CACHE, "LOCATION": location}}
+
+
+def test_in_a_burst_the_door_sends_one_task_and_it_takes_them_all(
+    client, am, shared_cache, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        waiting = [deliver(client, am, n) for n in range(5)]
+    assert queued() == [waiting[0].pk]  # one task on its way is enough
+    assert tasks.process_delivery(waiting[0].pk) == "5 deliveries: 5 processed"
+    with django_capture_on_commit_callbacks(execute=True):
+        later = [deliver(client, am, n) for n in range(5, 7)]
+    assert queued() == [later[0].pk]  # the task cleared the mark before it claimed
+
+
+def test_with_the_cache_down_every_delivery_sends_its_own_task(
+    client, am, broker, settings, django_capture_on_commit_callbacks
+):
+    down = f"redis://127.0.0.1:{free_port()}/1"  # nothing listens there
+    settings.CACHES = {"default": {"BACKEND": REDIS_CACHE, "LOCATION": down}}
+    with django_capture_on_commit_callbacks(execute=True):
+        waiting = [deliver(client, am, n) for n in range(3)]
+    assert queued() == [d.pk for d in waiting]
+    assert tasks.process_delivery(waiting[0].pk) == "3 deliveries: 3 processed"

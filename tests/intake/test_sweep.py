@@ -13,6 +13,7 @@ import pytest
 from django.utils import timezone
 
 from failover.dispatch import send_now
+from failover.intake import tasks
 from failover.intake.models import Delivery
 from failover.intake.processing import process_delivery
 from failover.intake.services import PROCESS_TASK, STALE, sweep
@@ -63,7 +64,7 @@ def test_a_delivery_queued_behind_the_worker_is_not_re_sent_a_lost_one_is(broker
     assert Delivery.objects.get(pk=still_queued.pk).status == "received"
 
 
-def test_an_idle_worker_has_every_stale_delivery_re_sent(broker):
+def test_an_idle_worker_is_sent_one_task_for_every_stale_delivery(broker):
     integration, _ = make_integration("alertmanager")
     claimed = delivery(integration, 1, seconds_ago=10 * STALE.total_seconds())
     process_delivery(claimed.pk)
@@ -73,10 +74,13 @@ def test_an_idle_worker_has_every_stale_delivery_re_sent(broker):
     newer = delivery(integration, 3, seconds_ago=2 * STALE.total_seconds())
     recent = delivery(integration, 4, seconds_ago=STALE.total_seconds() / 3)
 
-    # Nothing claimed for STALE: the queue is empty, so what waits lost its task.
+    # Nothing claimed for STALE: the queue is empty, so what waits lost its task. One task
+    # takes every delivery waiting: the oldest's.
     assert sweep() == 2
-    assert queued() == [older.pk, newer.pk]
+    assert queued() == [older.pk]
     assert Delivery.objects.get(pk=recent.pk).status == "received"  # its task may be on its way
+    assert tasks.process_delivery(older.pk) == "3 deliveries: 3 ignored"
+    assert Delivery.objects.get(pk=newer.pk).status == "ignored"
 
 
 def test_publishes_from_many_threads_at_once_all_reach_the_broker(broker):
