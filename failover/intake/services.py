@@ -13,10 +13,11 @@ import re
 import time
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.cache import cache, caches
+from django.core.cache.backends.base import BaseCache
 from django.core.cache.backends.redis import RedisCache
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, Q, QuerySet
@@ -310,7 +311,8 @@ def wake(delivery_id: int) -> None:
     Called once the delivery committed: a task that clears the mark (`woken`) and then claims
     sees every delivery whose door found the mark set."""
     if shared_cache() and with_cache(
-        lambda store: not store.add(WAKE, delivery_id, timeout=WAKE_FOR), fallback=lambda: False
+        lambda store: not cast(BaseCache, store).add(WAKE, delivery_id, timeout=WAKE_FOR),
+        fallback=lambda: False,
     ):
         return
     send_unless_down(PROCESS_TASK, delivery_id)
@@ -319,7 +321,7 @@ def wake(delivery_id: int) -> None:
 def woken() -> None:
     """The worker took a task: the next delivery sends another (`wake`)."""
     if shared_cache():
-        with_cache(lambda store: store.delete(WAKE), fallback=lambda: None)
+        with_cache(lambda store: cast(BaseCache, store).delete(WAKE), fallback=lambda: None)
 
 
 def _current(integration: Integration) -> QuerySet:
