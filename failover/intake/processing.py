@@ -335,13 +335,7 @@ def _fire(event: Event, integration: Integration, batch: Batch) -> Applied:
     if event.value is None:
         return "failed", "no numeric value for the signal", None
     # The service row, locked for the batch, serialises this check with any other delivery.
-    if Signal.objects.filter(
-        service=service,
-        metric=event.metric,
-        external_id=event.external_id,
-        source=integration.kind,
-        status=Signal.Status.FIRING,
-    ).exists():
+    if _firing(service.pk, event.metric, event.external_id, integration.kind):
         return "duplicate", "already firing; duplicate", None
     signal = record_signal(
         service=service,
@@ -358,6 +352,23 @@ def _fire(event: Event, integration: Integration, batch: Batch) -> Applied:
         return "changed", line + "; no threshold breached", None
     line += f"; breaches {breach.description}"
     return "changed", line, (signal.pk, event.incident_ref)
+
+
+def _firing(service_id: int, metric: str, external_id: str, source: str) -> bool:
+    """Whether this alert already fires on the service (compiled once: a storm asks it for
+    every delivery)."""
+
+    def build(service: int, metric: str, external: str, source: str) -> QuerySet[Signal]:
+        return Signal.objects.filter(
+            service_id=service,
+            metric=metric,
+            external_id=external,
+            source=source,
+            status=Signal.Status.FIRING,
+        )
+
+    query = compiled("intake-firing", build, "service", "metric", "external", "source", exists=True)
+    return bool(query.rows(service=service_id, metric=metric, external=external_id, source=source))
 
 
 def _breach(service: Service, signal: Signal) -> Breach | None:
