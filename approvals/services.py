@@ -27,7 +27,7 @@ from approvals.selectors import (
     verdict_for,
 )
 from audit.actions import DECISION_VOIDED, decision_action
-from audit.services import record_event
+from audit.services import appended_at_end, record_event
 from failover.authorities import ROLE_AUTHORITY
 from failover.chain import holdings, holds
 from failover.errors import (
@@ -110,37 +110,39 @@ def decide(
         or step_up.target != f"request:{request_id}"
     ):
         raise InvalidInput("the confirmation was for another person, act or request")
-    request = lock_request(request_id)
-    if is_service_account(actor):
-        raise NotAuthorised(
-            ROLE_AUTHORITY.get(role, "veto"),
-            request.service.slug,
-            f"a service account cannot {KINDS[kind].verb}: a human act needs a human; "
-            "a person must sign in",
-        )
-    # The decisions with their deciders, read once under the lock: the checks below, the
-    # verdict and a caller presenting the request inside this transaction all use them.
-    keep_prefetched(request, "decisions", decisions_with_deciders(request.pk))
-    # What the rules engine weighs, and what the actor holds, read before anything is
-    # written: the audit chain's head, locked from the decision's event to the commit, is
-    # not held while they are read.
-    facts = None
-    if kind != Decision.Kind.REJECT and request.state in OPEN_STATES:
-        facts = facts_for([request], deciding=actor.pk)[request.pk]
-    if kind == Decision.Kind.VETO:
-        decision = _veto(actor, request, comment, channel, facts, step_up)
-    elif kind == Decision.Kind.LIFT_VETO:
-        decision = _lift_veto(actor, request, comment, channel, veto_id, facts, step_up)
-    else:
-        decision = _approve_sign_off_or_reject(
-            actor, request, kind, role, plan_hash, comment, channel, facts, step_up
-        )
-    if facts is not None:
-        facts.add(decision)
-    # Only the last approval or sign-off, confirmed knowing it executes, moves traffic; a veto,
-    # a lift or a rejection never does (invariant 13).
-    verdict = settle(request, actor, execute=KINDS[kind].counts, facts=facts)  # None: closed
-    return Decided(decision, request, verdict, facts.readiness if facts is not None else None)
+    # Its audit events join the chain at the end: the chain's head, which every write in the
+    # system appends behind, is held for the last round trips, not the whole decision.
+    with appended_at_end():
+        request = lock_request(request_id)
+        if is_service_account(actor):
+            raise NotAuthorised(
+                ROLE_AUTHORITY.get(role, "veto"),
+                request.service.slug,
+                f"a service account cannot {KINDS[kind].verb}: a human act needs a human; "
+                "a person must sign in",
+            )
+        # The decisions with their deciders, read once under the lock: the checks below, the
+        # verdict and a caller presenting the request inside this transaction all use them.
+        keep_prefetched(request, "decisions", decisions_with_deciders(request.pk))
+        # What the rules engine weighs, and what the actor holds, read before anything is
+        # written.
+        facts = None
+        if kind != Decision.Kind.REJECT and request.state in OPEN_STATES:
+            facts = facts_for([request], deciding=actor.pk)[request.pk]
+        if kind == Decision.Kind.VETO:
+            decision = _veto(actor, request, comment, channel, facts, step_up)
+        elif kind == Decision.Kind.LIFT_VETO:
+            decision = _lift_veto(actor, request, comment, channel, veto_id, facts, step_up)
+        else:
+            decision = _approve_sign_off_or_reject(
+                actor, request, kind, role, plan_hash, comment, channel, facts, step_up
+            )
+        if facts is not None:
+            facts.add(decision)
+        # Only the last approval or sign-off, confirmed knowing it executes, moves traffic; a veto,
+        # a lift or a rejection never does (invariant 13).
+        verdict = settle(request, actor, execute=KINDS[kind].counts, facts=facts)  # None: closed
+        return Decided(decision, request, verdict, facts.readiness if facts is not None else None)
 
 
 def _holds(actor: Any, request: FailoverRequest, authority: str, facts: Facts | None) -> bool:

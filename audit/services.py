@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -62,14 +62,38 @@ def record_events(events: list[Event]) -> list[AuditEvent]:
             raise ValueError(f"unknown audit action {event.action!r}: add it to audit/actions.py")
     rows = [_row(spec, current_annotations()) for spec in events]
     held = _held.get()
-    if held is not None:
-        held.extend(rows)
-        return rows
-    _append(rows)
+    if held is None:
+        _append(rows)
+    else:
+        held.add(rows)
     return rows
 
 
-_held: ContextVar[list[AuditEvent] | None] = ContextVar("audit_held", default=None)
+class _Held:
+    """Rows recorded inside `appended_at_end()`, each with the mark of the savepoint it was
+    recorded in, if the block opened one: Django drops a savepoint's on-commit callbacks when
+    it rolls back, so a mark still waiting says its rows still stand."""
+
+    def __init__(self, connection: Any):
+        self.connection, self.depth = connection, len(connection.savepoint_ids)
+        self.rows: list[tuple[AuditEvent, Callable[[], None] | None]] = []
+
+    def add(self, rows: list[AuditEvent]) -> None:
+        mark = None
+        if len(self.connection.savepoint_ids) > self.depth:
+
+            def mark() -> None:  # stands for the rows in the savepoint's callbacks
+                pass
+
+            transaction.on_commit(mark, using=self.connection.alias)
+        self.rows += [(row, mark) for row in rows]
+
+    def standing(self) -> list[AuditEvent]:
+        waiting = {id(func) for _, func, _ in self.connection.run_on_commit}
+        return [row for row, mark in self.rows if mark is None or id(mark) in waiting]
+
+
+_held: ContextVar[_Held | None] = ContextVar("audit_held", default=None)
 
 
 @contextmanager
@@ -80,19 +104,21 @@ def appended_at_end() -> Iterator[None]:
     holds it for its last round trips only, not its whole length.
 
     Only inside a transaction, for a block that does not read back the events it records
-    (they have no seq before the end). Nested, the outermost block appends."""
-    if not transaction.get_connection().in_atomic_block:
+    (they have no seq before the end). Nested, the outermost block appends. Events recorded in
+    a savepoint the block opened and rolled back are not appended, as without the block."""
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
         raise RuntimeError("appended_at_end() needs a transaction: the events would be lost")
     if _held.get() is not None:
         yield
         return
-    held: list[AuditEvent] = []
+    held = _Held(connection)
     token = _held.set(held)
     try:
         yield
     finally:
         _held.reset(token)
-    _append(held)
+    _append(held.standing())
 
 
 def _row(spec: Event, annotations: dict[str, Any]) -> AuditEvent:

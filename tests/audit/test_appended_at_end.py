@@ -81,3 +81,20 @@ def test_another_transaction_appends_while_a_block_works():
     assert waited, "the other append waited for the block's transaction"
     order = list(AuditEvent.objects.order_by("seq").values_list("object_id", flat=True))
     assert order == ["elsewhere", "batch"] and verify_chain().ok
+
+
+def test_a_savepoint_rolled_back_inside_the_block_takes_its_events_with_it(db):
+    with transaction.atomic(), appended_at_end():
+        event("kept before")
+        try:
+            with transaction.atomic():
+                event("rolled back")
+                raise KeyError("caught by the caller, who carries on")
+        except KeyError:
+            pass
+        with transaction.atomic():
+            event("kept inside")
+        event("kept after")
+    kept = list(AuditEvent.objects.order_by("seq").values_list("object_id", flat=True))
+    assert kept == ["kept before", "kept inside", "kept after"]
+    assert verify_chain().ok
