@@ -31,7 +31,7 @@ def am(db):
     return secret
 
 
-def deliver(client, secret, n: int, service: str = "alpha") -> Delivery:
+def deliver(client, secret, n: int, service: str = "alpha", name: str = "am") -> Delivery:
     alert = {
         "status": "firing",
         "labels": {"service": service, "metric": "error_rate"},
@@ -39,7 +39,13 @@ def deliver(client, secret, n: int, service: str = "alpha") -> Delivery:
         "fingerprint": f"fp{n}",
     }
     payload = {"version": "4", "groupKey": f"g{n}", "alerts": [alert]}
-    response = post(client, "alertmanager", payload, HTTP_AUTHORIZATION=f"Bearer {secret}")
+    response = post(
+        client,
+        "alertmanager",
+        payload,
+        query=f"?integration={name}",
+        HTTP_AUTHORIZATION=f"Bearer {secret}",
+    )
     assert response.status_code == 202
     return Delivery.objects.order_by("-pk").first()
 
@@ -164,3 +170,22 @@ def test_with_the_cache_down_every_delivery_sends_its_own_task(
         waiting = [deliver(client, am, n) for n in range(3)]
     assert queued() == [d.pk for d in waiting]
     assert tasks.process_delivery(waiting[0].pk) == "3 deliveries: 3 processed"
+
+
+def test_in_one_batch_each_integration_feeds_only_its_own_services(client, am):
+    """Another team's integration, its deliveries in the same batch as ours: the allow-list
+    and grants are read per integration, never shared across the batch."""
+    let_declare(make_service("echo"), "other-bot")
+    _, other = make_integration("alertmanager", "other", account="other-bot", services=["echo"])
+    ours = deliver(client, am, 0, "alpha")
+    theirs_on_ours = deliver(client, other, 1, "alpha", "other")  # not on their allow-list
+    ours_on_theirs = deliver(client, am, 2, "echo")  # nor echo on ours
+    deliver(client, other, 3, "echo", "other")
+    assert tasks.process_delivery(ours.pk) == "4 deliveries: 2 processed, 2 refused"
+    statuses = [Delivery.objects.get(pk=d.pk).status for d in (ours, theirs_on_ours)]
+    assert statuses == ["processed", "refused"]
+    assert Delivery.objects.get(pk=ours_on_theirs.pk).status == "refused"
+    fired = Signal.objects.values_list("service__slug", "external_id")
+    assert sorted(fired) == [("alpha", "fp0"), ("echo", "fp3")]
+    refused = AuditEvent.objects.filter(action="intake.signal_refused")
+    assert sorted(e.data["integration"] for e in refused) == ["am", "other"]
