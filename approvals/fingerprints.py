@@ -240,6 +240,24 @@ def registry_key(facts: tuple) -> str:
     return hashlib.sha256(whole.encode()).hexdigest()[:16]
 
 
+# What a decision itself moves: its request's row and decisions, the audit events of the
+# request and of its DNS changes, and the changes an execution it starts queues.
+MOVED_BY_A_DECISION = ("request_events", "change_events", "decisions", "changes")
+
+
+def moved_only_by_a_decision(before: tuple, after: tuple) -> bool:
+    """Whether two reads of a request's facts differ in nothing but what a decision on it
+    moves: everything else the decision read (grants, readiness, signals, the registry...)
+    stood still between them."""
+    own = len([f for f in FailoverRequest._meta.concrete_fields if f.name != "plan" and f.column])
+    rest = len(after) - len(PARTS)
+    if len(before) != len(after) or before[own:rest] != after[own:rest]:
+        return False
+    return all(
+        part(before, name) == part(after, name) for name in PARTS if name not in MOVED_BY_A_DECISION
+    )
+
+
 def fingerprint_of(facts: tuple | None) -> str | None:
     if facts is None:
         return None

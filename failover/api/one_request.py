@@ -25,7 +25,13 @@ from typing import Any, cast
 from django.db.models import Prefetch, QuerySet
 from rest_framework import exceptions
 
-from approvals.fingerprints import counted, registry_key, request_facts
+from approvals.fingerprints import (
+    counted,
+    fingerprint_of,
+    moved_only_by_a_decision,
+    registry_key,
+    request_facts,
+)
 from approvals.freshness import fresh_until
 from approvals.gate import answers_for, break_glass_of, may_go_out
 from approvals.readiness.selectors import latest_checks_by_request
@@ -92,11 +98,16 @@ def assembled(pk: int, seen: tuple) -> tuple[dict, datetime]:
     return _gated(obj, verdict, checks, seen), true_until(obj)
 
 
-def decided(outcome: Decided) -> dict | None:
+def decided(outcome: Decided) -> tuple[dict, str | None, datetime] | None:
     """The request as `outcome`'s decision left it, from what the decision read under its lock
-    and the verdict it computed there (None when the request closed: no verdict to reuse).
-    Read here: whether a break-glass use exists and the registry as it is now (the drift), and
-    the DNS changes of a request the decision executed."""
+    and the verdict it computed there (None when the request closed: no verdict to reuse),
+    the fingerprint it is true under, and until when. Read here: whether a break-glass use
+    exists and the registry as it is now (the drift), and the DNS changes of a request the
+    decision executed.
+
+    The fingerprint is None unless the decision watched its request (`decide(watch=True)`) and
+    nothing but the decision moved from before its first read to now: then what it read is
+    what the facts read here describe, and the answer may be remembered under them."""
     obj, verdict = outcome.request, outcome.verdict
     facts = request_facts(obj.pk) if verdict is not None else None
     if verdict is None or facts is None:
@@ -107,7 +118,14 @@ def decided(outcome: Decided) -> dict | None:
     keep_prefetched(obj, "changes", _changes(obj.pk) if executing else [])
     keep_prefetched(obj, "rollback_checks", [])
     checks = None if outcome.readiness is None else {obj.pk: outcome.readiness}
-    return _gated(obj, verdict, checks, facts)
+    before, left = outcome.watched
+    still = (
+        before is not None
+        and left == facts  # nothing committed between the decision's commit and this read
+        and moved_only_by_a_decision(before, left)
+    )
+    answer = _gated(obj, verdict, checks, facts)
+    return answer, fingerprint_of(facts) if still else None, true_until(obj)
 
 
 def _gated(obj: FailoverRequest, verdict: Any, checks: dict | None, seen: tuple) -> dict:

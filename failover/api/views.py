@@ -441,13 +441,23 @@ class FailoverRequestViewSet(
         )
         with carrying(proof):
             outcome = decide(
-                actor=request.user, request_id=int(pk), channel="api", step_up=proof, **data
+                actor=request.user,
+                request_id=int(pk),
+                channel="api",
+                step_up=proof,
+                watch=True,
+                **data,
             )
-        # As the decision left it (one verdict, from its lock); a closed request is assembled
-        # after the commit like any read.
-        answer = decided(outcome) or presented.after_write(
-            request, int(pk), build=lambda f: assembled(int(pk), f)
-        )
+        # As the decision left it (one verdict, from its lock), remembered for the readers the
+        # act wakes up when nothing else moved meanwhile; a closed request is assembled after
+        # the commit like any read.
+        found = decided(outcome)
+        if found is None:
+            answer = presented.after_write(request, int(pk), build=lambda f: assembled(int(pk), f))
+        else:
+            answer, fingerprint, until = found
+            if fingerprint is not None:
+                presented.keep(request, int(pk), fingerprint, answer, until)
         return Response(answer, status=status.HTTP_201_CREATED)
 
     @extend_schema(

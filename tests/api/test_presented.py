@@ -218,12 +218,42 @@ def test_a_decisions_answer_is_what_the_next_reader_gets(
             url + "decisions/", {"kind": "veto", "comment": "IdP down"}, format="json"
         )
     assert answer.status_code == 201, answer.content
-    # Not remembered by the write (built from what it read under its lock: see
-    # failover/api/one_request.py), so the first reader builds it and the next one remembers.
+    # Remembered by the write: nothing but the decision moved while it worked.
     vetoer = Reader(client, pending.pk)
-    assert vetoer.read() == answer.json() == vetoer.remembered()
+    assert vetoer.remembered() == answer.json()
     identity = Reader(as_user("identity"), pending.pk)
     assert identity.read() == answer.json() == identity.built()
+
+
+def test_a_change_landing_while_a_decision_works_is_never_remembered_with_its_answer(
+    as_user, pending, django_capture_on_commit_callbacks
+):
+    """A grant removed between the decision's first read and its commit (here by a receiver in
+    its transaction; in production by another one): the answer is not kept, and the next read
+    builds one that reflects the removal."""
+    from django.db.models.signals import post_save
+
+    from approvals.models import Decision
+
+    def remove_a_grant(sender, instance, created, **kwargs):
+        user("avail").groups.remove(Group.objects.get(name="shop approve_availability"))
+
+    url = f"/api/v1/failover-requests/{pending.pk}/"
+    client = as_user("vetoer")
+    post_save.connect(remove_a_grant, sender=Decision, dispatch_uid="test-grant-removed")
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            answer = client.post(
+                url + "decisions/", {"kind": "veto", "comment": "x"}, format="json"
+            )
+    finally:
+        post_save.disconnect(sender=Decision, dispatch_uid="test-grant-removed")
+    assert answer.status_code == 201, answer.content
+    vetoer = Reader(client, pending.pk)
+    with CaptureQueriesContext(connection) as captured:
+        first = vetoer.read()
+    assert len(captured.captured_queries) > REMEMBERED_READ_QUERIES  # built, not remembered
+    assert first == vetoer.built()
 
 
 def test_a_change_landing_while_a_writes_answer_is_built_is_never_served(rf, reader, pending):
