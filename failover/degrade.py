@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from django.conf import settings
 from django.core.cache import cache
 from django.core.cache.backends.locmem import LocMemCache
 
@@ -135,3 +136,9 @@ def probe_broker() -> str | None:
         connection.release()
     BROKER.worked()
     return None
+
+
+def shared_cache() -> bool:
+    """Whether the cache is one every process shares (Redis, Memcached, the database)."""
+    backend = settings.CACHES["default"]["BACKEND"]
+    return not backend.endswith(("locmem.LocMemCache", "dummy.DummyCache"))

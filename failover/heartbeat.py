@@ -8,6 +8,12 @@ older than HEARTBEAT_STALE_SECONDS, or never seen, is stale: /readyz says so, an
 dead-man switch stops pinging HEARTBEAT_URL so that the monitoring service pages someone.
 
 `ages` and `stale` are the API the readiness view, the metrics and `check_heartbeat` share.
+
+A worker taking a queue's heartbeat also leaves the heartbeat's time in its cache: the web
+processes that find it in theirs know the two share one. A worker on another cache (another
+Redis, or its own memory) never clears the marks the web processes set for it (the intake's
+"a task is on its way", failover/intake/services.py), so deliveries wait for the mark to
+expire: /readyz says so (`apart`).
 """
 
 from __future__ import annotations
@@ -15,13 +21,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import datetime
+from typing import cast
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.cache.backends.base import BaseCache
 from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
 from failover import outbound
+from failover.degrade import shared_cache, with_cache
 from failover.models import Heartbeat
 
 logger = logging.getLogger(__name__)
@@ -42,6 +51,11 @@ EFFECTS = {
     "queue:intake": "webhook deliveries are stored and acknowledged but not turned into signals",
     "queue:celery": "notifications, request expiry, audit checkpoints and the sweepers wait",
 }
+APART = (
+    "the workers taking this queue use another cache than this web process: they do not "
+    "see the marks it leaves them, and webhook deliveries wait up to 10 s, or for the "
+    "sweeper, before they are processed"
+)
 
 
 def queue(name: str) -> str:
@@ -69,6 +83,47 @@ def record(name: str, now: datetime | None = None) -> None:
             Heartbeat.objects.create(name=name, at=at)
     except IntegrityError:
         Heartbeat.objects.filter(name=name).update(at=at)
+
+
+def record_queue(name: str) -> None:
+    """A worker took queue `name`'s heartbeat: the time goes into its cache first, then into
+    the database, so that a reader finding the database's finds the cache's too."""
+    at = timezone.now()
+    with_cache(lambda c: cast(BaseCache, c).set(_mark(queue(name)), at.timestamp(), timeout=None))
+    record(queue(name), at)
+
+
+def apart(ages: dict[str, float | None], now: datetime) -> list[str]:
+    """The queues whose last heartbeat was taken by a worker on another cache than this
+    process's: fresh in the database, missing from the cache although the cache has been up
+    since before it (a cache restarted since then holds no heartbeat yet; it is not told
+    apart from one never shared until the next heartbeat). Call with the cache answering."""
+    fresh = {
+        name: now.timestamp() - age
+        for name, age in ages.items()
+        if name.startswith("queue:") and not is_stale(age) and age is not None
+    }
+    if not fresh or not shared_cache():
+        return []
+
+    def read(store: BaseCache) -> list[str]:
+        store.add(CACHE_UP_SINCE, now.timestamp(), timeout=None)
+        marks = store.get_many([CACHE_UP_SINCE, *(_mark(name) for name in fresh)])
+        since = marks.get(CACHE_UP_SINCE, now.timestamp())
+        return [
+            name
+            for name, at in fresh.items()
+            if at > since and marks.get(_mark(name), 0.0) < at - 1.0  # 1 s: clocks and rounding
+        ]
+
+    return with_cache(lambda c: read(cast(BaseCache, c)), fallback=lambda: [])
+
+
+def _mark(name: str) -> str:
+    return f"heartbeat:{name}"
+
+
+CACHE_UP_SINCE = "heartbeat:cache-up-since"
 
 
 def ages_of(names: Iterable[str], now: datetime | None = None) -> dict[str, float | None]:

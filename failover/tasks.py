@@ -17,7 +17,7 @@ def purge_retention() -> dict[str, int]:
 def heartbeat(queue: str) -> None:
     """Sent by beat to each routed queue (CELERY_BEAT_SCHEDULE): the worker that takes it
     shows the queue is consumed."""
-    beats.record(beats.queue(queue))
+    beats.record_queue(queue)
 
 
 @shared_task(ignore_result=True)

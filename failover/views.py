@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import DatabaseError, connection
 from django.http import JsonResponse
+from django.utils import timezone
 from django.views.defaults import page_not_found
 from django.views.defaults import server_error as django_server_error
 
@@ -29,7 +30,8 @@ def readyz(request):
     """Readiness. Without the database nothing works: 503 "unavailable". Everything else
     degrades, 200 "degraded" naming each with its effect: the shared cache, the Celery
     broker, beat's heartbeat and, for each routed queue, a worker consuming it (heartbeats
-    with their age in seconds; stale past HEARTBEAT_STALE_SECONDS).
+    with their age in seconds; stale past HEARTBEAT_STALE_SECONDS; "apart" when the worker
+    that took it uses another cache than this process, failover/heartbeat.py).
 
     Only the database may answer 503: a load balancer pulls every web process that fails its
     check, and people can still read, decide and sign in while Redis, beat or a worker is
@@ -38,7 +40,8 @@ def readyz(request):
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
-        ages = heartbeat.ages()
+        now = timezone.now()
+        ages = heartbeat.ages(now)
     except DatabaseError as exc:
         return JsonResponse(
             {
@@ -55,13 +58,20 @@ def readyz(request):
             if error is None
             else {"status": "down", "error": error, "effect": DEGRADED_EFFECT[name]}
         )
+    # Only a cache that answers can tell whether a worker shares it.
+    apart = heartbeat.apart(ages, now) if checks["cache"]["status"] == "ok" else []
     for name, age in ages.items():
         seconds = None if age is None else round(age, 1)
-        checks[name] = (
-            {"status": "stale", "age_seconds": seconds, "effect": heartbeat.effect(name)}
-            if heartbeat.is_stale(age)
-            else {"status": "ok", "age_seconds": seconds}
-        )
+        if heartbeat.is_stale(age):
+            checks[name] = {
+                "status": "stale",
+                "age_seconds": seconds,
+                "effect": heartbeat.effect(name),
+            }
+        elif name in apart:
+            checks[name] = {"status": "apart", "age_seconds": seconds, "effect": heartbeat.APART}
+        else:
+            checks[name] = {"status": "ok", "age_seconds": seconds}
     degraded = [name for name, check in checks.items() if check["status"] != "ok"]
     return JsonResponse(
         {

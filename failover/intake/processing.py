@@ -13,6 +13,7 @@ time: only that delivery is recorded as failed.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -152,25 +153,36 @@ def _apply_batch(deliveries: list[Delivery]) -> list[Result]:
     now = timezone.now()
     parsed = [_parse(d) for d in deliveries]
     batch = Batch.read(deliveries, parsed)
-    results = []
     with appended_at_end():
-        for delivery, events in zip(deliveries, parsed, strict=True):
-            delivery.attempts += 1
-            delivery.processed_at = now
-            audit_receipt(delivery, delivery.integration, delivery.external_id, _bytes(delivery))
-            result = events if isinstance(events, Result) else _apply(delivery, events, batch)
-            if result.breaches:
-                result.lines.append("opening a failover request …")
-            delivery.status, delivery.outcome = result.status, "\n".join(result.lines)[:10000]
-            record_event(
-                action=INTAKE_DELIVERY_PROCESSED,
-                obj=delivery,
-                actor=delivery.integration.account,
-                data={"integration": delivery.integration.name, "status": result.status},
-            )
-            results.append(result)
+        results = [
+            _audited(d, now, functools.partial(_outcome_of, d, e, batch))
+            for d, e in zip(deliveries, parsed, strict=True)
+        ]
     _finish(deliveries, now)
     return results
+
+
+def _outcome_of(delivery: Delivery, parsed: list[Event] | Result, batch: Batch) -> Result:
+    return parsed if isinstance(parsed, Result) else _apply(delivery, parsed, batch)
+
+
+def _audited(delivery: Delivery, now: datetime, outcome: Callable[[], Result]) -> Result:
+    """The delivery's receipt audited, then its `outcome` worked out (the events it records
+    come after the receipt), kept on the delivery for `_finish`, and audited."""
+    delivery.attempts += 1
+    delivery.processed_at = now
+    audit_receipt(delivery, delivery.integration, delivery.external_id, _bytes(delivery))
+    result = outcome()
+    if result.breaches:
+        result.lines.append("opening a failover request …")
+    delivery.status, delivery.outcome = result.status, "\n".join(result.lines)[:10000]
+    record_event(
+        action=INTAKE_DELIVERY_PROCESSED,
+        obj=delivery,
+        actor=delivery.integration.account,
+        data={"integration": delivery.integration.name, "status": result.status},
+    )
+    return result
 
 
 def _finish(deliveries: list[Delivery], now: datetime) -> None:
@@ -204,22 +216,14 @@ def _bytes(delivery: Delivery) -> bytes:
 def _failed(delivery_id: int) -> list[Delivery]:
     """A delivery whose processing raised: claimed, its receipt audited, recorded as failed,
     so that it does not go round the sweeper for ever."""
+    failed = Result(Status.FAILED, ["processing error (see the worker log)"])
     with transaction.atomic():
         claimed = _claim_one(delivery_id)
-        for delivery in claimed:
-            Delivery.objects.filter(pk=delivery.pk).update(
-                attempts=F("attempts") + 1, processed_at=timezone.now()
-            )
-            delivery.status = Status.FAILED
-            delivery.outcome = "processing error (see the worker log)"
-            delivery.save(update_fields=["status", "outcome"])
-            audit_receipt(delivery, delivery.integration, delivery.external_id, _bytes(delivery))
-            record_event(
-                action=INTAKE_DELIVERY_PROCESSED,
-                obj=delivery,
-                actor=delivery.integration.account,
-                data={"integration": delivery.integration.name, "status": delivery.status},
-            )
+        now = timezone.now()
+        with appended_at_end():
+            for delivery in claimed:
+                _audited(delivery, now, lambda: failed)
+        _finish(claimed, now)
     return claimed
 
 

@@ -28,7 +28,7 @@ from audit.actions import (
 )
 from audit.services import record_event
 from dnsproviders.ratelimit import take
-from failover.degrade import with_cache
+from failover.degrade import shared_cache, with_cache
 from failover.dispatch import send_now, send_unless_down
 from failover.errors import InvalidInput, ServiceError
 from failover.intake import credentials, tools
@@ -181,12 +181,6 @@ def throttle(integration: Integration) -> None:
             limit=key,
             retry_after=retry,
         )
-
-
-def shared_cache() -> bool:
-    """Whether the cache is one every web process shares (Redis, Memcached, the database)."""
-    backend = settings.CACHES["default"]["BACKEND"]
-    return not backend.endswith(("locmem.LocMemCache", "dummy.DummyCache"))
 
 
 def _take_from_window(key: str, per_minute: int) -> float:

@@ -15,6 +15,7 @@ from django.utils import timezone
 from failover import heartbeat
 from tests.harness.broker import Broker
 from tests.harness.gunicorn import Gunicorn
+from tests.harness.heartbeats import fresh_heartbeats
 from tests.harness.ports import free_port
 
 VERSION = importlib.metadata.version("failover-approvals")
@@ -29,16 +30,11 @@ def production(settings):
     return settings
 
 
-def fresh_heartbeats() -> None:
-    for name in heartbeat.expected():
-        heartbeat.record(name)
-
-
 @pytest.mark.django_db
 @pytest.mark.parametrize("host", ODD_HOSTS)
 @pytest.mark.parametrize("path", ["/healthz", "/readyz"])
 def test_probes_answer_any_host_over_plain_http(client, production, host, path):
-    fresh_heartbeats()
+    fresh_heartbeats("locmemcache://")
     answer = client.get(path, HTTP_HOST=host)  # plain HTTP: no X-Forwarded-Proto, not secure
     assert answer.status_code == 200, answer.content
     assert answer.json()["status"] == "ok"
@@ -121,7 +117,7 @@ def ready(web) -> tuple[int, dict]:
 @pytest.mark.django_db(transaction=True)
 def test_readyz_names_each_dependency_stopped_in_turn(stack):
     broker, cache, web = stack
-    fresh_heartbeats()
+    fresh_heartbeats(cache.url)
     status, body = ready(web)
     assert (status, body["status"], body["degraded"]) == (200, "ok", []), body
     assert body["checks"]["beat"]["status"] == "ok"
@@ -140,7 +136,7 @@ def test_readyz_names_each_dependency_stopped_in_turn(stack):
     status, body = ready(web)
     assert (status, body["degraded"]) == (200, ["queue:critical"]), body
     assert "DNS changes" in body["checks"]["queue:critical"]["effect"]
-    heartbeat.record("queue:critical")
+    fresh_heartbeats(cache.url)
 
     cache.stop()
     status, body = ready(web)
@@ -153,8 +149,39 @@ def test_readyz_names_each_dependency_stopped_in_turn(stack):
     assert (status, body["status"], body["degraded"]) == (200, "degraded", ["broker"]), body
     broker.start()
 
-    fresh_heartbeats()
+    fresh_heartbeats(cache.url)
     assert ready(web)[1]["status"] == "ok"
+
+
+@needs_redis
+@pytest.mark.django_db(transaction=True)
+def test_readyz_says_when_the_workers_use_another_cache(stack, tmp_path):
+    """A worker on another Redis than the web's never clears the marks the web leaves it:
+    said, once the web's cache has been up since before the worker's heartbeat; and not
+    after a restart of the web's cache, which leaves no heartbeat in it until the next."""
+    _, cache, web = stack
+    other = Broker(tmp_path / "other").start()
+    try:
+        fresh_heartbeats(other.url)
+        assert ready(web)[1]["status"] == "ok"  # the web's cache came up just now
+        fresh_heartbeats(other.url)
+        status, body = ready(web)
+        queues = [name for name in heartbeat.expected() if name != heartbeat.BEAT]
+        assert (status, body["status"], body["degraded"]) == (200, "degraded", queues), body
+        check = body["checks"]["queue:intake"]
+        assert check["status"] == "apart" and check["age_seconds"] < 10
+        assert "webhook deliveries wait" in check["effect"]
+
+        fresh_heartbeats(cache.url)  # the workers moved to the web's cache
+        assert ready(web)[1]["status"] == "ok"
+
+        cache.stop()
+        cache.start()  # it kept nothing: no heartbeat in it yet, not taken for apart
+        assert ready(web)[1]["status"] == "ok"
+        fresh_heartbeats(cache.url)
+        assert ready(web)[1]["status"] == "ok"
+    finally:
+        other.stop()
 
 
 @needs_redis

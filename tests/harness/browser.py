@@ -5,6 +5,8 @@ their own; and the accessibility check."""
 from __future__ import annotations
 
 import os
+import time
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -75,6 +77,24 @@ class Person:
         )
         self.page.on("pageerror", lambda exc: self.console_errors.append(f"pageerror: {exc}"))
         self.clicks = 0
+        # The page's last polls, for a report when a page stops updating: sent or not,
+        # answered with what, when (seconds since this person opened their browser).
+        self.polls: deque[str] = deque(maxlen=12)
+        started = time.monotonic()
+        self.page.on(
+            "response",
+            lambda r: (
+                "/live" in r.url
+                and self.polls.append(f"{time.monotonic() - started:.1f}s {r.status}")
+            ),
+        )
+        self.page.on(
+            "requestfailed",
+            lambda r: (
+                "/live" in r.url
+                and self.polls.append(f"{time.monotonic() - started:.1f}s failed {r.failure}")
+            ),
+        )
 
     def sign_in(self) -> Person:
         self.page.goto("/login/")

@@ -17,7 +17,6 @@ from django.utils import timezone
 
 from approvals.services import record_decision
 from dnsproviders.sweeper import sweep
-from failover import heartbeat
 from failover.intake.models import Delivery
 from failover.intake.services import sweep as sweep_deliveries
 from failover.models import FailoverRequest
@@ -25,6 +24,7 @@ from failover.services import declare_request
 from tests.factories import make_service, user
 from tests.harness.broker import Broker
 from tests.harness.gunicorn import Gunicorn
+from tests.harness.heartbeats import fresh_heartbeats
 from tests.harness.worker import Worker, wait_for
 from tests.intake.conftest import make_integration
 from tests.tokens import personal_token
@@ -40,12 +40,16 @@ pytestmark = [
 PASSWORD = "outage-drill-password"
 
 
+def cache_of(redis: Broker) -> str:
+    return redis.url.rsplit("/", 1)[0] + "/1"
+
+
 @pytest.fixture
 def stack(tmp_path, zone_dir):
     """redis-server on a free port as broker (db 0) and cache (db 1); gunicorn; a worker."""
     redis = Broker(tmp_path / "broker").start()
     undo = redis.use_in_this_process()
-    cache_url = redis.url.rsplit("/", 1)[0] + "/1"
+    cache_url = cache_of(redis)
     worker = Worker(redis, tmp_path, zone_dir, CACHE_URL=cache_url).start()
     web = Gunicorn(redis, tmp_path, zone_dir, CACHE_URL=cache_url).start()
     try:
@@ -93,13 +97,6 @@ def browser_sign_in(base: str, username: str) -> requests.Session:
     return session
 
 
-def fresh_heartbeats() -> None:
-    """No beat runs here: its and the queues' heartbeats are recorded by hand, so that /readyz
-    speaks of Redis alone (tests/failover/test_health.py covers heartbeats)."""
-    for name in heartbeat.expected():
-        heartbeat.record(name)
-
-
 def test_a_redis_outage_degrades_and_loses_nothing(stack, zone_dir):
     redis, web, worker = stack
     service = make_service("web", auth_change=False, policy={"execute_on_approval": True})
@@ -116,7 +113,7 @@ def test_a_redis_outage_degrades_and_loses_nothing(stack, zone_dir):
     _, token = personal_token(user("identity"), name="outage drill")
     api = {"Authorization": f"Bearer {token}"}
     _, secret = make_integration("alertmanager", "prom", services=("web",))
-    fresh_heartbeats()
+    fresh_heartbeats(cache_of(redis))
     assert requests.get(f"{web.url}/readyz", timeout=10).json()["status"] == "ok"
 
     redis.stop()
@@ -179,6 +176,6 @@ def test_a_redis_outage_degrades_and_loses_nothing(stack, zone_dir):
     assert "203.0.113.1" in (zone_dir / "example.test.zone").read_text()
     assert sweep_deliveries(now=later) == 1
     wait_for(lambda: Delivery.objects.get().status != "received", timeout=60, what="the webhook")
-    fresh_heartbeats()
+    fresh_heartbeats(cache_of(redis))
     assert requests.get(f"{web.url}/readyz", timeout=10).json()["status"] == "ok"
     assert worker.process.poll() is None

@@ -144,7 +144,7 @@ def stall_report(person, base_url: str, poller: str | None) -> str:
     with tempfile.TemporaryFile("w+") as dump:
         faulthandler.dump_traceback(dump, all_threads=True)
         dump.seek(0)
-        parts.append("threads:\n" + dump.read())
+        parts.insert(0, "threads:\n" + dump.read())
     return "\n".join(parts)
 
 
@@ -253,10 +253,13 @@ def test_dual_approval_failover_end_to_end(demo, browsers, live_server, worker, 
             # timers say, what the server answers it now, and what the browser logged.
             poller = person.page.locator("#request-live").get_attribute("hx-get")
             line = person.page.locator("[data-live-status]").text_content()
+            # The threads' stacks first, the page's facts last: CI keeps the tail of a log.
             raise AssertionError(
+                f"{stall_report(person, live_server.url, poller)}\n"
+                f"database sessions {database_sessions()!r}\n"
                 f"{person.username}'s page did not show Applied: live line {line!r}, "
-                f"poller {poller!r}, console {person.console_errors!r}, database sessions "
-                f"{database_sessions()!r}, {stall_report(person, live_server.url, poller)}"
+                f"poller {poller!r}, console {person.console_errors!r}, last polls "
+                f"{list(person.polls)!r}"
             ) from exc
     expect(ic.page.locator("#request-record")).to_contain_text("Verified")
     assert "203.0.113.10" in (zone_dir / "example.test.zone").read_text()
