@@ -106,11 +106,16 @@ def decided(outcome: Decided) -> tuple[dict, str | None, datetime] | None:
     decision executed.
 
     The fingerprint is None unless the decision watched its request (`decide(watch=True)`) and
-    nothing but the decision moved from before its first read to now: then what it read is
-    what the facts read here describe, and the answer may be remembered under them."""
+    nothing but the decision moved from before its first read to just before its commit: then
+    what it read is what the facts it left describe, and the answer may be remembered under
+    them. Whatever commits after it moves the fingerprint readers compute, so such an entry is
+    read only while the request is as the decision left it: no read after the commit needed."""
     obj, verdict = outcome.request, outcome.verdict
-    facts = request_facts(obj.pk) if verdict is not None else None
-    if verdict is None or facts is None:
+    if verdict is None:
+        return None
+    before, left = outcome.watched
+    facts = left if left is not None else request_facts(obj.pk)
+    if facts is None:
         return None
     # The decision's transaction left it open or executing: no rollback has been checked, and
     # only an execution it started made changes.
@@ -118,12 +123,7 @@ def decided(outcome: Decided) -> tuple[dict, str | None, datetime] | None:
     keep_prefetched(obj, "changes", _changes(obj.pk) if executing else [])
     keep_prefetched(obj, "rollback_checks", [])
     checks = None if outcome.readiness is None else {obj.pk: outcome.readiness}
-    before, left = outcome.watched
-    still = (
-        before is not None
-        and left == facts  # nothing committed between the decision's commit and this read
-        and moved_only_by_a_decision(before, left)
-    )
+    still = before is not None and left is not None and moved_only_by_a_decision(before, left)
     answer = _gated(obj, verdict, checks, facts)
     return answer, fingerprint_of(facts) if still else None, true_until(obj)
 

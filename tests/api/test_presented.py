@@ -256,6 +256,34 @@ def test_a_change_landing_while_a_decision_works_is_never_remembered_with_its_an
     assert first == vetoer.built()
 
 
+def test_a_change_after_a_decisions_commit_is_never_served_its_answer(rf, reader, pending):
+    """The answer is kept under the facts the decision left, read before its commit: a grant
+    removed after the commit, before the answer is kept, moves the fingerprint readers
+    compute, so they never get it and build one that reflects the removal."""
+    from approvals.fingerprints import request_fingerprint
+    from approvals.services import decide
+    from failover.api import presented
+    from failover.api.one_request import decided
+
+    outcome = decide(
+        actor=user("vetoer"), request_id=pending.pk, kind="veto", comment="x", watch=True
+    )
+    user("avail").groups.remove(Group.objects.get(name="shop approve_availability"))
+    found = decided(outcome)
+    assert found is not None
+    answer, fingerprint, until = found
+    assert fingerprint is not None  # nothing but the decision moved while it worked
+    request = rf.get("/")
+    request.user, request.auth = user("vetoer"), None
+    presented.keep(request, pending.pk, fingerprint, answer, until)
+    now = request_fingerprint(pending.pk)
+    assert now != fingerprint
+    assert cache.get(f"{presented.PREFIX}:data:{pending.pk}:{now}") is None
+    assert cache.get(f"{presented.PREFIX}:data:{pending.pk}:{fingerprint}") is not None
+    identity = reader("identity")
+    assert identity.read() == identity.built()
+
+
 def test_a_change_landing_while_a_writes_answer_is_built_is_never_served(rf, reader, pending):
     """`after_write` reads the fingerprint before it builds: a change committed meanwhile (a
     grant removed here) leaves the answer under a fingerprint no later read matches."""
