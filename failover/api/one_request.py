@@ -73,7 +73,7 @@ def present(
     for r in requests:
         r.verdict, r.gate = verdicts[r.pk], gates[r.pk]
         r.latest_readiness = list(checks.get(r.pk, {}).values())
-    return cast(list[dict], s.FailoverRequestOut(requests, many=True).data)
+    return cast(list[dict], s.bound(s.FailoverRequestOut).to_representation(requests))
 
 
 def true_until(obj: Any) -> datetime:

@@ -7,6 +7,7 @@ its `chain` and `your_authorities` (see views.py)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 from django.urls import reverse
@@ -222,6 +223,14 @@ class MissingOut(serializers.Serializer):
     have = serializers.IntegerField()
 
 
+@functools.cache
+def bound(serializer: type[serializers.Serializer]) -> serializers.ListSerializer:
+    """One list serializer of `serializer`, its fields bound once for every call: binding
+    deep-copies every declared field, which for a request's answer cost more than writing it.
+    Only for output serializers that read nothing from a context (they hold no state)."""
+    return serializer(many=True)
+
+
 class BlockOut(serializers.Serializer):
     code = serializers.CharField()
     reason = serializers.CharField()
@@ -281,8 +290,8 @@ class SecretAttestationOut(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-class DecisionOut(serializers.Serializer):
-    """Needs `counted` in its context: the ids of the decisions the verdict counts."""
+class DecisionRowOut(serializers.Serializer):
+    """A decision as it was made; `DecisionOut` adds whether the verdict counts it now."""
 
     id = serializers.IntegerField()
     actor = serializers.CharField(source="actor.username")
@@ -293,10 +302,10 @@ class DecisionOut(serializers.Serializer):
     channel = serializers.CharField()
     lifts = serializers.IntegerField(source="lifts_id", allow_null=True)
     created_at = serializers.DateTimeField()
-    counts = serializers.SerializerMethodField(help_text="counts towards the approvals now")
 
-    def get_counts(self, decision) -> bool:
-        return decision.pk in self.context["counted"]
+
+class DecisionOut(DecisionRowOut):
+    counts = serializers.BooleanField(read_only=True, help_text="counts towards the approvals now")
 
 
 class DecisionPreviewOut(serializers.Serializer):
@@ -404,7 +413,7 @@ class FailoverRequestOut(serializers.Serializer):
             for d in obj.gate.drift
         ]
         blocks = [*obj.verdict.blocked_by, *drifted]
-        return BlockOut(blocks, many=True, context=self.context).data
+        return bound(BlockOut).to_representation(blocks)
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_preapproved_by(self, obj) -> str | None:
@@ -412,8 +421,9 @@ class FailoverRequestOut(serializers.Serializer):
 
     @extend_schema_field(DecisionOut(many=True))
     def get_decisions(self, obj) -> list:
-        context = {**self.context, "counted": obj.verdict.counted}
-        return DecisionOut(obj.decisions.all(), many=True, context=context).data
+        counted, decisions = obj.verdict.counted, obj.decisions.all()
+        rows = bound(DecisionRowOut).to_representation(decisions)
+        return [{**row, "counts": d.pk in counted} for d, row in zip(decisions, rows, strict=True)]
 
 
 class RollbackCriteriaIn(StrictInput):
