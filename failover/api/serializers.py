@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
+from typing import cast
 
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
@@ -228,7 +229,7 @@ def bound(serializer: type[serializers.Serializer]) -> serializers.ListSerialize
     """One list serializer of `serializer`, its fields bound once for every call: binding
     deep-copies every declared field, which for a request's answer cost more than writing it.
     Only for output serializers that read nothing from a context (they hold no state)."""
-    return serializer(many=True)
+    return cast(serializers.ListSerializer, serializer(many=True))
 
 
 class BlockOut(serializers.Serializer):
