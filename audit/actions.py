@@ -71,6 +71,8 @@ NOTICE_FAILED = "notice.failed"
 CONFIG_CREATED = "config.created"
 CONFIG_CHANGED = "config.changed"
 CONFIG_DELETED = "config.deleted"
+# The configuration's events, indexed apart (audit/models.py): a migration names them.
+CONFIG_ACTIONS = (CONFIG_CREATED, CONFIG_CHANGED, CONFIG_DELETED)
 AUTHORITY_GRANTED = "authority.granted"
 AUTHORITY_REVOKED = "authority.revoked"
 GROUP_MEMBER_ADDED = "group.member_added"

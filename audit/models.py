@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from django.db import models
 
+from audit.actions import CONFIG_ACTIONS
+
 
 class AppendOnlyError(Exception):
     """Raised when code tries to change or remove a recorded event."""
@@ -39,7 +41,16 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["seq"]
-        indexes = [models.Index(fields=["object_type", "object_id", "seq"])]
+        indexes = [
+            models.Index(fields=["object_type", "object_id", "seq"]),
+            # The configuration's newest event in one index step, read by every request
+            # fingerprint (approvals/fingerprints.py); few rows, so appends barely pay for it.
+            models.Index(
+                fields=["seq"],
+                name="audit_config_seq_idx",
+                condition=models.Q(action__in=CONFIG_ACTIONS),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.action} {self.object_type}:{self.object_id} by {self.actor}"
