@@ -71,20 +71,25 @@ def process_delivery(delivery_id: int) -> str:
 
 def process_waiting(delivery_id: int) -> str:
     """The task's work: every delivery waiting when it starts, and those arriving meanwhile,
-    a batch at a time. The door sends a task only when none is on its way (services.wake),
-    and each clears that mark before it claims, so whatever a door stored without sending a
-    task is here to claim. Past DRAIN_FOR it hands what is left to a fresh task."""
-    woken()
+    a batch at a time, until none is waiting. The door sends a task only when none is on its
+    way (services.wake): the mark stays set while this task drains, so a storm costs a task a
+    drain, not one a short batch. Once nothing waits, the mark is lifted and the waiting
+    looked at once more: a door that found the mark set had stored its delivery before it
+    was lifted, so that look finds it; a door after it sends a task of its own. Past
+    DRAIN_FOR it hands what is left to a fresh task."""
     statuses: Counter[str] = Counter()
     deadline = time.monotonic() + DRAIN_FOR
-    while True:
-        done = _process(_claim_oldest, delivery_id)
+    while done := _process(_claim_oldest, delivery_id):
         statuses.update(d.status for d in done)
-        if len(done) < BATCH:
-            break
         if time.monotonic() > deadline:  # well inside the task's time limit
             send_now(PROCESS_TASK, delivery_id)
             break
+    else:
+        woken()
+        while done := _process(_claim_oldest, delivery_id):
+            statuses.update(d.status for d in done)
+            if len(done) < BATCH:
+                break
     if not statuses:
         return NOT_WAITING
     return f"{sum(statuses.values())} deliveries: " + ", ".join(

@@ -313,7 +313,7 @@ def wake(delivery_id: int) -> None:
 
 
 def woken() -> None:
-    """The worker took a task: the next delivery sends another (`wake`)."""
+    """The worker found nothing waiting: the next delivery sends a task (`wake`)."""
     if shared_cache():
         with_cache(lambda store: cast(BaseCache, store).delete(WAKE), fallback=lambda: None)
 

@@ -5,6 +5,7 @@ draining at once take each delivery once, without deadlocking on the services th
 
 import pytest
 from django.db import connection
+from django.db.models.signals import post_save
 from django.test.utils import CaptureQueriesContext
 
 from audit.models import AuditEvent
@@ -158,7 +159,34 @@ def test_in_a_burst_the_door_sends_one_task_and_it_takes_them_all(
     assert tasks.process_delivery(waiting[0].pk) == "5 deliveries: 5 processed"
     with django_capture_on_commit_callbacks(execute=True):
         later = [deliver(client, am, n) for n in range(5, 7)]
-    assert queued() == [later[0].pk]  # the task cleared the mark before it claimed
+    assert queued() == [later[0].pk]  # the task lifted the mark once nothing waited
+
+
+def test_a_delivery_arriving_while_a_task_drains_sends_no_task_and_is_drained(
+    client, am, shared_cache, django_capture_on_commit_callbacks
+):
+    """The mark stays set while a task drains: a door meanwhile sends nothing, and the same
+    task takes its delivery. Here the door is called from inside the task's work on the first
+    delivery (when its signal is saved), its commit callbacks run at once, as a door of its own
+    would run them."""
+    with django_capture_on_commit_callbacks(execute=True):
+        first = deliver(client, am, 0)
+    arrived = []
+
+    def a_door_meanwhile(sender, instance, created, **kwargs):
+        if created and not arrived:
+            with django_capture_on_commit_callbacks(execute=True):
+                arrived.append(deliver(client, am, 1))
+
+    post_save.connect(a_door_meanwhile, sender=Signal, dispatch_uid="door-meanwhile")
+    try:
+        assert tasks.process_delivery(first.pk) == "2 deliveries: 2 processed"
+    finally:
+        post_save.disconnect(sender=Signal, dispatch_uid="door-meanwhile")
+    assert arrived and queued() == [first.pk]  # no task for the second: one was at work
+    with django_capture_on_commit_callbacks(execute=True):
+        later = deliver(client, am, 2)
+    assert queued() == [later.pk]  # nothing waited: the mark was lifted
 
 
 def test_with_the_cache_down_every_delivery_sends_its_own_task(
