@@ -61,6 +61,30 @@ def chromium_beside_django() -> Iterator:
             os.environ[ASYNC_UNSAFE] = saved
 
 
+# Each page of a Person notes, for a report when it stops updating: Chromium's page lifecycle
+# events (a frozen page runs none of its timers) and any second-long interval that came late.
+LIFECYCLE = """
+(() => {
+  const log = (window.__lifecycle = []);
+  const t0 = Date.now();
+  const note = (what) => {
+    log.push(((Date.now() - t0) / 1000).toFixed(1) + "s " + what);
+    if (log.length > 30) log.shift();
+  };
+  for (const name of ["freeze", "resume", "visibilitychange", "pageshow", "pagehide"]) {
+    document.addEventListener(name, () => note(name + " " + document.visibilityState), true);
+  }
+  let last = Date.now();
+  setInterval(() => {
+    const now = Date.now();
+    if (now - last > 2500) note("a 1 s interval ran " + (now - last) + " ms after the last");
+    last = now;
+    window.__lastTick = ((now - t0) / 1000).toFixed(1) + "s";
+  }, 1000);
+})();
+"""
+
+
 class Person:
     """One person at their own browser (a separate context: own cookies, own session)."""
 
@@ -88,6 +112,7 @@ class Person:
                 and self.polls.append(f"{time.monotonic() - started:.1f}s {r.status}")
             ),
         )
+        self.context.add_init_script(LIFECYCLE)
         self.page.on(
             "requestfailed",
             lambda r: (

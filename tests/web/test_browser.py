@@ -141,6 +141,13 @@ def stall_report(person, base_url: str, poller: str | None) -> str:
         )
     )
     parts.append(in_page(person, "visibility", "() => document.visibilityState"))
+    parts.append(
+        in_page(
+            person,
+            "lifecycle",
+            "() => JSON.stringify({log: window.__lifecycle, last_interval: window.__lastTick})",
+        )
+    )
     with tempfile.TemporaryFile("w+") as dump:
         faulthandler.dump_traceback(dump, all_threads=True)
         dump.seek(0)
