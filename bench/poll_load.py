@@ -9,10 +9,11 @@ organisation, `--browsers` more people spread over its authority groups, one ope
 checkout (readiness reported, one approval). Each person signs in (a session of their own) and
 opens the request page; then wrk, in another process on loopback, plays their browsers: one
 poller each (the page's one poll, carrying the version of each of its parts), waiting `--every`
-seconds after each answer, as htmx's `every 2s` does. Latency is per poll, the wait excluded,
-timed by bench/poll.lua for the polls sent in the `--seconds` after `--warmup` seconds of the
-same load (one wrk run: wrk's own start, every connection opened at once and silent until its
-first poll, is no browser's; poll.lua says why it is left out).
+seconds after each answer, about as a page does (app.js asks every 2 s, never two at once).
+Latency is per poll, the wait excluded, timed by bench/poll.lua for the polls sent in the
+`--seconds` after `--warmup` seconds of the same load (one wrk run: wrk's own start, every
+connection opened at once and silent until its first poll, is no browser's; poll.lua says
+why it is left out).
 
 Baselines, in the same run and against the same sessions: (1) three pollers a page, one per
 part, with the memo, as pages polled before the one poll a page; (2) three pollers a page on a

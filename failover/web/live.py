@@ -31,7 +31,8 @@ from django.utils.safestring import mark_safe
 
 from failover.degrade import with_cache
 
-POLL = "every 2s"
+# The event app.js sends a page's pollers every 2 s (from timers htmx's "every" would nest).
+POLL = "live-poll"
 MEMO_PREFIX = "live:v1"
 # A countdown's words ("in 3 hours, 59 minutes") change with the clock, its datetime only with
 # the data, and the page ticks the words itself (app.js): left in a version, they made a poll

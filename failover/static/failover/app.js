@@ -39,8 +39,6 @@
   }, true);
 
   document.addEventListener("DOMContentLoaded", function () {
-    tick();
-    setInterval(tick, 1000);
     // A notification link (?action=approve) lands with that action's form open.
     var wanted = document.querySelector("details.action[data-focus]");
     if (wanted) { wanted.open = true; focusFirstField(wanted); }
@@ -153,18 +151,49 @@
     document.querySelectorAll(".messages .message").forEach(dismiss);
   });
 
-  // Live updates. A page that polls (hx-trigger "every ...") says when it last heard from the
-  // server, and says so loudly once it has not for STALE_MS (offline, server down, a poll
-  // hanging): what is on screen may then be out of date. Polling goes on meanwhile, so the
-  // first answer after the server is back clears it by itself.
-  var STALE_MS = 4000;  // polls go every 2 s: two missed in a row, said within 5 s
+  // Live updates. A page's pollers (data-live-poll, failover/web/live.py) are asked every 2 s
+  // by this script, not by htmx's "every 2s", and it says when the page last heard from the
+  // server, loudly once it has not for STALE_MS (offline, server down, a poll hanging): what
+  // is on screen may then be out of date. Polling goes on meanwhile, so the first answer
+  // after the server is back clears it by itself.
+  //
+  // Every timer here is made from a message task (`later`), never from inside a timer. htmx's
+  // "every 2s" and setInterval each make their next timer from the last, and Chromium runs a
+  // timer made five timers deep on a queue of its own: in CI a page's such timers all stopped
+  // for good (the poll's, and the one-second check that would have restarted it), the server
+  // answering and nothing logged, while a new timer made then fired on time.
+  var POLL_MS = 2000;
+  var HIDDEN_POLL_MS = 30000;  // a tab in the background asks seldom, and at once when shown
+  var STALE_MS = 4000;  // two polls missed in a row, said within 5 s
+  var SILENT_MS = 5000;  // no poll sent for two and a half periods: the poll timer died
+  var IN_FLIGHT_MS = 20000;  // past htmx's own 15 s timeout (templates/base.html)
+  function later(ms, fn) {
+    setTimeout(function () {
+      var channel = new MessageChannel();
+      channel.port1.onmessage = function () { channel.port1.close(); fn(); };
+      channel.port2.postMessage(null);
+    }, ms);
+  }
+  // Arming a chain again makes the timer it had already armed do nothing when it fires.
+  function chain(step) {
+    var run = 0;
+    return function arm(ms) {
+      var mine = ++run;
+      later(ms, function () { if (mine === run) { step(); } });
+    };
+  }
+
   var lastOk = Date.now();
+  var lastSent = Date.now();
+  // The polls unanswered, by request: htmx says a poll was answered on its poller, or on the
+  // poller's parent when the answer replaced it, so the request is what tells it is a poll.
+  var flying = new Set();
   var graceUntil = 0;
   var stale = false;
-  function polls(elt) {
-    var trigger = elt && elt.getAttribute && elt.getAttribute("hx-trigger");
-    return !!trigger && trigger.indexOf("every") === 0;
-  }
+  var lastSecond = Date.now();
+  function pollers() { return document.querySelectorAll("[data-live-poll]"); }
+  function isPoller(elt) { return !!(elt && elt.hasAttribute && elt.hasAttribute("data-live-poll")); }
+  function hidden() { return document.visibilityState === "hidden"; }
   function utc(ms) { return new Date(ms).toISOString().slice(11, 19) + " UTC"; }
   function statusLine() { return document.querySelector("[data-live-status]"); }
   function showLive() {
@@ -183,56 +212,56 @@
       line.textContent = "Live: updated " + utc(lastOk);
     }
   }
-  // When the last poll went out, answered or not: a page whose poll timer stopped firing
-  // (seen in Chromium under load: the timer of a freshly swapped poller never ran, with the
-  // server answering and nothing logged) sends none, and would say "not answering" forever.
-  var SILENT_MS = 5000;  // two and a half polls
-  var IN_FLIGHT_MS = 20000;  // past htmx's own 15 s timeout (templates/base.html)
-  var lastSent = Date.now();
-  var inFlight = false;
-  document.addEventListener("htmx:beforeRequest", function (event) {
-    if (polls(event.detail.elt)) { lastSent = Date.now(); inFlight = true; }
+
+  var armPoll = chain(function poll() {
+    var busy = flying.size > 0 && Date.now() - lastSent < IN_FLIGHT_MS;
+    if (!busy && (!hidden() || Date.now() - lastSent >= HIDDEN_POLL_MS)) {
+      // Not bubbling: a part that polls inside another must not make that one poll too.
+      pollers().forEach(function (elt) {
+        elt.dispatchEvent(new CustomEvent("live-poll", { bubbles: false }));
+      });
+    }
+    if (Date.now() - lastSecond > 3 * 1000) { armSecond(0); }  // the other chain died
+    armPoll(POLL_MS);
   });
-  function silent() {
-    return Date.now() - lastSent > (inFlight ? IN_FLIGHT_MS : SILENT_MS);
-  }
-  function restartPolling() {
-    // Each poller anew, processed by htmx: its own timer, first poll 2 s later. Its content
-    // moves over as it is (what was typed in it stays); the old one's timer, should it ever
-    // fire, finds it gone and stops.
-    document.querySelectorAll("[hx-trigger^='every']").forEach(function (elt) {
-      var fresh = elt.cloneNode(false);
-      while (elt.firstChild) { fresh.appendChild(elt.firstChild); }
-      elt.replaceWith(fresh);
-      htmx.process(fresh);
-    });
-    lastSent = Date.now();
-  }
+  var armSecond = chain(function second() {
+    lastSecond = Date.now();
+    tick();
+    if (pollers().length && !hidden()) {
+      if (Date.now() - lastSent > (flying.size ? IN_FLIGHT_MS : SILENT_MS)) {
+        lastSent = Date.now();
+        flying.clear();
+        armPoll(0);  // its timer never fired: poll now, and every 2 s from here
+      }
+      var late = Date.now() - lastOk > STALE_MS && Date.now() > graceUntil;
+      if (late !== stale && statusLine()) { stale = late; showLive(); }
+    }
+    armSecond(1000);
+  });
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (isPoller(event.detail.elt)) { lastSent = Date.now(); flying.add(event.detail.xhr); }
+  });
   document.addEventListener("htmx:afterRequest", function (event) {
-    if (!polls(event.detail.elt)) { return; }
-    inFlight = false;  // answered, failed or timed out
+    if (!flying.delete(event.detail.xhr)) { return; }  // answered, failed or timed out
     if (!event.detail.successful) { return; }
     lastOk = Date.now();
     stale = false;
     showLive();
   });
   document.addEventListener("visibilitychange", function () {
-    // A hidden tab's timers are slowed: its first poll back is not a missed one.
-    if (document.visibilityState === "visible") {
+    // Back in view: ask at once, and the answer's time is not a missed poll.
+    if (!hidden()) {
       graceUntil = Date.now() + 3000;
       lastSent = Date.now();
+      if (pollers().length) { armPoll(0); }
     }
   });
   document.addEventListener("DOMContentLoaded", function () {
-    if (!document.querySelector("[hx-trigger^='every']") || !statusLine()) { return; }
+    tick();
+    armSecond(1000);
+    if (!pollers().length) { return; }
     showLive();
-    setInterval(function () {
-      var visible = document.visibilityState !== "hidden";
-      if (visible && silent() && typeof htmx !== "undefined") {
-        restartPolling();
-      }
-      var late = Date.now() - lastOk > STALE_MS && Date.now() > graceUntil && visible;
-      if (late !== stale) { stale = late; showLive(); }
-    }, 1000);
+    armPoll(POLL_MS);
   });
 })();

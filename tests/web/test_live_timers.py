@@ -1,0 +1,92 @@
+"""A page keeps updating when Chromium stops some of its timers, as seen in CI: a request
+page's poll timer and its one-second check never fired again while a timer made afterwards
+fired on time. The timers that stopped had each been made by a timer (htmx's "every 2s"
+chain, a setInterval), which Chromium runs on a queue of its own once five deep.
+
+Each test here stops timers in the page the same way (a script run before the page's own),
+and changes the request while they are stopped: the page must show it."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from approvals.services import record_decision
+from tests.web.test_browser import LIVE, checkout_declared, expect, no_console_errors
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+# Timers made by a timer five deep never fire: Chromium's nested-timer queue, stopped.
+DEEP_TIMERS_STOP = """
+(() => {
+  let depth = 0;  // how deep the timer now running was made
+  const setTimeout_ = window.setTimeout.bind(window);
+  const setInterval_ = window.setInterval.bind(window);
+  const run = (fn, args, at) => {
+    const saved = depth;
+    depth = at;
+    try { fn(...args); } finally { depth = saved; }
+  };
+  window.setTimeout = (fn, ms, ...args) => {
+    const at = depth + 1;
+    return setTimeout_(() => { if (at < 5) run(fn, args, at); }, ms);
+  };
+  window.setInterval = (fn, ms, ...args) => {
+    let at = depth;
+    return setInterval_(() => { at += 1; if (at < 5) run(fn, args, at); }, ms);
+  };
+})();
+"""
+
+# The first two-second timer the page makes (its first poll's) never fires.
+FIRST_POLL_TIMER_DIES = """
+(() => {
+  const setTimeout_ = window.setTimeout.bind(window);
+  let killed = false;
+  window.setTimeout = (fn, ms, ...args) => {
+    if (!killed && ms === 2000) { killed = true; return setTimeout_(() => {}, ms); }
+    return setTimeout_(fn, ms, ...args);
+  };
+})();
+"""
+
+
+def veto(request, comment: str) -> None:
+    record_decision(
+        actor=get_user_model().objects.get(username="identity"),
+        request_id=request.pk,
+        kind="veto",
+        comment=comment,
+    )
+
+
+def test_a_page_whose_nested_timers_stop_keeps_updating(demo, browsers):
+    request = checkout_declared()
+    avail = browsers("avail")
+    avail.context.add_init_script(DEEP_TIMERS_STOP)
+    avail.page.goto(f"/requests/{request.pk}/")
+    # Past the fifth poll (10 s), where a chain of timers made by timers would have stopped.
+    time.sleep(14)
+    veto(request, "certs not trusted")
+    expect(avail.page.locator("#request-status .veto")).to_contain_text(
+        "certs not trusted", timeout=LIVE
+    )
+    expect(avail.page.locator("[data-live-status]")).to_contain_text("Live: updated")
+    no_console_errors(avail)
+
+
+def test_a_page_whose_poll_timer_died_polls_again(demo, browsers):
+    """Its first poll's timer never fires: the page's one-second check sees no poll sent for
+    5 s and polls again."""
+    request = checkout_declared()
+    avail = browsers("avail")
+    avail.context.add_init_script(FIRST_POLL_TIMER_DIES)
+    avail.page.goto(f"/requests/{request.pk}/")
+    veto(request, "certs not trusted")
+    # Silent for 5 s, then polling again, within the LIVE budget.
+    expect(avail.page.locator("#request-status .veto")).to_contain_text(
+        "certs not trusted", timeout=LIVE
+    )
+    no_console_errors(avail)
