@@ -90,3 +90,44 @@ def test_a_page_whose_poll_timer_died_polls_again(demo, browsers):
         "certs not trusted", timeout=LIVE
     )
     no_console_errors(avail)
+
+
+# The page says it is hidden until the test says otherwise (a tab in the background).
+HIDDEN_UNTIL_SHOWN = """
+(() => {
+  window.__hidden = true;
+  Object.defineProperty(document, "visibilityState", {
+    get: () => (window.__hidden ? "hidden" : "visible"),
+  });
+  window.__show = (shown) => {
+    window.__hidden = !shown;
+    document.dispatchEvent(new Event("visibilitychange"));
+  };
+})();
+"""
+
+
+def test_a_tab_in_the_background_asks_seldom_and_at_once_when_shown(demo, browsers):
+    request = checkout_declared()
+    avail = browsers("avail")
+    avail.context.add_init_script(HIDDEN_UNTIL_SHOWN)
+    sent: list[float] = []
+    avail.page.on("request", lambda r: "/live/" in r.url and sent.append(time.monotonic()))
+    avail.page.goto(f"/requests/{request.pk}/")
+    veto(request, "certs not trusted")
+    avail.page.wait_for_timeout(7_000)  # three polls' worth in view
+    assert sent == []
+    assert avail.page.locator("#request-status .veto").count() == 0
+    # Shown: a poll at once, not at the next tick of the 2 s poll (which, each time shown
+    # at another moment of it, would come within half a second only one time in four).
+    for hidden_for in (0, 2_300, 2_900, 3_500):
+        if hidden_for:
+            avail.page.evaluate("() => window.__show(false)")
+            avail.page.wait_for_timeout(hidden_for)
+        before = len(sent)
+        shown = time.monotonic()
+        avail.page.evaluate("() => window.__show(true)")
+        avail.page.wait_for_timeout(500)
+        assert len(sent) > before and sent[before] - shown < 0.5, (hidden_for, sent, shown)
+    expect(avail.page.locator("#request-status .veto")).to_contain_text("certs not trusted")
+    no_console_errors(avail)
