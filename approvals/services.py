@@ -82,9 +82,9 @@ class Decided:
     request: FailoverRequest
     verdict: Verdict | None
     readiness: dict | None
-    # With `watch`: the request's fingerprint facts read before the decision read anything,
-    # and as the decision left them before the commit (approvals/fingerprints.py).
-    watched: tuple[tuple | None, tuple | None] = (None, None)
+    # With `watched_from`: the request's fingerprint facts read before the decision read
+    # anything, and as the decision left them before the commit (approvals/fingerprints.py).
+    watched: tuple[tuple | None, tuple | None] | None = None
 
 
 def record_decision(**kwargs: Any) -> Decision:
@@ -104,11 +104,12 @@ def decide(
     channel: str = "web",
     veto_id: int | None = None,
     step_up=None,
-    watch: bool = False,
+    watched_from: tuple | None = None,
 ) -> Decided:
     """Record a decision. `step_up`: the StepUpProof the person confirmed it with (kept with
-    it). `watch`: also read the request's fingerprint facts before anything else and again
-    before the commit, so a caller can tell whether anything but the decision moved meanwhile."""
+    it). `watched_from`: the request's fingerprint facts as the caller read them before
+    anything else: the decision reads them again before its commit, so the caller can tell
+    whether anything but the decision moved meanwhile."""
     kind, role, comment = _clean(kind, role, comment, channel)
     if step_up is not None and (
         step_up.user_id != actor.pk
@@ -118,8 +119,6 @@ def decide(
         raise InvalidInput("the confirmation was for another person, act or request")
     # Its audit events join the chain at the end: the chain's head, which every write in the
     # system appends behind, is held for the last round trips, not the whole decision.
-    # Before the lock's read, which brings the service, its policy and targets with the row.
-    before = request_facts(request_id) if watch else None
     with appended_at_end():
         request = lock_request(request_id)
         if is_service_account(actor):
@@ -150,9 +149,11 @@ def decide(
         # Only the last approval or sign-off, confirmed knowing it executes, moves traffic; a veto,
         # a lift or a rejection never does (invariant 13).
         verdict = settle(request, actor, execute=KINDS[kind].counts, facts=facts)  # None: closed
-    left = request_facts(request_id) if watch else None  # its audit events appended
+    watched = None
+    if watched_from is not None:  # its audit events appended
+        watched = (watched_from, request_facts(request_id))
     readiness = facts.readiness if facts is not None else None
-    return Decided(decision, request, verdict, readiness, (before, left))
+    return Decided(decision, request, verdict, readiness, watched)
 
 
 def _holds(actor: Any, request: FailoverRequest, authority: str, facts: Facts | None) -> bool:

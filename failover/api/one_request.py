@@ -10,10 +10,11 @@ after the fingerprint, so a change landing meanwhile leaves the answer under a f
 later read matches.
 
 A decision's answer is the request as the decision left it (`decided`): the row, decisions and
-verdict its transaction read and computed under the request's lock, not read again. It is not
-remembered for readers: the fingerprint cannot be read before what the verdict was computed
-from (a grant removed by someone else between the two would leave that verdict under a
-fingerprint that already moved past it), so the next reader builds its own.
+verdict its transaction read and computed under the request's lock, not read again. It is
+remembered for readers only when the fingerprint facts read before the decision read anything
+and again before its commit differ in nothing but what the decision itself moved (a grant
+removed by someone else meanwhile would leave that verdict under a fingerprint already past
+it).
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from approvals.fingerprints import (
     fingerprint_of,
     moved_only_by_a_decision,
     registry_key,
-    request_facts,
 )
 from approvals.freshness import fresh_until
 from approvals.gate import answers_for, break_glass_of, may_go_out
@@ -105,17 +105,17 @@ def decided(outcome: Decided) -> tuple[dict, str | None, datetime] | None:
     exists and the registry as it is now (the drift), and the DNS changes of a request the
     decision executed.
 
-    The fingerprint is None unless the decision watched its request (`decide(watch=True)`) and
-    nothing but the decision moved from before its first read to just before its commit: then
-    what it read is what the facts it left describe, and the answer may be remembered under
-    them. Whatever commits after it moves the fingerprint readers compute, so such an entry is
-    read only while the request is as the decision left it: no read after the commit needed."""
+    None unless the decision watched its request (`decide(watched_from=...)`). The
+    fingerprint is None unless nothing but the decision moved from before its first read to
+    just before its commit: then what it read is what the facts it left describe, and the
+    answer may be remembered under them. Whatever commits after it moves the fingerprint
+    readers compute, so such an entry is read only while the request is as the decision left
+    it: no read after the commit needed."""
     obj, verdict = outcome.request, outcome.verdict
-    if verdict is None:
+    if verdict is None or outcome.watched is None:
         return None
-    before, left = outcome.watched
-    facts = left if left is not None else request_facts(obj.pk)
-    if facts is None:
+    before, facts = outcome.watched
+    if before is None or facts is None:
         return None
     # The decision's transaction left it open or executing: no rollback has been checked, and
     # only an execution it started made changes.
@@ -123,7 +123,7 @@ def decided(outcome: Decided) -> tuple[dict, str | None, datetime] | None:
     keep_prefetched(obj, "changes", _changes(obj.pk) if executing else [])
     keep_prefetched(obj, "rollback_checks", [])
     checks = None if outcome.readiness is None else {obj.pk: outcome.readiness}
-    still = before is not None and left is not None and moved_only_by_a_decision(before, left)
+    still = moved_only_by_a_decision(before, facts)
     answer = _gated(obj, verdict, checks, facts)
     return answer, fingerprint_of(facts) if still else None, true_until(obj)
 

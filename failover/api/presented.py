@@ -45,12 +45,7 @@ def read(
     """The request `pk` as `build(facts)` presents it (with the moment it stops being true),
     from memory when nothing it is made of moved since. `facts` are the fingerprint's, read
     before `build` is called; `visible()` says whether the caller may see the request."""
-    if pk > LARGEST_ID:
-        raise exceptions.NotFound()
-    facts = request_facts(pk)
-    fingerprint = fingerprint_of(facts)
-    if facts is None or fingerprint is None:
-        raise exceptions.NotFound()
+    facts, fingerprint = _facts(pk)
     seen_key, data_key = _keys(request, pk, fingerprint)
     found = with_cache(lambda c: cast(BaseCache, c).get_many([seen_key, data_key]))
     now = time.time()
@@ -65,6 +60,28 @@ def read(
     presented, until = build(facts)
     keep(request, pk, fingerprint, presented, until)
     return presented
+
+
+def facts_seen_by(request: Request, pk: int, *, visible: Callable[[], bool]) -> tuple:
+    """Request `pk`'s fingerprint facts, read now, once the caller may see it: remembered as
+    allowed under them (by an earlier read or write), else `visible()` (404 when not). For a
+    write that reads them first anyway, so a caller seen since nothing moved asks nothing."""
+    facts, fingerprint = _facts(pk)
+    seen_key = _keys(request, pk, fingerprint)[0]
+    found = with_cache(lambda c: cast(BaseCache, c).get(seen_key))
+    if _opened(seen_key, found, time.time())[0] is None and not visible():
+        raise exceptions.NotFound()
+    return facts
+
+
+def _facts(pk: int) -> tuple[tuple, str]:
+    if pk > LARGEST_ID:
+        raise exceptions.NotFound()
+    facts = request_facts(pk)
+    fingerprint = fingerprint_of(facts)
+    if facts is None or fingerprint is None:
+        raise exceptions.NotFound()
+    return facts, fingerprint
 
 
 def keep(request: Request, pk: int, fingerprint: str, presented: dict, until: datetime) -> None:

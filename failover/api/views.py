@@ -431,7 +431,10 @@ class FailoverRequestViewSet(
     )
     @action(detail=True, methods=["post"])
     def decisions(self, request, pk=None):
-        self._must_see(pk)
+        # Read first, before the decision reads anything: what its answer is remembered under.
+        seen = presented.facts_seen_by(
+            request, int(pk), visible=lambda: may_see_request(request, pk)
+        )
         data = _valid(s.DecisionIn, request)
         if request.query_params.get("preview", "").lower() in ("1", "true"):
             data.pop("password", None), data.pop("step_up", None)
@@ -445,7 +448,7 @@ class FailoverRequestViewSet(
                 request_id=int(pk),
                 channel="api",
                 step_up=proof,
-                watch=True,
+                watched_from=seen,
                 **data,
             )
         # As the decision left it (one verdict, from its lock), remembered for the readers the

@@ -225,6 +225,45 @@ def test_a_decisions_answer_is_what_the_next_reader_gets(
     assert identity.read() == answer.json() == identity.built()
 
 
+# The query asking whether the caller may see the request (failover/api/access.py).
+VISIBILITY = 'AS "a" FROM "failover_failoverrequest"'
+VETO = {"kind": "veto", "comment": "IdP down"}
+
+
+def _visibility_asked(client, url: str, body: dict) -> bool:
+    with CaptureQueriesContext(connection) as captured:
+        response = client.post(url, body, format="json")
+    assert response.status_code == 201, response.content
+    return any(VISIBILITY in q["sql"] for q in captured.captured_queries)
+
+
+def test_a_decision_by_a_caller_seen_since_nothing_moved_does_not_ask_again(
+    as_user, pending, django_capture_on_commit_callbacks
+):
+    """A decision reads the request's facts first; a caller remembered as allowed under them
+    (by their last read or decision) is not asked about again."""
+    url = f"/api/v1/failover-requests/{pending.pk}/decisions/"
+    client = as_user("vetoer")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert _visibility_asked(client, url, VETO)  # a caller not seen yet is asked about
+        assert not _visibility_asked(client, url, {"kind": "lift_veto", "comment": "ok"})
+
+
+def test_a_decision_by_someone_removed_since_they_were_seen_is_a_404(as_user, pending):
+    """Removed from the group after a read remembered them as allowed: their decision finds
+    the request's facts moved, asks again, and is told the request does not exist for them,
+    not why it would be refused; nothing is recorded."""
+    client = as_user("avail")
+    reader = Reader(client, pending.pk)
+    reader.read()
+    reader.remembered()
+    user("avail").groups.remove(Group.objects.get(name="shop approve_availability"))
+    body = {"kind": "approve", "role": "availability", "plan_hash": pending.plan_hash}
+    answer = client.post(reader.url + "decisions/", body, format="json")
+    assert answer.status_code == 404, answer.content
+    assert not Decision.objects.filter(request=pending).exists()
+
+
 def test_a_change_landing_while_a_decision_works_is_never_remembered_with_its_answer(
     as_user, pending, django_capture_on_commit_callbacks
 ):
@@ -260,13 +299,17 @@ def test_a_change_after_a_decisions_commit_is_never_served_its_answer(rf, reader
     """The answer is kept under the facts the decision left, read before its commit: a grant
     removed after the commit, before the answer is kept, moves the fingerprint readers
     compute, so they never get it and build one that reflects the removal."""
-    from approvals.fingerprints import request_fingerprint
+    from approvals.fingerprints import request_facts, request_fingerprint
     from approvals.services import decide
     from failover.api import presented
     from failover.api.one_request import decided
 
     outcome = decide(
-        actor=user("vetoer"), request_id=pending.pk, kind="veto", comment="x", watch=True
+        actor=user("vetoer"),
+        request_id=pending.pk,
+        kind="veto",
+        comment="x",
+        watched_from=request_facts(pending.pk),
     )
     user("avail").groups.remove(Group.objects.get(name="shop approve_availability"))
     found = decided(outcome)
