@@ -46,8 +46,10 @@ format: install
 # the dev lock is compiled under the runtime pins, so tests run what the image installs. Pins
 # move only when a range forces them; `make lock LOCK_ARGS=--upgrade` takes every newest release.
 # Lock files in conflict after a merge: delete both, then `make -o $(VENV)/.installed lock`.
+# Extras stay on the pins (`cachecontrol[filecache]==...`): pip's hash-checking mode refused the
+# dev lock once a newer cachecontrol came out, pip-audit asking for it with the extra.
 LOCK := $(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11 \
-	--python-platform linux --custom-compile-command "make lock" $(LOCK_ARGS)
+	--python-platform linux --no-strip-extras --custom-compile-command "make lock" $(LOCK_ARGS)
 lock: install
 	$(LOCK) pyproject.toml -o requirements.lock
 	$(LOCK) pyproject.toml --extra dev -c requirements.lock -o requirements-dev.lock
