@@ -235,6 +235,22 @@ def request_facts(pk: int) -> tuple | None:
         return cursor.fetchone()
 
 
+def with_appended(facts: tuple, pk: int, events: list | None) -> tuple | None:
+    """Request `pk`'s facts, read just before `events` were appended to the audit chain, as
+    a read after the append gives them: its newest event is the last of `events` on it.
+    None when that cannot be told from the events alone: some are about anything else (a
+    DNS change, the service, the configuration), or a nested block appends them later."""
+    if events is None:
+        return None
+    label, key = FailoverRequest._meta.label_lower, str(pk)
+    if any(e.object_type != label or e.object_id != key for e in events):
+        return None
+    if not events:
+        return facts
+    at = len(facts) - len(PARTS) + PARTS.index("request_events")
+    return (*facts[:at], str(max(e.seq for e in events)), *facts[at + 1 :])
+
+
 def part(facts: tuple, name: str) -> str:
     """One of the `PARTS` as `request_facts` read it."""
     return facts[len(facts) - len(PARTS) + PARTS.index(name)]

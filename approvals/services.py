@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from approvals.execution import start_execution
-from approvals.fingerprints import request_facts
+from approvals.fingerprints import request_facts, with_appended
 from approvals.gate import may_go_out
 from approvals.kinds import COUNTING_KINDS, KINDS
 from approvals.models import Decision
@@ -119,7 +119,7 @@ def decide(
         raise InvalidInput("the confirmation was for another person, act or request")
     # Its audit events join the chain at the end: the chain's head, which every write in the
     # system appends behind, is held for the last round trips, not the whole decision.
-    with appended_at_end():
+    with appended_at_end() as appended:
         request = lock_request(request_id)
         if is_service_account(actor):
             raise NotAuthorised(
@@ -149,9 +149,14 @@ def decide(
         # Only the last approval or sign-off, confirmed knowing it executes, moves traffic; a veto,
         # a lift or a rejection never does (invariant 13).
         verdict = settle(request, actor, execute=KINDS[kind].counts, facts=facts)  # None: closed
+        # As the decision leaves them, read before its events are appended: every write in
+        # the system waits for the chain's head while a decision holds it, so not for this.
+        left = request_facts(request_id) if watched_from is not None else None
     watched = None
-    if watched_from is not None:  # its audit events appended
-        watched = (watched_from, request_facts(request_id))
+    if watched_from is not None:
+        if left is not None:  # with its events, as a read after the append would give them
+            left = with_appended(left, request_id, appended.rows)
+        watched = (watched_from, left if left is not None else request_facts(request_id))
     readiness = facts.readiness if facts is not None else None
     return Decided(decision, request, verdict, readiness, watched)
 

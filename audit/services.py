@@ -96,8 +96,16 @@ class _Held:
 _held: ContextVar[_Held | None] = ContextVar("audit_held", default=None)
 
 
+class Appended:
+    """What an `appended_at_end()` block appended when it ended: its rows, with their seq.
+    `rows` is None for a nested block, whose events the outermost one appends later."""
+
+    def __init__(self) -> None:
+        self.rows: list[AuditEvent] | None = None
+
+
 @contextmanager
-def appended_at_end() -> Iterator[None]:
+def appended_at_end() -> Iterator[Appended]:
     """Events recorded inside are appended when the block ends, in the order recorded, with
     one lock of the chain head and one INSERT; nothing is appended if it raises (its
     transaction rolls back). The head stays unlocked while the block works, so a batch of work
@@ -109,16 +117,19 @@ def appended_at_end() -> Iterator[None]:
     connection = transaction.get_connection()
     if not connection.in_atomic_block:
         raise RuntimeError("appended_at_end() needs a transaction: the events would be lost")
+    appended = Appended()
     if _held.get() is not None:
-        yield
+        yield appended
         return
     held = _Held(connection)
     token = _held.set(held)
     try:
-        yield
+        yield appended
     finally:
         _held.reset(token)
-    _append(held.standing())
+    rows = held.standing()
+    _append(rows)
+    appended.rows = rows
 
 
 def _row(spec: Event, annotations: dict[str, Any]) -> AuditEvent:

@@ -264,6 +264,26 @@ def test_a_decision_by_someone_removed_since_they_were_seen_is_a_404(as_user, pe
     assert not Decision.objects.filter(request=pending).exists()
 
 
+HEAD = ("audit_head_for_append", '"audit_chainhead"')  # PostgreSQL's function, SQLite's row
+FACTS = "COALESCE(CAST((SELECT MAX(seq)"  # the fingerprint's query (approvals/fingerprints.py)
+
+
+def test_a_decision_reads_no_fingerprint_while_it_holds_the_chains_head(as_user, pending):
+    """Every write in the system waits for the audit chain's head while a decision holds it:
+    the facts the decision leaves are read before its events are appended, not after."""
+    client = as_user("vetoer")
+    with CaptureQueriesContext(connection) as captured:
+        answer = client.post(
+            f"/api/v1/failover-requests/{pending.pk}/decisions/", VETO, format="json"
+        )
+    assert answer.status_code == 201, answer.content
+    sqls = [q["sql"] for q in captured.captured_queries]
+    head = next(i for i, sql in enumerate(sqls) if any(h in sql for h in HEAD))
+    facts = [i for i, sql in enumerate(sqls) if FACTS in sql]
+    assert len(facts) == 2, facts  # before the decision read anything, and as it leaves them
+    assert max(facts) < head, [sql[:60] for sql in sqls]
+
+
 def test_a_change_landing_while_a_decision_works_is_never_remembered_with_its_answer(
     as_user, pending, django_capture_on_commit_callbacks
 ):
