@@ -84,7 +84,7 @@ class Decided:
     readiness: dict | None
     # With `watched_from`: the request's fingerprint facts read before the decision read
     # anything, and as the decision left them before the commit (approvals/fingerprints.py).
-    watched: tuple[tuple | None, tuple | None] | None = None
+    watched: tuple[tuple, tuple | None] | None = None
 
 
 def record_decision(**kwargs: Any) -> Decision:

@@ -24,7 +24,10 @@ the others, so latency there is 6 / throughput (Little's law) and an endpoint do
 work shows ~3x the p99 whatever its tail. The latency people see at a load both can carry is
 measured open loop too (bench/loadgen.py: requests sent on a fixed schedule, one connection
 each) at half the product's measured capacity, against the bare endpoint at the same rate
-(target: p99 within 2x). Appends a row to docs/benchmarks.md.
+(target: p99 within 2x). The servers' CPU time per request in each closed-loop run
+(bench/cpu.py) gives the same capacity ratios without the machine's noise: a shared machine
+moves requests/s 2x from run to run, and CPU per request far less. Appends a row to
+docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 
+import cpu
 from common import ms, percentile, record, stack, wrk
 from loadgen import burst, request_bytes
 
@@ -121,6 +125,7 @@ def main() -> None:
         runs = {}
 
         def run(name, method, path, mode="plain", seconds=args.seconds):
+            spent = cpu.seconds(processes.pids["gunicorn"])
             runs[name] = wrk(
                 url,
                 method=method,
@@ -131,6 +136,8 @@ def main() -> None:
                 seconds=seconds,
                 connections=args.connections,
             )
+            spent = cpu.seconds(processes.pids["gunicorn"]) - spent
+            runs[name]["cpu"] = spent / max(runs[name]["requests"], 1)
 
         for name, method, path, mode in (
             ("warm", "GET", DETAIL, "plain"),
@@ -159,6 +166,8 @@ def main() -> None:
         decisions = Decision.objects.count()
 
     ratio = {k: runs[k]["rps"] / runs[f"bare_{k}"]["rps"] for k in ("reads", "writes")}
+    # Capacity as CPU allows it: the bare endpoint's CPU per request over the product's.
+    by_cpu = {k: runs[f"bare_{k}"]["cpu"] / runs[k]["cpu"] for k in ("reads", "writes")}
     floor = {k: runs[k]["rps"] / runs[f"floor_{k}"]["rps"] for k in ("reads", "writes")}
     print(
         f"API under load: gunicorn {args.workers} sync workers, PostgreSQL, wrk 1 thread "
@@ -174,6 +183,16 @@ def main() -> None:
         print(
             f"  {kind:6} / bare DRF: {ratio[kind]:.2f} (target >= {target}); "
             f"/ floor {floor[kind]:.2f}"
+        )
+    print(
+        "  server CPU per request (gunicorn, PostgreSQL, Redis; bench/cpu.py), product / bare "
+        "/ floor:"
+    )
+    for kind, target in (("reads", 0.5), ("writes", 0.3)):
+        product, bare, least = (runs[k]["cpu"] for k in (kind, f"bare_{kind}", f"floor_{kind}"))
+        print(
+            f"    {kind:6} {ms(product)} / {ms(bare)} / {ms(least)}: capacity by CPU "
+            f"{by_cpu[kind]:.2f} of bare DRF (target >= {target})"
         )
     print(f"  decisions written: {decisions} (every 2xx decision POST, warm-up included)")
     print("  open loop, at half the product's capacity (one connection per request):")
@@ -200,7 +219,9 @@ def main() -> None:
         f"{runs['floor_reads']['rps']:.0f}/s, insert {runs['floor_writes']['rps']:.0f}/s: "
         f"{floor['reads']:.2f}, {floor['writes']:.2f}); open loop, same rate: p99 reads "
         f"{ms(at['reads'][2][1])}, writes {ms(at['writes'][2][1])}: {tail['reads']:.2f}x, "
-        f"{tail['writes']:.2f}x",
+        f"{tail['writes']:.2f}x; by server CPU per request: reads {by_cpu['reads']:.2f} "
+        f"({ms(r['cpu'])} vs {ms(br['cpu'])}), writes {by_cpu['writes']:.2f} "
+        f"({ms(w['cpu'])} vs {ms(bw['cpu'])})",
         target="reads >= 0.5, writes >= 0.3 of bare DRF; open-loop p99 <= 2x bare",
         met=ratio["reads"] >= 0.5
         and ratio["writes"] >= 0.3

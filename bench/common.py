@@ -169,11 +169,13 @@ class Processes:
     def __init__(self, workdir: Path):
         self.workdir = workdir
         self.started: list[subprocess.Popen] = []
+        self.pids: dict[str, int] = {}
 
     def _start(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen:
         log = open(self.workdir / f"{name}.log", "w")  # noqa: SIM115  (the child keeps it)
         process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         self.started.append(process)
+        self.pids[name] = process.pid
         return process
 
     def log(self, name: str) -> str:

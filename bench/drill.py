@@ -116,6 +116,9 @@ class Person:
         parts = [page.url]
         try:
             parts += [f"message: {text}" for text in page.locator(".message").all_inner_texts()]
+            # A form sent back with an error says so inside the form, not as a message.
+            errors = page.locator("details.action .errorlist").all_inner_texts()
+            parts += [f"form error: {text}" for text in errors]
             status = page.locator("#request-status")
             region = status if status.count() else page.locator("main")
             parts.append(region.first.inner_text(timeout=2000))

@@ -115,7 +115,7 @@ def decided(outcome: Decided) -> tuple[dict, str | None, datetime] | None:
     if verdict is None or outcome.watched is None:
         return None
     before, facts = outcome.watched
-    if before is None or facts is None:
+    if facts is None:
         return None
     # The decision's transaction left it open or executing: no rollback has been checked, and
     # only an execution it started made changes.

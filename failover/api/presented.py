@@ -49,10 +49,8 @@ def read(
     seen_key, data_key = _keys(request, pk, fingerprint)
     found = with_cache(lambda c: cast(BaseCache, c).get_many([seen_key, data_key]))
     now = time.time()
-    seen = _opened(seen_key, found.get(seen_key), now)[0] is not None
+    seen = _admitted(seen_key, found.get(seen_key), now, visible)
     body, until_at = _opened(data_key, found.get(data_key), now)
-    if not seen and not visible():
-        raise exceptions.NotFound()
     if body is not None:
         if not seen:
             _remember({seen_key: b""}, until_at)
@@ -68,10 +66,20 @@ def facts_seen_by(request: Request, pk: int, *, visible: Callable[[], bool]) -> 
     write that reads them first anyway, so a caller seen since nothing moved asks nothing."""
     facts, fingerprint = _facts(pk)
     seen_key = _keys(request, pk, fingerprint)[0]
-    found = with_cache(lambda c: cast(BaseCache, c).get(seen_key))
-    if _opened(seen_key, found, time.time())[0] is None and not visible():
-        raise exceptions.NotFound()
+    _admitted(
+        seen_key, with_cache(lambda c: cast(BaseCache, c).get(seen_key)), time.time(), visible
+    )
     return facts
+
+
+def _admitted(seen_key: str, entry: Any, now: float, visible: Callable[[], bool]) -> bool:
+    """True when the caller is remembered as allowed under the key's fingerprint; else False
+    once `visible()` says they may see the request (404 when not)."""
+    if _opened(seen_key, entry, now)[0] is not None:
+        return True
+    if not visible():
+        raise exceptions.NotFound()
+    return False
 
 
 def _facts(pk: int) -> tuple[tuple, str]:

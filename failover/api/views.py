@@ -431,14 +431,16 @@ class FailoverRequestViewSet(
     )
     @action(detail=True, methods=["post"])
     def decisions(self, request, pk=None):
+        if request.query_params.get("preview", "").lower() in ("1", "true"):
+            self._must_see(pk)
+            data = _valid(s.DecisionIn, request)
+            data.pop("password", None), data.pop("step_up", None)
+            return Response(s.DecisionPreviewOut(decision_preview(int(pk), data)).data)
         # Read first, before the decision reads anything: what its answer is remembered under.
         seen = presented.facts_seen_by(
             request, int(pk), visible=lambda: may_see_request(request, pk)
         )
         data = _valid(s.DecisionIn, request)
-        if request.query_params.get("preview", "").lower() in ("1", "true"):
-            data.pop("password", None), data.pop("step_up", None)
-            return Response(s.DecisionPreviewOut(decision_preview(int(pk), data)).data)
         proof = require_step_up(
             request, data["kind"], data, target=f"request:{pk}", plan_hash=data["plan_hash"]
         )

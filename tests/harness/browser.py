@@ -5,6 +5,7 @@ their own; and the accessibility check."""
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -135,6 +136,24 @@ class Person:
 
     def close(self) -> None:
         self.context.close()
+
+
+# A poll of the page that brings the actions part with nothing decided: it sends an old
+# version of the actions, as a page would whose version of them went stale for any reason.
+POLL_WITH_OLD_ACTIONS = """() => new Promise((done) => {
+  const poller = document.querySelector("#request-live");
+  const url = poller.getAttribute("hx-get").replace(/request-actions=\\w+/, "request-actions=old");
+  document.addEventListener("htmx:afterSettle", () => done(), { once: true });
+  htmx.ajax("GET", url, { source: poller, target: poller, swap: "outerHTML" });
+})"""
+
+
+def poll_with_old_actions(person) -> None:
+    """Swap the request page's actions part in as a poll would, nothing decided."""
+    with person.page.expect_response(re.compile(r"/requests/\d+/live/\?")) as answer:
+        person.page.evaluate(POLL_WITH_OLD_ACTIONS)
+    parts = re.findall(r'id="(request-\w+)"', answer.value.text())
+    assert parts == ["request-live", "request-actions"], parts  # the actions, swapped
 
 
 def axe_violations(page, script: Path) -> list[dict]:

@@ -19,7 +19,7 @@ from failover.models import FailoverRequest, Service
 from failover.services import cancel_request, declare_request
 from identity.models import Passkey, StepUpProof
 from identity.proofs import check_proof
-from tests.harness.browser import DESKTOP, PASSWORD, Person
+from tests.harness.browser import DESKTOP, PASSWORD, Person, poll_with_old_actions
 from tests.identity.webauthn import credentials, virtual_authenticator
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -154,6 +154,34 @@ def test_enrol_then_approve_with_the_passkey_and_prove_it(people, client):
     expect(form.locator("[data-step-up-passkey]")).to_have_count(0)
     expect(form.get_by_label("Your password")).to_be_visible()
     assert check_proof(StepUpProof.objects.get(pk=proof.pk))[0]  # the key is in the audit log
+
+
+# The authenticator's answer held until the test lets it go, as a person slow to touch it.
+HELD_AUTHENTICATOR = """
+  const get = navigator.credentials.get.bind(navigator.credentials);
+  navigator.credentials.get = (options) => new Promise((resolve, reject) => {
+    window.answerPasskey = () => get(options).then(resolve, reject);
+  });
+"""
+
+
+def test_a_passkey_answer_given_while_a_poll_replaced_the_form_still_confirms(people):
+    """A poll can replace the open approval while the authenticator is asked (seconds, for a
+    person): the answer goes into the form now on the page, which is sent."""
+    (avail,) = people("avail")
+    enrol(avail, "work laptop")
+    request = declare()
+    avail.page.add_init_script(HELD_AUTHENTICATOR)
+    avail.page.goto(f"/requests/{request.pk}/")
+    open_action(avail, "Approve as availability")
+    form = avail.page.locator("details.action[open] form")
+    avail.click(form.get_by_role("button", name="Confirm approval"))
+    avail.page.wait_for_function("() => window.answerPasskey !== undefined")
+    poll_with_old_actions(avail)
+    avail.page.evaluate("() => window.answerPasskey()")
+    expect(avail.page.locator(".message.success")).to_contain_text("You approved as availability")
+    assert Decision.objects.get(request=request).step_up.method == "passkey"
+    assert avail.console_errors == []
 
 
 def test_someone_without_a_way_to_confirm_sees_how_to_enrol(people, settings):

@@ -19,7 +19,13 @@ from dnsproviders import tasks
 from dnsproviders.models import DnsChange
 from failover.models import FailoverRequest, Service
 from failover.services import declare_request, grant_authority, record_signal
-from tests.harness.browser import DESKTOP, PASSWORD, PHONE, axe_violations
+from tests.harness.browser import (
+    DESKTOP,
+    PASSWORD,
+    PHONE,
+    axe_violations,
+    poll_with_old_actions,
+)
 from tests.harness.owner import owner_connection
 from tests.harness.worker import celery_worker
 from tests.tokens import personal_token
@@ -462,23 +468,6 @@ def test_keys_typed_as_the_form_opens_stay_in_that_field(demo, browsers):
     no_console_errors(ir)
 
 
-# A poll of the page that brings the actions part with nothing decided: it sends an old
-# version of the actions, as a page would whose version of them went stale for any reason.
-POLL_WITH_OLD_ACTIONS = """() => new Promise((done) => {
-  const poller = document.querySelector("#request-live");
-  const url = poller.getAttribute("hx-get").replace(/request-actions=\\w+/, "request-actions=old");
-  document.addEventListener("htmx:afterSettle", () => done(), { once: true });
-  htmx.ajax("GET", url, { source: poller, target: poller, swap: "outerHTML" });
-})"""
-
-
-def poll_with_old_actions(person) -> None:
-    with person.page.expect_response(re.compile(r"/requests/\d+/live/\?")) as answer:
-        person.page.evaluate(POLL_WITH_OLD_ACTIONS)
-    parts = re.findall(r'id="(request-\w+)"', answer.value.text())
-    assert parts == ["request-live", "request-actions"], parts  # the actions, swapped
-
-
 def test_a_swap_between_two_keystrokes_loses_none(demo, browsers):
     """Whatever brings a swap of the actions (here a poll answering an old version, nothing
     decided), the cursor goes back where it was: in the field being typed in, or on the
@@ -496,6 +485,45 @@ def test_a_swap_between_two_keystrokes_loses_none(demo, browsers):
         expect(button).to_be_focused()
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{where_typing_went(ir, answers)}") from None
+    no_console_errors(ir)
+
+
+def test_a_password_typed_before_a_swap_still_confirms(demo, browsers):
+    """The drill's stall in CI: ir typed the password, a poll replaced the actions (identity's
+    approval turned the sign-off into '... and execute now') before the click, and the new
+    form went out with an empty password. The password goes with the form it was typed in."""
+    ir, request, answers = start_signing_off(browsers)
+    ir.page.locator("details.action[open] textarea").fill("EU sessions checked")
+    password = ir.page.locator("details.action[open] input[type=password]")
+    password.fill(PASSWORD)
+    poll_with_old_actions(ir)
+    try:
+        expect(password).to_have_value(PASSWORD)
+        poll_with_old_actions(ir)  # and again: kept across every swap, not the first only
+        expect(password).to_have_value(PASSWORD)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{where_typing_went(ir, answers)}") from None
+    confirm(ir, "Confirm sign-off")
+    expect(ir.page.locator(".message.success")).to_be_visible()
+    assert Decision.objects.filter(request=request, actor__username="ir").count() == 1
+    no_console_errors(ir)
+
+
+def test_a_password_is_not_kept_once_its_form_is_gone(demo, browsers):
+    """The password goes from one open form to the next only: a form the person closed
+    keeps none across a swap, and once opened again no swap brings one back."""
+    ir, _, _ = start_signing_off(browsers)
+    ir.page.locator("details.action[open] input[type=password]").fill(PASSWORD)
+    poll_with_old_actions(ir)
+    summary = ir.page.locator("details.action[open] summary")
+    summary.click()  # closed: the person put it aside
+    expect(ir.page.locator("details.action[open]")).to_have_count(0)
+    poll_with_old_actions(ir)
+    open_action(ir, "Sign off for incident response")
+    password = ir.page.locator("details.action[open] input[type=password]")
+    expect(password).to_have_value("")
+    poll_with_old_actions(ir)  # a swap of the form open again brings back nothing
+    expect(password).to_have_value("")
     no_console_errors(ir)
 
 

@@ -46,11 +46,14 @@
   document.addEventListener("htmx:afterSwap", tick);
 
   // A poll replaces the actions when the person's choices changed (someone else decided): the
-  // form they had open stays open, with what they had typed (never a password), when that
-  // action is still offered, so its new wording ("... and execute now") is what they confirm.
-  // What they type is kept as they type it, and which form is open as they open or close it,
-  // so a swap of any part of the page, in any order, cannot lose either.
+  // form they had open stays open, with what they had typed, when that action is still
+  // offered, so its new wording ("... and execute now") is what they confirm. What they type
+  // is kept as they type it, and which form is open as they open or close it, so a swap of
+  // any part of the page, in any order, cannot lose either. A password is never kept: the
+  // open form's goes from the old field to the new one during the swap that replaces it, or
+  // the click that follows would confirm with an empty one (the drill's stall in CI).
   var typed = {};  // action id -> {field name: text}
+  var passwords = {};  // action id -> {field name: password}, only while a swap is under way
   var openId = null;
   document.addEventListener("input", function (event) {
     var field = event.target;
@@ -76,6 +79,13 @@
     var target = event.detail.target;
     var open = target && target.querySelector && target.querySelector("details.action[open]");
     if (open && open.id) { openId = open.id; }  // opened a moment ago: its toggle may be queued
+    if (open && open.id) {
+      open.querySelectorAll("input[type=password]").forEach(function (field) {
+        if (field.name && field.value) {
+          (passwords[open.id] = passwords[open.id] || {})[field.name] = field.value;
+        }
+      });
+    }
     var active = document.activeElement;
     var action = active && active.closest && active.closest("details.action");
     if (action && action.id && target && target.contains && target.contains(active)) {
@@ -84,16 +94,25 @@
     }
   }
   // A page's one poll swaps its changed parts out of band (failover/web/live.py).
-  document.addEventListener("htmx:beforeSwap", beforeSwap);
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    passwords = {};  // a response's swaps start here; its parts swap out of band after it
+    beforeSwap(event);
+  });
   document.addEventListener("htmx:oobBeforeSwap", beforeSwap);
+  function fillIn(details, values) {
+    Object.keys(values || {}).forEach(function (name) {
+      var field = details.querySelector("[name='" + name + "']");
+      if (field && !field.value) { field.value = values[name]; }
+    });
+  }
   function reopen() {
+    var carried = passwords;
+    passwords = {};
     if (!openId) { return; }
     var details = document.getElementById(openId);
     if (!details) { openId = null; return; }  // that action is no longer offered
-    Object.keys(typed[openId] || {}).forEach(function (name) {
-      var field = details.querySelector("[name='" + name + "']");
-      if (field && !field.value) { field.value = typed[openId][name]; }
-    });
+    fillIn(details, typed[openId]);
+    fillIn(details, carried[openId]);
     if (!details.open) { details.setAttribute("data-reopened", ""); details.open = true; }
   }
   document.addEventListener("htmx:afterSwap", function () {
@@ -164,7 +183,8 @@
   // answering and nothing logged, while a new timer made then fired on time.
   var POLL_MS = 2000;
   var HIDDEN_POLL_MS = 30000;  // a tab in the background asks seldom, and at once when shown
-  var STALE_MS = 4000;  // two polls missed in a row, said within 5 s
+  var STALE_MS = 4000;  // two polls missed in a row
+  var CHECK_MS = 500;  // said within STALE_MS + CHECK_MS: within 5 s, a busy machine's late timer too
   var SILENT_MS = 5000;  // no poll sent for two and a half periods: the poll timer died
   var IN_FLIGHT_MS = 20000;  // past htmx's own 15 s timeout (templates/base.html)
   function later(ms, fn) {
@@ -190,7 +210,7 @@
   var flying = new Set();
   var graceUntil = 0;
   var stale = false;
-  var lastSecond = Date.now();
+  var lastCheck = Date.now();
   function pollers() { return document.querySelectorAll("[data-live-poll]"); }
   function isPoller(elt) { return !!(elt && elt.hasAttribute && elt.hasAttribute("data-live-poll")); }
   function hidden() { return document.visibilityState === "hidden"; }
@@ -221,11 +241,11 @@
         elt.dispatchEvent(new CustomEvent("live-poll", { bubbles: false }));
       });
     }
-    if (Date.now() - lastSecond > 3 * 1000) { armSecond(0); }  // the other chain died
+    if (Date.now() - lastCheck > 3 * 1000) { armCheck(0); }  // the other chain died
     armPoll(POLL_MS);
   });
-  var armSecond = chain(function second() {
-    lastSecond = Date.now();
+  var armCheck = chain(function check() {
+    lastCheck = Date.now();
     tick();
     if (pollers().length && !hidden()) {
       if (Date.now() - lastSent > (flying.size ? IN_FLIGHT_MS : SILENT_MS)) {
@@ -236,7 +256,7 @@
       var late = Date.now() - lastOk > STALE_MS && Date.now() > graceUntil;
       if (late !== stale && statusLine()) { stale = late; showLive(); }
     }
-    armSecond(1000);
+    armCheck(CHECK_MS);
   });
 
   document.addEventListener("htmx:beforeRequest", function (event) {
@@ -259,7 +279,7 @@
   });
   document.addEventListener("DOMContentLoaded", function () {
     tick();
-    armSecond(1000);
+    armCheck(CHECK_MS);
     if (!pollers().length) { return; }
     showLive();
     armPoll(POLL_MS);

@@ -157,6 +157,36 @@
     });
   }
 
+  // A live poll can replace the open action while the authenticator is asked (app.js keeps
+  // it open, with what was typed): a form no longer in the page cannot be sent, so the
+  // passkey's answer goes into the form that replaced it. Its plan may be another: the
+  // server then refuses the answer as given for another plan, and says so.
+  function current(form, actionId) {
+    if (form.isConnected) { return form; }
+    var action = actionId && document.getElementById(actionId);
+    return (action && action.querySelector("form")) || null;
+  }
+
+  function carriedOver(old, actionId) {
+    var form = current(old, actionId);
+    if (!form || form === old) { return form; }
+    ["challenge", "passkey", "attestation"].forEach(function (name) {
+      var from = field(old, name), to = field(form, name);
+      if (from && to) { to.value = from.value; }
+    });
+    return form;
+  }
+
+  function sameButton(form, submitter) {
+    if (!submitter) { return undefined; }
+    if (submitter.form === form) { return submitter; }
+    var buttons = form.querySelectorAll("button[type=submit], button:not([type]), input[type=submit]");
+    var same = Array.prototype.filter.call(buttons, function (button) {
+      return button.name === submitter.name && button.value === submitter.value;
+    });
+    return same[0] || buttons[0] || undefined;
+  }
+
   document.addEventListener("submit", function (event) {
     var form = event.target;
     if (form.getAttribute("data-step-up-busy")) { event.preventDefault(); return; }
@@ -165,19 +195,25 @@
     if (!creating && !asserting) { return; }
     event.preventDefault();
     var submitter = event.submitter;
+    var action = form.closest("details.action");
+    var actionId = action && action.id;
     form.setAttribute("data-step-up-busy", "1");
     var steps = Promise.resolve();
     if (asserting) { steps = steps.then(function () { return assert(form); }); }
     if (creating) { steps = steps.then(function () { return create(form); }); }
     steps.then(function () {
       form.removeAttribute("data-step-up-busy");
-      say(form, "Confirmed: sending…");
-      form.requestSubmit(submitter || undefined);
+      var sending = carriedOver(form, actionId);
+      if (!sending) { return; }  // that action is no longer offered: nothing to confirm
+      say(sending, "Confirmed: sending…");
+      sending.requestSubmit(sameButton(sending, submitter));
     }, function (error) {
       form.removeAttribute("data-step-up-busy");
       if (field(form, "passkey")) { field(form, "passkey").value = ""; }
-      say(form, "Not confirmed: " + (error && error.message ? error.message : error) +
-        ". Try again" + (form.querySelector("input[name=password], input[name=totp]") ? ", or use another way below." : "."));
+      var shown = current(form, actionId);
+      if (!shown) { return; }
+      say(shown, "Not confirmed: " + (error && error.message ? error.message : error) +
+        ". Try again" + (shown.querySelector("input[name=password], input[name=totp]") ? ", or use another way below." : "."));
     });
   });
 })();
