@@ -136,8 +136,10 @@ def main() -> None:
                 seconds=seconds,
                 connections=args.connections,
             )
-            spent = cpu.seconds(processes.pids["gunicorn"]) - spent
-            runs[name]["cpu"] = spent / max(runs[name]["requests"], 1)
+            spent = cpu.since(spent, cpu.seconds(processes.pids["gunicorn"]))
+            requests = max(runs[name]["requests"], 1)
+            runs[name]["cpu"] = sum(spent.values()) / requests
+            runs[name]["cpu_by"] = {k: v / requests for k, v in sorted(spent.items())}
 
         for name, method, path, mode in (
             ("warm", "GET", DETAIL, "plain"),
@@ -194,6 +196,9 @@ def main() -> None:
             f"    {kind:6} {ms(product)} / {ms(bare)} / {ms(least)}: capacity by CPU "
             f"{by_cpu[kind]:.2f} of bare DRF (target >= {target})"
         )
+        for label, name in (("product", kind), ("bare", f"bare_{kind}")):
+            parts = ", ".join(f"{k} {ms(v)}" for k, v in runs[name]["cpu_by"].items())
+            print(f"      {label:7} {parts}")
     print(f"  decisions written: {decisions} (every 2xx decision POST, warm-up included)")
     print("  open loop, at half the product's capacity (one connection per request):")
     tail = {}

@@ -39,9 +39,9 @@ def _processes() -> dict[int, tuple[int, str, int, int]]:
     return found
 
 
-def seconds(*roots: int) -> float:
+def seconds(*roots: int) -> dict[str, float]:
     """CPU seconds spent so far by the process trees of `roots` and of every server in
-    SERVERS (found by name: the topmost of each)."""
+    SERVERS (found by name: the topmost of each), by the name of the tree's top."""
     table = _processes()
     children: dict[int, list[int]] = {}
     for pid, (parent, _, _, _) in table.items():
@@ -55,4 +55,12 @@ def seconds(*roots: int) -> float:
         _, _, own, reaped = table[pid]
         return own + reaped + sum(tree(child) for child in children.get(pid, ()))
 
-    return sum(tree(pid) for pid in tops) / TICK
+    spent: dict[str, float] = {}
+    for pid in tops:
+        name = table[pid][1]
+        spent[name] = spent.get(name, 0.0) + tree(pid) / TICK
+    return spent
+
+
+def since(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {name: after[name] - before.get(name, 0.0) for name in after}
