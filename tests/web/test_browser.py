@@ -509,21 +509,53 @@ def test_a_password_typed_before_a_swap_still_confirms(demo, browsers):
     no_console_errors(ir)
 
 
-def test_a_password_is_not_kept_once_its_form_is_gone(demo, browsers):
-    """The password goes from one open form to the next only: a form the person closed
+def test_an_authenticator_code_typed_before_a_swap_still_confirms(demo, browsers):
+    """The same for every way to confirm it is you that is typed: a code from an
+    authenticator app goes with the form, and is not kept with what else was typed."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from tests.identity.test_codes import code_at
+
+    device = TOTPDevice.objects.create(
+        user=get_user_model().objects.get(username="ir"), name="phone", confirmed=True
+    )
+    ir, request, answers = start_signing_off(browsers)
+    code = ir.page.locator("details.action[open]").get_by_label("Code from your authenticator")
+    code.fill(code_at(device, 0))
+    poll_with_old_actions(ir)
+    try:
+        expect(code).to_have_value(code_at(device, 0))
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{where_typing_went(ir, answers)}") from None
+    assert ir.page.evaluate("() => document.activeElement.name") == "totp"
+    confirm(ir, "Confirm sign-off")
+    expect(ir.page.locator(".message.success")).to_be_visible()
+    decision = Decision.objects.get(request=request, actor__username="ir")
+    assert decision.step_up.method == "totp"
+    no_console_errors(ir)
+
+
+@pytest.mark.parametrize("field", ["password", "totp"])
+def test_what_confirms_it_is_you_is_not_kept_once_its_form_is_gone(demo, browsers, field):
+    """A password or code goes from one open form to the next only: a form the person closed
     keeps none across a swap, and once opened again no swap brings one back."""
+    if field == "totp":
+        from django_otp.plugins.otp_totp.models import TOTPDevice
+
+        person = get_user_model().objects.get(username="ir")
+        TOTPDevice.objects.create(user=person, name="phone", confirmed=True)
     ir, _, _ = start_signing_off(browsers)
-    ir.page.locator("details.action[open] input[type=password]").fill(PASSWORD)
+    secret = f"details.action[open] input[name={field}]"
+    ir.page.locator(secret).press_sequentially("123456")
     poll_with_old_actions(ir)
     summary = ir.page.locator("details.action[open] summary")
     summary.click()  # closed: the person put it aside
     expect(ir.page.locator("details.action[open]")).to_have_count(0)
     poll_with_old_actions(ir)
     open_action(ir, "Sign off for incident response")
-    password = ir.page.locator("details.action[open] input[type=password]")
-    expect(password).to_have_value("")
+    expect(ir.page.locator(secret)).to_have_value("")
     poll_with_old_actions(ir)  # a swap of the form open again brings back nothing
-    expect(password).to_have_value("")
+    expect(ir.page.locator(secret)).to_have_value("")
     no_console_errors(ir)
 
 

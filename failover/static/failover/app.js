@@ -49,16 +49,18 @@
   // form they had open stays open, with what they had typed, when that action is still
   // offered, so its new wording ("... and execute now") is what they confirm. What they type
   // is kept as they type it, and which form is open as they open or close it, so a swap of
-  // any part of the page, in any order, cannot lose either. A password is never kept: the
-  // open form's goes from the old field to the new one during the swap that replaces it, or
-  // the click that follows would confirm with an empty one (the drill's stall in CI).
+  // any part of the page, in any order, cannot lose either. What confirms it is the person
+  // (a password, an authenticator or recovery code) is never kept: the open form's goes from
+  // the old field to the new one during the swap that replaces it, or the click that follows
+  // would confirm with an empty one (the drill's stall in CI).
   var typed = {};  // action id -> {field name: text}
-  var passwords = {};  // action id -> {field name: password}, only while a swap is under way
+  var secrets = {};  // action id -> {field name: text}, only while a swap is under way
+  var SECRET = "input[type=password], [data-step-up-fields] input:not([type=hidden])";
   var openId = null;
   document.addEventListener("input", function (event) {
     var field = event.target;
     var details = field.closest && field.closest("details.action");
-    if (!details || !details.id || !field.name || field.type === "password") { return; }
+    if (!details || !details.id || !field.name || field.matches(SECRET)) { return; }
     (typed[details.id] = typed[details.id] || {})[field.name] = field.value;
   });
   document.addEventListener("toggle", function (event) {
@@ -80,9 +82,9 @@
     var open = target && target.querySelector && target.querySelector("details.action[open]");
     if (open && open.id) { openId = open.id; }  // opened a moment ago: its toggle may be queued
     if (open && open.id) {
-      open.querySelectorAll("input[type=password]").forEach(function (field) {
+      open.querySelectorAll(SECRET).forEach(function (field) {
         if (field.name && field.value) {
-          (passwords[open.id] = passwords[open.id] || {})[field.name] = field.value;
+          (secrets[open.id] = secrets[open.id] || {})[field.name] = field.value;
         }
       });
     }
@@ -95,7 +97,7 @@
   }
   // A page's one poll swaps its changed parts out of band (failover/web/live.py).
   document.addEventListener("htmx:beforeSwap", function (event) {
-    passwords = {};  // a response's swaps start here; its parts swap out of band after it
+    secrets = {};  // a response's swaps start here; its parts swap out of band after it
     beforeSwap(event);
   });
   document.addEventListener("htmx:oobBeforeSwap", beforeSwap);
@@ -106,8 +108,8 @@
     });
   }
   function reopen() {
-    var carried = passwords;
-    passwords = {};
+    var carried = secrets;
+    secrets = {};
     if (!openId) { return; }
     var details = document.getElementById(openId);
     if (!details) { openId = null; return; }  // that action is no longer offered
