@@ -251,6 +251,21 @@ def with_appended(facts: tuple, pk: int, events: list | None) -> tuple | None:
     return (*facts[:at], str(max(e.seq for e in events)), *facts[at + 1 :])
 
 
+def with_decision(facts: tuple, pk: int, decision_id: int, events: list | None) -> tuple | None:
+    """Request `pk`'s facts, read before a decision that wrote nothing but its own row
+    (`decision_id`) and its one event on the request (`events`), as a read after them gives
+    them when nothing else moved meanwhile. When anything else did, a read gives other facts:
+    an answer kept under these is then never found, not wrong. None when `events` are not one
+    event on the request (a transition, an execution: more was written)."""
+    appended = with_appended(facts, pk, events)
+    if appended is None or events is None or len(events) != 1:
+        return None
+    at = len(facts) - len(PARTS) + PARTS.index("decisions")
+    count, total, voided = appended[at].split(":", 2)
+    row = f"{int(count) + 1}:{int(total) + decision_id}:{voided}"
+    return (*appended[:at], row, *appended[at + 1 :])
+
+
 def part(facts: tuple, name: str) -> str:
     """One of the `PARTS` as `request_facts` read it."""
     return facts[len(facts) - len(PARTS) + PARTS.index(name)]

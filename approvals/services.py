@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from approvals.execution import start_execution
-from approvals.fingerprints import request_facts, with_appended
+from approvals.fingerprints import request_facts, with_appended, with_decision
 from approvals.gate import may_go_out
 from approvals.kinds import COUNTING_KINDS, KINDS
 from approvals.models import Decision
@@ -83,7 +83,8 @@ class Decided:
     verdict: Verdict | None
     readiness: dict | None
     # With `watched_from`: the request's fingerprint facts read before the decision read
-    # anything, and as the decision left them before the commit (approvals/fingerprints.py).
+    # anything, and as the decision left them before the commit: those with its own row and
+    # event added when it wrote nothing else, else read again (approvals/fingerprints.py).
     watched: tuple[tuple, tuple | None] | None = None
 
 
@@ -121,6 +122,7 @@ def decide(
     # system appends behind, is held for the last round trips, not the whole decision.
     with appended_at_end() as appended:
         request = lock_request(request_id)
+        saved_at = request.updated_at
         if is_service_account(actor):
             raise NotAuthorised(
                 ROLE_AUTHORITY.get(role, "veto"),
@@ -149,12 +151,17 @@ def decide(
         # Only the last approval or sign-off, confirmed knowing it executes, moves traffic; a veto,
         # a lift or a rejection never does (invariant 13).
         verdict = settle(request, actor, execute=KINDS[kind].counts, facts=facts)  # None: closed
-        # As the decision leaves them, read before its events are appended: every write in
-        # the system waits for the chain's head while a decision holds it, so not for this.
-        left = request_facts(request_id) if watched_from is not None else None
+        # As the decision leaves them: the facts read first, with its row and events, when it
+        # wrote nothing else (the request unsaved: no transition, no execution). Else read,
+        # before its events are appended: every write in the system waits for the chain's
+        # head while a decision holds it, so not for this.
+        alone = request.updated_at == saved_at
+        left = request_facts(request_id) if watched_from is not None and not alone else None
     watched = None
     if watched_from is not None:
-        if left is not None:  # with its events, as a read after the append would give them
+        if alone:
+            left = with_decision(watched_from, request_id, decision.pk, appended.rows)
+        elif left is not None:  # with its events, as a read after the append would give them
             left = with_appended(left, request_id, appended.rows)
         watched = (watched_from, left if left is not None else request_facts(request_id))
     readiness = facts.readiness if facts is not None else None

@@ -268,20 +268,55 @@ HEAD = ("audit_head_for_append", '"audit_chainhead"')  # PostgreSQL's function, 
 FACTS = "COALESCE(CAST((SELECT MAX(seq)"  # the fingerprint's query (approvals/fingerprints.py)
 
 
-def test_a_decision_reads_no_fingerprint_while_it_holds_the_chains_head(as_user, pending):
-    """Every write in the system waits for the audit chain's head while a decision holds it:
-    the facts the decision leaves are read before its events are appended, not after."""
-    client = as_user("vetoer")
+def _facts_read(client, url: str, body: dict) -> tuple[list[int], int]:
+    """Where a decision read the fingerprint's facts among its queries, and where the head."""
     with CaptureQueriesContext(connection) as captured:
-        answer = client.post(
-            f"/api/v1/failover-requests/{pending.pk}/decisions/", VETO, format="json"
-        )
+        answer = client.post(url, body, format="json")
     assert answer.status_code == 201, answer.content
     sqls = [q["sql"] for q in captured.captured_queries]
     head = next(i for i, sql in enumerate(sqls) if any(h in sql for h in HEAD))
-    facts = [i for i, sql in enumerate(sqls) if FACTS in sql]
+    return [i for i, sql in enumerate(sqls) if FACTS in sql], head
+
+
+def test_a_decision_that_writes_only_itself_reads_the_facts_once(
+    as_user, pending, django_capture_on_commit_callbacks
+):
+    """A veto writes its row and its event, nothing else: the facts it leaves are those it
+    read first with these two added (fingerprints.with_decision), not read again, and the
+    next reader finds its answer under them (the test above)."""
+    client = as_user("vetoer")
+    url = f"/api/v1/failover-requests/{pending.pk}/decisions/"
+    with django_capture_on_commit_callbacks(execute=True):
+        facts, head = _facts_read(client, url, VETO)
+    assert len(facts) == 1 and facts[0] < head, facts  # before the decision read anything
+    assert Reader(client, pending.pk).remembered()["state"] == "pending"
+
+
+def test_a_decision_that_moves_the_request_reads_no_fingerprint_while_it_holds_the_head(
+    as_user, pending, django_capture_on_commit_callbacks
+):
+    """Every write in the system waits for the audit chain's head while a decision holds it:
+    a decision that writes more than itself (the last sign-off: the request becomes approved)
+    reads the facts it leaves before its events are appended, not after."""
+    client = as_user("ir")
+    url = f"/api/v1/failover-requests/{pending.pk}/decisions/"
+    for who, role in (("avail", "availability"), ("identity", "identity")):
+        record_decision(
+            actor=user(who),
+            request_id=pending.pk,
+            kind="approve",
+            role=role,
+            plan_hash=pending.plan_hash,
+        )
+    body = {"kind": "sign_off", "role": "incident_response", "plan_hash": pending.plan_hash}
+    with django_capture_on_commit_callbacks(execute=True):
+        facts, head = _facts_read(client, url, body)
     assert len(facts) == 2, facts  # before the decision read anything, and as it leaves them
-    assert max(facts) < head, [sql[:60] for sql in sqls]
+    assert max(facts) < head, facts
+    pending.refresh_from_db()
+    assert pending.state == "approved"
+    remembered = Reader(client, pending.pk).remembered()
+    assert remembered == Reader(client, pending.pk).built()
 
 
 def test_a_change_landing_while_a_decision_works_is_never_remembered_with_its_answer(
