@@ -1,9 +1,11 @@
 """Benchmark: the REST API under load, against a bare DRF endpoint on the same gunicorn.
 
     .venv/bin/python bench/api_load.py [--seconds 8] [--connections 6] [--workers 3]
+                                       [--open-rate N]
 
-gunicorn (sync workers, as the Dockerfile runs it) with the production settings on a
-PostgreSQL database of the benchmark's own; wrk, in another process on loopback, drives:
+gunicorn (as the Dockerfile runs it: gunicorn.conf.py's threaded workers) with the
+production settings on a PostgreSQL database of the benchmark's own; wrk, in another
+process on loopback, drives:
   reads   GET /api/v1/failover-requests/{id}/ over 200 pending requests, bearer token;
   writes  POST /api/v1/failover-requests/{id}/decisions/: a veto, later its lift, on each
           request in turn. Both really change state (a decision row, an audit event, the
@@ -115,6 +117,13 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=6)
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--requests", type=int, default=200, help="pending requests to cycle")
+    parser.add_argument(
+        "--open-rate",
+        type=float,
+        default=0,
+        help="requests/s of the open-loop runs (default: half the product's measured "
+        "capacity); a fixed rate compares the tail across commits and machines",
+    )
     args = parser.parse_args()
     with stack("api", BENCH_BASELINE="1") as (workdir, env, processes):
         # Half of the requests for wrk, half for the open-loop writes: each sees its own
@@ -157,7 +166,7 @@ def main() -> None:
         # At half the product's capacity, the same rate for both.
         at = {}
         for kind, path, bare in (("writes", DECIDE, BARE_DECIDE), ("reads", DETAIL, BARE_DETAIL)):
-            rate = runs[kind]["rps"] / 2
+            rate = args.open_rate or runs[kind]["rps"] / 2
             at[kind] = (
                 rate,
                 open_loop(url, path, token, spare, rate=rate, seconds=args.seconds),
@@ -172,7 +181,7 @@ def main() -> None:
     by_cpu = {k: runs[f"bare_{k}"]["cpu"] / runs[k]["cpu"] for k in ("reads", "writes")}
     floor = {k: runs[k]["rps"] / runs[f"floor_{k}"]["rps"] for k in ("reads", "writes")}
     print(
-        f"API under load: gunicorn {args.workers} sync workers, PostgreSQL, wrk 1 thread "
+        f"API under load: gunicorn {args.workers} workers, PostgreSQL, wrk 1 thread "
         f"x {args.connections} connections, {args.seconds:g} s per run, {len(ids)} requests"
     )
     print(line("GET request detail", runs["reads"]))
@@ -200,7 +209,8 @@ def main() -> None:
             parts = ", ".join(f"{k} {ms(v)}" for k, v in runs[name]["cpu_by"].items())
             print(f"      {label:7} {parts}")
     print(f"  decisions written: {decisions} (every 2xx decision POST, warm-up included)")
-    print("  open loop, at half the product's capacity (one connection per request):")
+    at_what = f"{args.open_rate:g}/s" if args.open_rate else "half the product's capacity"
+    print(f"  open loop, at {at_what} (one connection per request):")
     tail = {}
     for kind, (rate, product, bare) in at.items():
         tail[kind] = product[1] / bare[1]
@@ -217,8 +227,9 @@ def main() -> None:
     record(
         "API under load",
         result=f"reads {r['rps']:.0f}/s p50 {ms(r['p50'])} p99 {ms(r['p99'])}; "
-        f"writes {w['rps']:.0f}/s p50 {ms(w['p50'])} p99 {ms(w['p99'])}; open loop at half "
-        f"that: p99 reads {ms(at['reads'][1][1])}, writes {ms(at['writes'][1][1])}",
+        f"writes {w['rps']:.0f}/s p50 {ms(w['p50'])} p99 {ms(w['p99'])}; open loop at "
+        f"{at['reads'][0]:.0f}/s and {at['writes'][0]:.0f}/s: p99 reads "
+        f"{ms(at['reads'][1][1])}, writes {ms(at['writes'][1][1])}",
         baseline=f"bare DRF GET {br['rps']:.0f}/s, POST {bw['rps']:.0f}/s: ratios reads "
         f"{ratio['reads']:.2f}, writes {ratio['writes']:.2f} (floors constant "
         f"{runs['floor_reads']['rps']:.0f}/s, insert {runs['floor_writes']['rps']:.0f}/s: "

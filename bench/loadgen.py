@@ -1,7 +1,7 @@
 """An open-loop HTTP load generator: requests go out on a fixed schedule (N per second),
 whether or not earlier ones were answered, so a slow server shows up as latency instead of
 quietly lowering the rate (wrk's closed loop would do the latter). One connection per request,
-as gunicorn's sync workers close each one anyway."""
+as a paging tool's webhook or a script does."""
 
 from __future__ import annotations
 
