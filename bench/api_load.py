@@ -1,7 +1,7 @@
 """Benchmark: the REST API under load, against a bare DRF endpoint on the same gunicorn.
 
     .venv/bin/python bench/api_load.py [--seconds 8] [--connections 6] [--workers 3]
-                                       [--open-rate N]
+                                       [--open-rate N] [--rounds 3] [--new-connections]
 
 gunicorn (as the Dockerfile runs it: gunicorn.conf.py's threaded workers) with the
 production settings on a PostgreSQL database of the benchmark's own; wrk, in another
@@ -28,7 +28,13 @@ measured open loop too (bench/loadgen.py: requests sent on a fixed schedule, one
 each) at half the product's measured capacity, against the bare endpoint at the same rate
 (target: p99 within 2x). The servers' CPU time per request in each closed-loop run
 (bench/cpu.py) gives the same capacity ratios without the machine's noise: a shared machine
-moves requests/s 2x from run to run, and CPU per request far less. Appends a row to
+moves requests/s 2x from run to run, and CPU per request far less. The product and bare
+runs alternate in --rounds rounds (3), each round's writes on requests of their own, and
+each ratio is the median of the rounds', so a neighbour's burst during one run moves one
+round, not the figure. wrk keeps its six connections, and they were seen all on one of
+the three worker processes in most samples, so requests/s measures where they landed as much
+as the code: "cores busy" says how much of the machine a run used, and --new-connections
+gives every closed-loop request a connection of its own. Appends a row to
 docs/benchmarks.md.
 """
 
@@ -36,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from statistics import median
 
 import cpu
 from common import ms, percentile, record, stack, wrk
@@ -124,49 +131,75 @@ def main() -> None:
         help="requests/s of the open-loop runs (default: half the product's measured "
         "capacity); a fixed rate compares the tail across commits and machines",
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="product and bare closed-loop runs, alternated; the ratios are the medians of "
+        "each round's (3: a neighbour's burst moves one round, not the figure)",
+    )
+    parser.add_argument(
+        "--new-connections",
+        action="store_true",
+        help="a connection of its own for every closed-loop request (bench/wrk.lua): wrk's "
+        "kept-alive connections often all land on one worker process, whose threads share "
+        "one core. Leaves tens of thousands of sockets in TIME_WAIT, which the open loop "
+        "after them then meets (its p99 rose to 136-301 ms)",
+    )
     args = parser.parse_args()
     with stack("api", BENCH_BASELINE="1") as (workdir, env, processes):
-        # Half of the requests for wrk, half for the open-loop writes: each sees its own
-        # requests' vetoes and lifts in order.
-        ids, token = seed(args.requests * 2)
-        ids, spare = ids[: args.requests], ids[args.requests :]
+        # Requests of their own for each round's writes, the warm-up and the open-loop
+        # writes: each run sees its requests' vetoes and lifts in order.
+        ids, token = seed(args.requests * (args.rounds + 2))
+        groups = [ids[n * args.requests : (n + 1) * args.requests] for n in range(args.rounds + 2)]
+        groups, warm, spare = groups[:-2], groups[-2], groups[-1]
+        ids = groups[0]
         url = processes.gunicorn(env, workers=args.workers)
-        runs = {}
+        runs: dict[str, dict] = {}  # the last run of each
+        rounds: dict[str, list[dict]] = {}
 
-        def run(name, method, path, mode="plain", seconds=args.seconds):
+        def run(name, method, path, mode="plain", seconds=args.seconds, over=ids):
             spent = cpu.seconds(processes.pids["gunicorn"])
-            runs[name] = wrk(
+            result = wrk(
                 url,
                 method=method,
                 path=path,
                 token=token,
-                ids=ids if "%s" in path else (),
+                ids=over if "%s" in path else (),
                 mode=mode,
                 seconds=seconds,
                 connections=args.connections,
+                close=args.new_connections,
             )
             spent = cpu.since(spent, cpu.seconds(processes.pids["gunicorn"]))
-            requests = max(runs[name]["requests"], 1)
-            runs[name]["cpu"] = sum(spent.values()) / requests
-            runs[name]["cpu_by"] = {k: v / requests for k, v in sorted(spent.items())}
+            requests = max(result["requests"], 1)
+            result["cpu"] = sum(spent.values()) / requests
+            result["cpu_by"] = {k: v / requests for k, v in sorted(spent.items())}
+            result["busy"] = sum(spent.values()) / result["seconds"]  # cores the servers used
+            runs[name] = result
+            rounds.setdefault(name, []).append(result)
 
         for name, method, path, mode in (
             ("warm", "GET", DETAIL, "plain"),
             ("warm", "GET", BARE_DETAIL, "plain"),
             ("warm", "GET", "/bench/constant/", "plain"),
             ("warm", "POST", "/bench/insert/", "plain"),
+            ("warm", "POST", BARE_DECIDE, "vetolift"),
         ):
             run(name, method, path, mode, seconds=1)
-        run("writes", "POST", DECIDE, "vetolift")  # first, so the reads show decisions
-        run("bare_writes", "POST", BARE_DECIDE, "vetolift")
+        # Each worker thread's first decisions prepare their statements: not in a round.
+        run("warm", "POST", DECIDE, "vetolift", seconds=2, over=warm)
+        for group in groups:
+            run("writes", "POST", DECIDE, "vetolift", over=group)  # first: reads show decisions
+            run("bare_writes", "POST", BARE_DECIDE, "vetolift", over=group)
+            run("reads", "GET", DETAIL)
+            run("bare_reads", "GET", BARE_DETAIL)
         run("floor_writes", "POST", "/bench/insert/")
-        run("reads", "GET", DETAIL)
-        run("bare_reads", "GET", BARE_DETAIL)
         run("floor_reads", "GET", "/bench/constant/")
         # At half the product's capacity, the same rate for both.
         at = {}
         for kind, path, bare in (("writes", DECIDE, BARE_DECIDE), ("reads", DETAIL, BARE_DETAIL)):
-            rate = args.open_rate or runs[kind]["rps"] / 2
+            rate = args.open_rate or median(r["rps"] for r in rounds[kind]) / 2
             at[kind] = (
                 rate,
                 open_loop(url, path, token, spare, rate=rate, seconds=args.seconds),
@@ -176,13 +209,22 @@ def main() -> None:
 
         decisions = Decision.objects.count()
 
-    ratio = {k: runs[k]["rps"] / runs[f"bare_{k}"]["rps"] for k in ("reads", "writes")}
-    # Capacity as CPU allows it: the bare endpoint's CPU per request over the product's.
-    by_cpu = {k: runs[f"bare_{k}"]["cpu"] / runs[k]["cpu"] for k in ("reads", "writes")}
+    # Each round's product over the bare endpoint run beside it; capacity as CPU allows it
+    # is the bare endpoint's CPU per request over the product's.
+    each = {
+        k: [
+            (p["rps"] / b["rps"], b["cpu"] / p["cpu"])
+            for p, b in zip(rounds[k], rounds[f"bare_{k}"], strict=True)
+        ]
+        for k in ("reads", "writes")
+    }
+    ratio = {k: median(r for r, _ in each[k]) for k in each}
+    by_cpu = {k: median(c for _, c in each[k]) for k in each}
     floor = {k: runs[k]["rps"] / runs[f"floor_{k}"]["rps"] for k in ("reads", "writes")}
     print(
         f"API under load: gunicorn {args.workers} workers, PostgreSQL, wrk 1 thread "
-        f"x {args.connections} connections, {args.seconds:g} s per run, {len(ids)} requests"
+        f"x {args.connections} connections, {args.seconds:g} s per run, {len(ids)} requests; "
+        f"{args.rounds} rounds of product and bare runs (the lines: the last round)"
     )
     print(line("GET request detail", runs["reads"]))
     print(line("GET bare DRF retrieve (same row)", runs["bare_reads"]))
@@ -192,7 +234,8 @@ def main() -> None:
     print(line("POST floor (one raw insert)", runs["floor_writes"]))
     for kind, target in (("reads", 0.5), ("writes", 0.3)):
         print(
-            f"  {kind:6} / bare DRF: {ratio[kind]:.2f} (target >= {target}); "
+            f"  {kind:6} / bare DRF: {ratio[kind]:.2f}, the median of rounds "
+            f"{', '.join(f'{r:.2f}' for r, _ in each[kind])} (target >= {target}); "
             f"/ floor {floor[kind]:.2f}"
         )
     print(
@@ -203,11 +246,12 @@ def main() -> None:
         product, bare, least = (runs[k]["cpu"] for k in (kind, f"bare_{kind}", f"floor_{kind}"))
         print(
             f"    {kind:6} {ms(product)} / {ms(bare)} / {ms(least)}: capacity by CPU "
-            f"{by_cpu[kind]:.2f} of bare DRF (target >= {target})"
+            f"{by_cpu[kind]:.2f} of bare DRF, the median of rounds "
+            f"{', '.join(f'{c:.2f}' for _, c in each[kind])} (target >= {target})"
         )
         for label, name in (("product", kind), ("bare", f"bare_{kind}")):
             parts = ", ".join(f"{k} {ms(v)}" for k, v in runs[name]["cpu_by"].items())
-            print(f"      {label:7} {parts}")
+            print(f"      {label:7} {parts}; {runs[name]['busy']:.2f} cores busy")
     print(f"  decisions written: {decisions} (every 2xx decision POST, warm-up included)")
     at_what = f"{args.open_rate:g}/s" if args.open_rate else "half the product's capacity"
     print(f"  open loop, at {at_what} (one connection per request):")
@@ -219,7 +263,7 @@ def main() -> None:
             f"bare p50 {ms(bare[0])} p99 {ms(bare[1])}: p99 {tail[kind]:.2f}x (target <= 2), "
             f"not 2xx {product[2]} / {bare[2]}"
         )
-    failed = sum(runs[k]["non2xx"] + runs[k]["errors"] for k in runs)
+    failed = sum(r["non2xx"] + r["errors"] for done in rounds.values() for r in done)
     failed += sum(product[2] + bare[2] for _, product, bare in at.values())
     if failed:
         print(f"  WARNING: {failed} requests failed or were refused; see {workdir}")
@@ -237,7 +281,8 @@ def main() -> None:
         f"{ms(at['reads'][2][1])}, writes {ms(at['writes'][2][1])}: {tail['reads']:.2f}x, "
         f"{tail['writes']:.2f}x; by server CPU per request: reads {by_cpu['reads']:.2f} "
         f"({ms(r['cpu'])} vs {ms(br['cpu'])}), writes {by_cpu['writes']:.2f} "
-        f"({ms(w['cpu'])} vs {ms(bw['cpu'])})",
+        f"({ms(w['cpu'])} vs {ms(bw['cpu'])}); ratios the medians of {args.rounds} rounds, "
+        + ("a connection per request" if args.new_connections else "wrk's connections kept"),
         target="reads >= 0.5, writes >= 0.3 of bare DRF; open-loop p99 <= 2x bare",
         met=ratio["reads"] >= 0.5
         and ratio["writes"] >= 0.3

@@ -227,12 +227,16 @@ def wrk(
     mode: str = "plain",
     seconds: float,
     connections: int,
+    close: bool = False,
 ) -> dict:
     """One wrk run (one thread: requests go out in the script's order) -> its summary:
-    requests, seconds, rps, p50/p99 (s), non2xx, errors."""
+    requests, seconds, rps, p50/p99 (s), non2xx, errors. `close`: a new connection for
+    every request (bench/wrk.lua says why)."""
     argv = ["wrk", "-t1", f"-c{connections}", f"-d{round(seconds)}s", "--timeout", "10s"]
     argv += ["-s", str(WRK_SCRIPT), url, "--", method, path, token, mode]
     argv.append(",".join(str(i) for i in ids))
+    if close:
+        argv.append("close")
     output = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
     line = next(x for x in output.splitlines() if x.startswith("BENCH "))
     found = json.loads(line[len("BENCH ") :])

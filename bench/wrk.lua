@@ -17,6 +17,12 @@ function init(args)
   method, template, mode = args[1], args[2], args[4]
   wrk.headers["Authorization"] = "Bearer " .. args[3]
   wrk.headers["Content-Type"] = "application/json"
+  if args[6] == "close" then
+    -- A new connection for every request, as a paging tool's call: the listening socket
+    -- hands each to whichever worker is free, where a few kept-alive connections stay on
+    -- the worker that accepted them first (often all on one, whose threads share one GIL).
+    wrk.headers["Connection"] = "close"
+  end
   for id in string.gmatch(args[5] or "", "%d+") do
     ids[#ids + 1] = id
   end
