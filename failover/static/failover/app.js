@@ -80,8 +80,8 @@
   function beforeSwap(event) {
     var target = event.detail.target;
     var open = target && target.querySelector && target.querySelector("details.action[open]");
-    if (open && open.id) { openId = open.id; }  // opened a moment ago: its toggle may be queued
     if (open && open.id) {
+      openId = open.id;  // opened a moment ago: its toggle may be queued
       open.querySelectorAll(SECRET).forEach(function (field) {
         if (field.name && field.value) {
           (secrets[open.id] = secrets[open.id] || {})[field.name] = field.value;
