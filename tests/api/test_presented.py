@@ -23,7 +23,7 @@ from approvals.services import record_decision
 from failover.degrade import local_cache
 from failover.models import FailoverRequest, Signal
 from failover.services import declare_request, record_signal
-from tests.factories import make_service, user
+from tests.factories import approve_all, make_service, user
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("empty_caches")]
 
@@ -300,14 +300,7 @@ def test_a_decision_that_moves_the_request_reads_no_fingerprint_while_it_holds_t
     reads the facts it leaves before its events are appended, not after."""
     client = as_user("ir")
     url = f"/api/v1/failover-requests/{pending.pk}/decisions/"
-    for who, role in (("avail", "availability"), ("identity", "identity")):
-        record_decision(
-            actor=user(who),
-            request_id=pending.pk,
-            kind="approve",
-            role=role,
-            plan_hash=pending.plan_hash,
-        )
+    approve_all(pending, with_ir=False)
     body = {"kind": "sign_off", "role": "incident_response", "plan_hash": pending.plan_hash}
     with django_capture_on_commit_callbacks(execute=True):
         facts, head = _facts_read(client, url, body)

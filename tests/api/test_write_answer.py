@@ -17,7 +17,7 @@ from approvals.services import record_decision
 from failover.degrade import local_cache
 from failover.models import RecordValue
 from failover.services import declare_request
-from tests.factories import user
+from tests.factories import approve_all, user
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("empty_caches")]
 VETO = {"kind": "veto", "comment": "IdP down"}
@@ -69,14 +69,7 @@ def test_the_last_sign_off_that_executes_answers_with_its_dns_changes(
     from approvals.models import Policy
 
     Policy.objects.filter(service=pending.service).update(execute_on_approval=True)
-    for who, role in (("avail", "availability"), ("identity", "identity")):
-        record_decision(
-            actor=user(who),
-            request_id=pending.pk,
-            kind="approve",
-            role=role,
-            plan_hash=pending.plan_hash,
-        )
+    approve_all(pending, with_ir=False)
     client = as_user("ir")
     body = {"kind": "sign_off", "role": "incident_response", "plan_hash": pending.plan_hash}
     answer = decide(client, pending.pk, body, django_capture_on_commit_callbacks)
