@@ -35,6 +35,7 @@ from failover.dispatch import enqueue, send_now
 from failover.models import FailoverRequest
 from failover.notify import payloads
 from failover.notify.models import Notification, NotificationEndpoint
+from failover.precompiled import compiled
 from failover.secrets import decrypt
 from failover.states import OPEN_STATES
 
@@ -76,9 +77,8 @@ def subscribed(endpoint: NotificationEndpoint, event: str) -> bool:
 def queue_notifications(audit_event, events: tuple[str, ...]) -> list[int]:
     """Write one row per subscribed endpoint and event; send each after commit."""
     request_id = int(audit_event.object_id)
-    endpoints = NotificationEndpoint.objects.filter(active=True, service__requests=request_id).only(
-        "pk", "format", "events"
-    )
+    # Asked on every veto, lift and state change, mostly to find none: its SQL written once.
+    endpoints = compiled("notify-endpoints", _endpoints_of, "request").objects(request=request_id)
     wanted = [(e, ep) for e in events for ep in endpoints if subscribed(ep, e)]
     if not wanted:
         return []
@@ -117,6 +117,12 @@ def queue_notifications(audit_event, events: tuple[str, ...]) -> list[int]:
     for row in created:
         enqueue(SEND_TASK, row.pk)
     return [row.pk for row in created]
+
+
+def _endpoints_of(request: int):
+    return NotificationEndpoint.objects.filter(active=True, service__requests=request).only(
+        "pk", "format", "events"
+    )
 
 
 def request_facts(request: FailoverRequest) -> dict:

@@ -4,6 +4,8 @@ refused; a value read from the database (a content type's id) is part of the sha
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
@@ -94,3 +96,38 @@ def test_one_services_registry_compiled_reads_what_a_list_reads(two):
     both = registry_records([a, b])
     assert registry_records([a])[a] == both[a] and registry_records([b])[b] == both[b]
     assert both[a] and both[a][0]["values"]  # records with their targets' values
+
+
+@pytest.mark.django_db(transaction=True)
+def test_values_come_back_as_their_fields_on_every_run_and_every_connection():
+    """What converts a column's value (a JSON field's, a datetime on SQLite) is kept with each
+    connection for each query: two queries of other columns, run in turn, and a run on another
+    thread's connection each get their own, and the values equal the ORM's."""
+    request = declare_request(
+        actor=user("declarer"), service=make_service("shop"), target="failover", reason="r"
+    )
+    record_decision(actor=user("vetoer"), request_id=request.pk, kind="veto", comment="x")
+    from approvals.selectors import decisions_with_deciders
+
+    expected = FailoverRequest.objects.get(pk=request.pk)
+    decided_at = Decision.objects.get(request=request).created_at
+
+    def read():
+        with transaction.atomic():
+            locked = lock_request(request.pk)
+        decisions = decisions_with_deciders(request.pk)
+        return (locked.plan, locked.rollback_criteria, locked.created_at, locked.service.slug), [
+            (d.created_at, d.actor.username) for d in decisions
+        ]
+
+    want = (
+        (expected.plan, expected.rollback_criteria, expected.created_at, "shop"),
+        [(decided_at, "vetoer")],
+    )
+    assert isinstance(want[0][0], dict) and want[0][0]  # a JSON field, read back as one
+    assert read() == want and read() == want  # the second run uses what the first kept
+    found = []
+    worker = threading.Thread(target=lambda: found.append(read()))
+    worker.start()
+    worker.join()
+    assert found == [want]
