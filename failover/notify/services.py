@@ -25,6 +25,7 @@ from http.client import HTTPException
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from approvals.selectors import decision_facts, verdict_for
@@ -119,7 +120,7 @@ def queue_notifications(audit_event, events: tuple[str, ...]) -> list[int]:
     return [row.pk for row in created]
 
 
-def _endpoints_of(request: int):
+def _endpoints_of(request: int) -> QuerySet[NotificationEndpoint]:
     return NotificationEndpoint.objects.filter(active=True, service__requests=request).only(
         "pk", "format", "events"
     )
