@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
@@ -22,7 +22,7 @@ from audit.actions import (
     ROLLBACK_PROPOSED,
 )
 from audit.models import AuditEvent
-from failover.notify.services import queue_notifications
+from failover.notify.services import listening, queue_notifications
 
 logger = logging.getLogger(__name__)
 
@@ -58,11 +58,25 @@ def notify_on_audit_event(sender, instance: AuditEvent, created: bool, raw=False
     events = events_for(instance.action, instance.data or {})
     if not events:
         return
+    # Who listens is read first, without a savepoint: most requests' services have no
+    # endpoint, and a savepoint is two round trips inside the decision, which holds the audit
+    # chain's head. It is one indexed read like the decision's own (the lock, the grants); a
+    # database error in it fails the transaction as one in those would. A bug of ours in it
+    # is logged, as below.
+    try:
+        endpoints = listening(int(instance.object_id))
+    except DatabaseError:
+        raise
+    except Exception:
+        logger.exception("could not read who listens to audit event #%s", instance.seq)
+        return
+    if not endpoints:
+        return
     # A notification must never undo the failover decision it reports: a failure here rolls
     # back to this savepoint only, and is logged.
     try:
         with transaction.atomic():
-            queue_notifications(instance, events)
+            queue_notifications(instance, events, endpoints)
     except Exception:
         logger.exception(
             "could not queue notifications for audit event #%s (%s)", instance.seq, instance.action

@@ -75,11 +75,20 @@ def subscribed(endpoint: NotificationEndpoint, event: str) -> bool:
 # --- the outbox ------------------------------------------------------------------------------
 
 
-def queue_notifications(audit_event, events: tuple[str, ...]) -> list[int]:
-    """Write one row per subscribed endpoint and event; send each after commit."""
+def listening(request_id: int) -> list[NotificationEndpoint]:
+    """The active endpoints of the request's service. Asked on every veto and state change,
+    mostly to find none: its SQL written once."""
+    return compiled("notify-endpoints", _endpoints_of, "request").objects(request=request_id)
+
+
+def queue_notifications(
+    audit_event, events: tuple[str, ...], endpoints: list[NotificationEndpoint] | None = None
+) -> list[int]:
+    """Write one row per subscribed endpoint and event; send each after commit. `endpoints`:
+    `listening()`'s answer, when the caller has it."""
     request_id = int(audit_event.object_id)
-    # Asked on every veto, lift and state change, mostly to find none: its SQL written once.
-    endpoints = compiled("notify-endpoints", _endpoints_of, "request").objects(request=request_id)
+    if endpoints is None:
+        endpoints = listening(request_id)
     wanted = [(e, ep) for e in events for ep in endpoints if subscribed(ep, e)]
     if not wanted:
         return []

@@ -4,7 +4,8 @@ in the transaction of the change they report."""
 from datetime import timedelta
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from approvals.models import Decision
@@ -12,7 +13,7 @@ from approvals.services import expire_stale_requests, record_decision
 from audit.services import record_event
 from failover.models import FailoverRequest
 from failover.notify import receivers, services
-from failover.notify.models import Notification
+from failover.notify.models import Notification, NotificationEndpoint
 from failover.services import declare_request, lock_request, transition
 from tests.factories import make_service, user
 
@@ -215,6 +216,37 @@ def test_a_broken_notification_never_undoes_the_failover_decision(endpoint, monk
     request = declare(service)
     assert FailoverRequest.objects.filter(pk=request.pk).exists()
     assert not Notification.objects.exists()
+
+
+def test_a_database_error_writing_notifications_never_undoes_the_decision(endpoint, monkeypatch):
+    """What notifying writes fails in the database (here: a table that is not there), as
+    a constraint or a full disk would: the veto commits, without its notification."""
+    service = make_service()
+    endpoint(service, "every")
+    request = declare(service)
+    before = Notification.objects.count()
+
+    def failing(rows):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT * FROM no_such_table_here")
+
+    monkeypatch.setattr(services.Notification.objects, "bulk_create", failing)
+    record_decision(actor=user("vetoer"), request_id=request.pk, kind="veto", comment="no")
+    assert Decision.objects.filter(request=request, kind="veto").count() == 1
+    assert Notification.objects.count() == before
+
+
+@pytest.mark.django_db(transaction=True)  # the decision's transaction, not a savepoint in one
+def test_a_veto_nobody_listens_to_opens_no_savepoint():
+    """Most services have no endpoint: who listens is read, and nothing more is asked inside
+    the decision (a savepoint is two round trips while it holds the audit chain's head)."""
+    request = declare(make_service())
+    with CaptureQueriesContext(connection) as seen:
+        record_decision(actor=user("vetoer"), request_id=request.pk, kind="veto", comment="no")
+    statements = [q["sql"] for q in seen.captured_queries]
+    table = NotificationEndpoint._meta.db_table
+    assert sum(table in sql for sql in statements) == 1
+    assert not [sql for sql in statements if "SAVEPOINT" in sql.upper()]
 
 
 def test_sending_is_enqueued_after_commit(
