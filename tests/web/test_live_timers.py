@@ -9,6 +9,7 @@ and changes the request while they are stopped: the page must show it."""
 from __future__ import annotations
 
 import time
+from itertools import pairwise
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -125,7 +126,7 @@ def test_a_page_whose_every_timer_stops_keeps_updating(demo, browsers):
     avail.page.wait_for_timeout(12_000)
     # Still polling: within the 5 s a silent page is given, again and again.
     after = [t - stopped for t in sent if t > stopped]
-    assert len(after) >= 2 and all(b - a < 7 for a, b in zip([0, *after], after)), after
+    assert len(after) >= 2 and all(b - a < 7 for a, b in pairwise([0, *after])), after
     no_console_errors(avail)
 
 
