@@ -63,11 +63,20 @@ def veto(request, comment: str) -> None:
     )
 
 
-def test_a_page_whose_nested_timers_stop_keeps_updating(demo, browsers):
+def opened_with(browsers, script: str):
+    """A declared request's page opened by avail, `script` run before the page's own ->
+    (the request, avail, when each of the page's polls went out)."""
     request = checkout_declared()
     avail = browsers("avail")
-    avail.context.add_init_script(DEEP_TIMERS_STOP)
+    avail.context.add_init_script(script)
+    sent: list[float] = []
+    avail.page.on("request", lambda r: "/live/" in r.url and sent.append(time.monotonic()))
     avail.page.goto(f"/requests/{request.pk}/")
+    return request, avail, sent
+
+
+def test_a_page_whose_nested_timers_stop_keeps_updating(demo, browsers):
+    request, avail, _ = opened_with(browsers, DEEP_TIMERS_STOP)
     # Past the fifth poll (10 s), where a chain of timers made by timers would have stopped.
     time.sleep(14)
     veto(request, "certs not trusted")
@@ -81,10 +90,7 @@ def test_a_page_whose_nested_timers_stop_keeps_updating(demo, browsers):
 def test_a_page_whose_poll_timer_died_polls_again(demo, browsers):
     """Its first poll's timer never fires: the page's one-second check sees no poll sent for
     5 s and polls again."""
-    request = checkout_declared()
-    avail = browsers("avail")
-    avail.context.add_init_script(FIRST_POLL_TIMER_DIES)
-    avail.page.goto(f"/requests/{request.pk}/")
+    request, avail, _ = opened_with(browsers, FIRST_POLL_TIMER_DIES)
     veto(request, "certs not trusted")
     # Silent for 5 s, then polling again, within the LIVE budget.
     expect(avail.page.locator("#request-status .veto")).to_contain_text(
@@ -109,12 +115,7 @@ EVERY_TIMER_STOPS = """
 
 def test_a_page_whose_every_timer_stops_keeps_updating(demo, browsers):
     """A worker's clock (failover/static/failover/clock.js) checks and polls for the page."""
-    request = checkout_declared()
-    avail = browsers("avail")
-    avail.context.add_init_script(EVERY_TIMER_STOPS)
-    sent: list[float] = []
-    avail.page.on("request", lambda r: "/live/" in r.url and sent.append(time.monotonic()))
-    avail.page.goto(f"/requests/{request.pk}/")
+    request, avail, sent = opened_with(browsers, EVERY_TIMER_STOPS)
     expect(avail.page.locator("[data-live-status]")).to_contain_text("Live: updated")
     avail.page.wait_for_timeout(2_500)  # a poll of its own timers first
     avail.page.evaluate("() => window.__stopTimers()")
@@ -146,12 +147,7 @@ HIDDEN_UNTIL_SHOWN = """
 
 
 def test_a_tab_in_the_background_asks_seldom_and_at_once_when_shown(demo, browsers):
-    request = checkout_declared()
-    avail = browsers("avail")
-    avail.context.add_init_script(HIDDEN_UNTIL_SHOWN)
-    sent: list[float] = []
-    avail.page.on("request", lambda r: "/live/" in r.url and sent.append(time.monotonic()))
-    avail.page.goto(f"/requests/{request.pk}/")
+    request, avail, sent = opened_with(browsers, HIDDEN_UNTIL_SHOWN)
     veto(request, "certs not trusted")
     avail.page.wait_for_timeout(7_000)  # three polls' worth in view
     assert sent == []
