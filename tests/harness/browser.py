@@ -25,6 +25,11 @@ ASYNC_UNSAFE = "DJANGO_ALLOW_ASYNC_UNSAFE"
 # The demo people's password (failover/demo/data.py); a Person signs in with it. Kept here,
 # not imported, so the benchmarks can use this module before Django is set up.
 PASSWORD = "demo"
+LIVE = 10_000  # ms: a poll every 2 s shows a change well within this
+# The request's state on its page: the state line's first badge. A second one says what holds
+# it ("Vetoed: nothing executes", "Blocked"), and a locator of both fails at once, not after
+# its timeout (Playwright's strict mode): seen in CI as a page that "never showed Applied".
+STATE_BADGE = "#request-status .state-line .badge:first-of-type"
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 375, "height": 812}
 

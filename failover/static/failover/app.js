@@ -182,10 +182,7 @@
   // "every 2s" and setInterval each make their next timer from the last, and Chromium runs a
   // timer made five timers deep on a queue of its own: in CI a page's such timers all stopped
   // for good (the poll's, and the one-second check that would have restarted it), the server
-  // answering and nothing logged, while a new timer made then fired on time. Later CI saw a
-  // page's every running timer stop, these chains and a plain setInterval too: a worker's
-  // clock (clock.js) then checks and polls, and htmx settles a swap at once (base.html), so
-  // nothing here needs a timer of the page's to go on.
+  // answering and nothing logged, while a new timer made then fired on time.
   var POLL_MS = 2000;
   var HIDDEN_POLL_MS = 30000;  // a tab in the background asks seldom, and at once when shown
   var STALE_MS = 4000;  // two polls missed in a row
@@ -270,21 +267,6 @@
     checkNow();
     armCheck(CHECK_MS);
   });
-  // The backstop of both chains when every timer of the page stops (clock.js says when):
-  // a worker's clock checks, and polls, without a timer of the page's.
-  var clockUrl = document.currentScript && document.currentScript.getAttribute("data-clock");
-  function startClock() {
-    if (!clockUrl || !window.Worker) { return; }
-    try {
-      new Worker(clockUrl).onmessage = function () {
-        if (Date.now() - lastCheck > 3 * CHECK_MS) {
-          checkNow();
-          armCheck(CHECK_MS);
-        }
-      };
-    } catch (e) { /* no worker here: the two chains still watch each other */ }
-  }
-
   document.addEventListener("htmx:beforeRequest", function (event) {
     if (isPoller(event.detail.elt)) { lastSent = Date.now(); flying.add(event.detail.xhr); }
   });
@@ -309,6 +291,5 @@
     if (!pollers().length) { return; }
     showLive();
     armPoll(POLL_MS);
-    startClock();
   });
 })();
