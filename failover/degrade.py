@@ -14,11 +14,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.core.cache.backends.locmem import LocMemCache
+from django.core.cache.backends.redis import RedisCache
 
 from failover.celery import app
 
@@ -110,6 +111,26 @@ def with_cache(operation: Callable[[object], T], fallback: Callable[[], T] | Non
             CACHE.worked()
             return result
     return fallback() if fallback is not None else operation(local_cache)
+
+
+def increment(store: Any, counter: str, keep: int) -> int:
+    """`counter` in `store` plus one, created at 1 if missing, kept `keep` seconds. On Redis
+    one round trip (INCR and EXPIRE pipelined), where add + incr through the cache API cost
+    three. For `with_cache`: `increment(store, ...)` inside its operation."""
+    if store is cache:  # the proxy of the default cache: the backend itself is needed here
+        store = caches["default"]
+    client_of = getattr(getattr(store, "_cache", None), "get_client", None)
+    if isinstance(store, RedisCache) and client_of is not None:
+        key = store.make_and_validate_key(counter)
+        pipe = client_of(key, write=True).pipeline(transaction=False)
+        count, _ = pipe.incr(key).expire(key, keep).execute()
+        return int(count)
+    store.add(counter, 0, timeout=keep)
+    try:
+        return store.incr(counter)
+    except ValueError:  # evicted between add and incr
+        store.add(counter, 1, timeout=keep)
+        return 1
 
 
 def probe_cache() -> str | None:

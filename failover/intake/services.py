@@ -13,12 +13,10 @@ import re
 import time
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any, cast
+from typing import cast
 
 from django.conf import settings
-from django.core.cache import cache, caches
 from django.core.cache.backends.base import BaseCache
-from django.core.cache.backends.redis import RedisCache
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, Q, QuerySet
 from django.utils import timezone
@@ -28,7 +26,7 @@ from audit.actions import (
 )
 from audit.services import record_event
 from dnsproviders.ratelimit import take
-from failover.degrade import shared_cache, with_cache
+from failover.degrade import increment, shared_cache, with_cache
 from failover.dispatch import send_now, send_unless_down
 from failover.errors import InvalidInput, ServiceError
 from failover.intake import credentials, tools
@@ -192,32 +190,13 @@ def _take_from_window(key: str, per_minute: int) -> float:
     counter = f"intake:{key}:{window}"
 
     def wait_in(store) -> float:
-        count = _increment(store, counter)
+        count = increment(store, counter, keep=120)
         return 0.0 if count <= per_minute else (window + 1) * 60 - now
 
     def in_database() -> float:
         return take(key, rate=per_minute / 60, burst=per_minute)
 
     return with_cache(wait_in, fallback=in_database)
-
-
-def _increment(store: Any, counter: str) -> int:
-    """The counter plus one, created at 1 if missing, kept two minutes. On Redis one round trip
-    (INCR and EXPIRE pipelined), where add + incr through the cache API cost three."""
-    if store is cache:  # the proxy of the default cache: the backend itself is needed here
-        store = caches["default"]
-    client_of = getattr(getattr(store, "_cache", None), "get_client", None)
-    if isinstance(store, RedisCache) and client_of is not None:
-        key = store.make_and_validate_key(counter)
-        pipe = client_of(key, write=True).pipeline(transaction=False)
-        count, _ = pipe.incr(key).expire(key, 120).execute()
-        return int(count)
-    store.add(counter, 0, timeout=120)
-    try:
-        return store.incr(counter)
-    except ValueError:  # evicted between add and incr
-        store.add(counter, 1, timeout=120)
-        return 1
 
 
 def decode(body: bytes) -> tuple[str, object]:
