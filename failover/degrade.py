@@ -113,10 +113,28 @@ def with_cache(operation: Callable[[object], T], fallback: Callable[[], T] | Non
     return fallback() if fallback is not None else operation(local_cache)
 
 
-def increment(store: Any, counter: str, keep: int) -> int:
+def wait_in_window(
+    key: str, limit: int, period: float, *, now: float, fallback: Callable[[], float] | None = None
+) -> float:
+    """One more call counted against `limit` per calendar window of `period` seconds (the
+    API's and the intake doors' limits) -> the seconds to wait, 0 when within it. A count per
+    window, one round trip and one number, where a log of every call's time grows with the
+    limit; a whole window's worth may come at once at its turn. While the cache is down,
+    `fallback()`, or this process's stand-in."""
+    window = int(now // period)
+    counter = f"{key}:{window}"
+
+    def wait(store: object) -> float:
+        count = _increment(store, counter, keep=2 * int(period))  # past its end on any clock
+        return 0.0 if count <= limit else (window + 1) * period - now
+
+    return with_cache(wait, fallback=fallback)
+
+
+def _increment(store: Any, counter: str, keep: int) -> int:
     """`counter` in `store` plus one, created at 1 if missing, kept `keep` seconds. On Redis
     one round trip (INCR and EXPIRE pipelined), where add + incr through the cache API cost
-    three. For `with_cache`: `increment(store, ...)` inside its operation."""
+    three."""
     if store is cache:  # the proxy of the default cache: the backend itself is needed here
         store = caches["default"]
     client_of = getattr(getattr(store, "_cache", None), "get_client", None)

@@ -1,18 +1,15 @@
-"""The API's rate limits: a count per calendar window of the rate's period (a minute for
-"1200/min") in the shared cache, one round trip a call (INCR and EXPIRE pipelined) and a few
-bytes. DRF's own throttles keep every call's time of the last period and read and write the
-whole list on every call: at the limit, 1,200 floats each way per call, and the bigger the
-limit the slower every call. A whole period's worth may come at once at a window's turn, as
-with the intake doors' limits. While the cache is down the counts are kept in this process
-instead (failover/degrade.py), so an outage of Redis loosens the limit for its duration rather
-than answering every call with a 500."""
+"""The API's rate limits, counted per calendar window of the rate's period in the shared cache
+(failover/degrade.wait_in_window, as the intake doors' are). DRF's own throttles keep every
+call's time of the last period and read and write the whole list on every call. While the
+cache is down the counts are kept in this process, so an outage of Redis loosens the limit for
+its duration rather than answering every call with a 500."""
 
 from typing import Any
 
 from rest_framework.request import Request
 from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, UserRateThrottle
 
-from failover.degrade import increment, with_cache
+from failover.degrade import wait_in_window
 
 
 class WindowThrottle(SimpleRateThrottle):
@@ -28,13 +25,8 @@ class WindowThrottle(SimpleRateThrottle):
         key = self.get_cache_key(request, view)
         if key is None:
             return True
-        now = self.timer()
-        window = int(now // self.duration)
-        counter = f"{key}:{window}"
-        keep = 2 * int(self.duration)  # past its window's end on any clock
-        count = with_cache(lambda store: increment(store, counter, keep))
-        self._wait = 0.0 if count <= self.num_requests else (window + 1) * self.duration - now
-        return count <= self.num_requests
+        self._wait = wait_in_window(key, self.num_requests, self.duration, now=self.timer())
+        return self._wait == 0
 
     def wait(self) -> float:
         return self._wait

@@ -26,7 +26,7 @@ from audit.actions import (
 )
 from audit.services import record_event
 from dnsproviders.ratelimit import take
-from failover.degrade import increment, shared_cache, with_cache
+from failover.degrade import shared_cache, wait_in_window, with_cache
 from failover.dispatch import send_now, send_unless_down
 from failover.errors import InvalidInput, ServiceError
 from failover.intake import credentials, tools
@@ -185,18 +185,11 @@ def _take_from_window(key: str, per_minute: int) -> float:
     """A counter per calendar minute in the shared cache: one atomic increment, where the
     database bucket costs two queries and a contended row at every delivery of a burst.
     While the cache is down, the database bucket counts instead (shared by every process)."""
-    now = time.time()
-    window = int(now // 60)
-    counter = f"intake:{key}:{window}"
-
-    def wait_in(store) -> float:
-        count = increment(store, counter, keep=120)
-        return 0.0 if count <= per_minute else (window + 1) * 60 - now
 
     def in_database() -> float:
         return take(key, rate=per_minute / 60, burst=per_minute)
 
-    return with_cache(wait_in, fallback=in_database)
+    return wait_in_window(f"intake:{key}", per_minute, 60, now=time.time(), fallback=in_database)
 
 
 def decode(body: bytes) -> tuple[str, object]:

@@ -3,14 +3,12 @@ rate's period, one number in the cache however busy the caller, on Redis as in m
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 from django.core.cache import cache
 
 from failover.api.throttling import UserThrottle
 from tests.factories import user
-from tests.harness.broker import Broker
+from tests.harness.broker import redis_cache
 
 START = 1_800_000_000.0  # the start of a minute (divisible by 60)
 
@@ -64,21 +62,12 @@ def test_each_user_has_a_limit_of_their_own(shop, as_user, limited):
     assert statuses(as_user("ic"), 2) == [200, 200]
 
 
-@pytest.mark.skipif(
-    shutil.which("redis-server") is None, reason="needs redis-server: apt-get install redis-server"
-)
 def test_on_redis_the_count_is_one_round_trip_that_expires(
     shop, as_user, limited, settings, tmp_path
 ):
     import redis
 
-    broker = Broker(tmp_path).start()
-    url = broker.url.rsplit("/", 1)[0] + "/1"
-    saved = settings.CACHES
-    settings.CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
-    }
-    try:
+    with redis_cache(settings, tmp_path) as url:
         limited("2/min")
         client = as_user("avail")
         assert statuses(client, 3) == [200, 200, 429]
@@ -86,6 +75,3 @@ def test_on_redis_the_count_is_one_round_trip_that_expires(
         assert len(keys) == 1
         assert int(redis.Redis.from_url(url).get(keys[0])) == 3
         assert 0 < redis.Redis.from_url(url).ttl(keys[0]) <= 120
-    finally:
-        settings.CACHES = saved  # before Redis stops: the teardown empties the cache
-        broker.stop()

@@ -1,5 +1,6 @@
 """A Celery broker of the caller's own: a redis-server on a free port, or kombu's filesystem
-transport where redis-server is not installed; and pointing this process's Celery app at it."""
+transport where redis-server is not installed; pointing this process's Celery app at it; and
+the default cache on a redis-server of a test's own."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import kombu.pools
+import pytest
 
 from tests.harness.ports import free_port
 
@@ -103,3 +107,24 @@ def wait_until(check, what: str, timeout: float = 20) -> None:
             return
         time.sleep(0.1)
     raise RuntimeError(f"{what} did not come up within {timeout:.0f} s")
+
+
+@contextmanager
+def redis_cache(settings, workdir: Path) -> Iterator[str]:
+    """The default cache on a redis-server of its own (database 1) for the block -> its URL;
+    the test skipped where redis-server is not installed. The setting is put back before the
+    server stops, so what runs after the block (a teardown emptying the cache) meets no dead
+    server."""
+    if not shutil.which("redis-server"):
+        pytest.skip("needs redis-server (Debian package redis-server)")
+    broker = Broker(workdir).start()
+    url = broker.url.rsplit("/", 1)[0] + "/1"
+    saved = settings.CACHES
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+    }
+    try:
+        yield url
+    finally:
+        settings.CACHES = saved
+        broker.stop()

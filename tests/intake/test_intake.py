@@ -2,7 +2,6 @@
 idempotent processing, and a clear 4xx (never a 500) for anything a caller can send."""
 
 import json
-import shutil
 
 import pytest
 
@@ -12,7 +11,7 @@ from failover.intake.models import Delivery
 from failover.intake.processing import process_delivery
 from failover.intake.services import sweep
 from failover.models import FailoverRequest, Signal
-from tests.harness.broker import Broker, repoint
+from tests.harness.broker import redis_cache, repoint
 from tests.harness.ports import free_port
 from tests.intake.conftest import make_integration, post, process_all, sign
 
@@ -41,18 +40,9 @@ def limits(request, tmp_path, settings):
     if request.param == "database":
         yield request.param
         return
-    if not shutil.which("redis-server"):
-        pytest.skip("needs redis-server (Debian package redis-server)")
-    broker = Broker(tmp_path).start()
-    url = broker.url.rsplit("/", 1)[0] + "/1"
-    settings.CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
-    }
-    try:
+    with redis_cache(settings, tmp_path):
         assert services.shared_cache()
         yield request.param
-    finally:
-        broker.stop()
 
 
 @pytest.fixture

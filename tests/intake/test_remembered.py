@@ -3,7 +3,6 @@ a stale copy: a rotated secret, a retired one, a deactivation, a lower limit or 
 integration of the kind all hold from the very next delivery, as without remembering."""
 
 import json
-import shutil
 
 import pytest
 from django.db import connection
@@ -12,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from failover.intake import services
 from failover.intake.integrations import retire_old_secrets, rotate_secret
 from failover.intake.models import Delivery, Integration
-from tests.harness.broker import Broker
+from tests.harness.broker import redis_cache
 from tests.intake.conftest import make_integration, post, sign
 from tests.intake.test_pagerduty import RULES, incident
 
@@ -81,16 +80,7 @@ def test_a_change_between_the_check_and_the_insert_stores_nothing(client, pd):
 
 
 def test_a_lower_limit_holds_from_the_next_delivery(client, pd, settings, tmp_path):
-    if not shutil.which("redis-server"):
-        pytest.skip("needs redis-server (Debian package redis-server)")
-    broker = Broker(tmp_path).start()
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": broker.url.rsplit("/", 1)[0] + "/1",
-        }
-    }
-    try:
+    with redis_cache(settings, tmp_path):
         _, secret = pd
         warm(client, secret)
         assert send(client, 1, [secret]).status_code == 202  # 2 of 5
@@ -99,8 +89,6 @@ def test_a_lower_limit_holds_from_the_next_delivery(client, pd, settings, tmp_pa
         assert response.status_code == 429
         assert "(2/min)" in response.json()["error"]["message"]
         assert Delivery.objects.count() == 2
-    finally:
-        broker.stop()
 
 
 def test_a_second_active_integration_of_the_kind_needs_a_name_at_once(client, pd):
@@ -127,16 +115,9 @@ def test_a_named_integration_is_remembered_beside_others_of_its_kind(client, pd)
 def test_the_window_counter_expires(client, pd, settings, tmp_path):
     """One round trip counts the delivery and sets the counter's expiry, so counters of past
     minutes do not pile up in Redis."""
-    if not shutil.which("redis-server"):
-        pytest.skip("needs redis-server (Debian package redis-server)")
     import redis
 
-    broker = Broker(tmp_path).start()
-    url = broker.url.rsplit("/", 1)[0] + "/1"
-    settings.CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
-    }
-    try:
+    with redis_cache(settings, tmp_path) as url:
         _, secret = pd
         assert send(client, 1, [secret]).status_code == 202
         client_ = redis.Redis.from_url(url)
@@ -144,5 +125,3 @@ def test_the_window_counter_expires(client, pd, settings, tmp_path):
         assert len(keys) == 1
         assert int(client_.get(keys[0])) == 1
         assert 0 < client_.ttl(keys[0]) <= 120
-    finally:
-        broker.stop()

@@ -162,16 +162,6 @@ def stall_report(person, base_url: str, poller: str | None) -> str:
             " c.port1.onmessage = spin; c.port2.postMessage(0); }; spin(); })",
         )
     )
-    parts.append(
-        in_page(
-            person,
-            "nested timers",
-            "() => new Promise((done) => { const start = performance.now(); let depth = 0;"
-            " const step = () => { depth += 1; if (depth === 10) { done(`10 timers deep in"
-            " ${Math.round(performance.now() - start)} ms`); return; } setTimeout(step, 10); };"
-            " setTimeout(step, 10); setTimeout(() => done(`${depth} of 10 deep in 5 s`), 5000); })",
-        )
-    )
     parts.append(in_page(person, "messages", MESSAGE_PROBE))
     parts.append(
         in_page(

@@ -235,7 +235,7 @@
     }
   }
 
-  function pollNow() {
+  var armPoll = chain(function poll() {
     var busy = flying.size > 0 && Date.now() - lastSent < IN_FLIGHT_MS;
     if (!busy && (!hidden() || Date.now() - lastSent >= HIDDEN_POLL_MS)) {
       // Not bubbling: a part that polls inside another must not make that one poll too.
@@ -243,30 +243,24 @@
         elt.dispatchEvent(new CustomEvent("live-poll", { bubbles: false }));
       });
     }
-  }
-  var armPoll = chain(function poll() {
-    pollNow();
     if (Date.now() - lastCheck > 3 * 1000) { armCheck(0); }  // the other chain died
     armPoll(POLL_MS);
   });
-  function checkNow() {
+  var armCheck = chain(function check() {
     lastCheck = Date.now();
     tick();
     if (pollers().length && !hidden()) {
       if (Date.now() - lastSent > (flying.size ? IN_FLIGHT_MS : SILENT_MS)) {
         lastSent = Date.now();
         flying.clear();
-        pollNow();  // its timer never fired: poll now, and every 2 s from here
-        armPoll(POLL_MS);
+        armPoll(0);  // its timer never fired: poll now, and every 2 s from here
       }
       var late = Date.now() - lastOk > STALE_MS && Date.now() > graceUntil;
       if (late !== stale && statusLine()) { stale = late; showLive(); }
     }
-  }
-  var armCheck = chain(function check() {
-    checkNow();
     armCheck(CHECK_MS);
   });
+
   document.addEventListener("htmx:beforeRequest", function (event) {
     if (isPoller(event.detail.elt)) { lastSent = Date.now(); flying.add(event.detail.xhr); }
   });
